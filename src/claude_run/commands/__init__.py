@@ -1,0 +1,1 @@
+"""Command groups of the claude-run CLI, one module each."""

@@ -1,0 +1,118 @@
+"""Where a run happened: project, git branch/commit/remote, tags. Never an env value or a credential."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import UsageError
+
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+
+
+def parse_tags(items: Iterable[str]) -> dict[str, str]:
+    """`KEY=VALUE` pairs; a later key wins. Keys are short identifiers so reports can group by them."""
+    tags: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not _TAG_KEY.match(key):
+            raise UsageError(
+                f"bad --tag {item!r}: expected KEY=VALUE with KEY made of letters, digits, _.:/-"
+            )
+        if len(value) > 512:
+            raise UsageError(f"bad --tag {key}: value longer than 512 characters")
+        tags[key] = value
+    return tags
+
+
+def sanitize_remote(url: str | None) -> str | None:
+    """A remote URL without user, password or token, and without query/fragment."""
+    if not url:
+        return None
+    url = url.strip()
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    # scp-like syntax: [user@]host:path
+    if ":" in url:
+        hostpart, _, path = url.partition(":")
+        host = hostpart.rsplit("@", 1)[-1]
+        return f"{host}:{path}"
+    return url
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def git_info(cwd: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if env is None else env
+    info: dict[str, Any] = {"branch": None, "commit": None, "remote": None, "root": None}
+    top = _git(cwd, "rev-parse", "--show-toplevel", "HEAD")
+    if top is None:
+        root = _git(cwd, "rev-parse", "--show-toplevel")
+        info["root"] = root
+        if root is None:
+            return info
+    else:
+        lines = top.splitlines()
+        info["root"] = lines[0] if lines else None
+        info["commit"] = lines[1] if len(lines) > 1 else None
+    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
+    if branch == "HEAD":  # detached, as in most CI checkouts: the CI knows the branch
+        branch = env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME") or env.get("CI_COMMIT_REF_NAME")
+        branch = branch or env.get("BUILDKITE_BRANCH") or env.get("CIRCLE_BRANCH") or env.get("BRANCH_NAME")
+    info["branch"] = branch or None
+    info["remote"] = sanitize_remote(_git(cwd, "config", "--get", "remote.origin.url"))
+    return info
+
+
+def project_name(cwd: str, git_root: str | None, remote: str | None) -> str:
+    """The repository's name when there is one (stable across clones and CI runners), else the dir."""
+    if remote:
+        tail = remote.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        if tail.endswith(".git"):
+            tail = tail[:-4]
+        if tail:
+            return tail
+    return Path(git_root or cwd).name or str(cwd)
+
+
+def collect(cwd: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Project, git and CI context for a record (runs `git`; call it off the critical path)."""
+    from . import ci
+
+    env = os.environ if env is None else env
+    g = git_info(cwd, env)
+    return {
+        "project": project_name(cwd, g.get("root"), g.get("remote")),
+        "cwd_sha256": hashlib.sha256(os.path.realpath(cwd).encode()).hexdigest()[:16],
+        "git": {"branch": g["branch"], "commit": g["commit"], "remote": g["remote"]},
+        "ci": ci.detect(env),
+    }

@@ -1,0 +1,189 @@
+"""What a person sees on stderr: a live status line, the hybrid event view, a one-line summary.
+
+stdout is reserved for the result (or the record with --json, or raw events with --raw), so every
+byte here goes to stderr and a pipeline downstream sees only what it asked for.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import Any, TextIO
+
+from .events import AssistantEvent, Event, InitEvent, ResultEvent, StreamEvent, UserEvent
+
+_SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def fmt_tokens(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 10_000:
+        return f"{n / 1000:.0f}k"
+    if n >= 1000:
+        return f"{n / 1000:.1f}k"
+    return str(n)
+
+
+def fmt_usd(value: float | None) -> str:
+    if value is None:
+        return "unpriced"
+    if value == 0:
+        return "$0.00"
+    if abs(value) < 1:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+def fmt_duration(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    s = ms / 1000
+    if s < 60:
+        return f"{s:.1f}s"
+    m, s = divmod(int(s), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+class StatusLine:
+    """A single self-overwriting line, drawn only on a terminal and at most ~10 times a second."""
+
+    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self._last = 0.0
+        self._shown = False
+        self._frame = 0
+
+    def update(
+        self, elapsed: float, turns: int, tokens: int, cost: float | None, force: bool = False
+    ) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        self._frame = (self._frame + 1) % len(_SPIN)
+        cost_text = f" · {fmt_usd(cost)}" if cost is not None else ""
+        spin = _SPIN[self._frame]
+        text = f"{spin} claude · {elapsed:5.1f}s · turn {turns} · {fmt_tokens(tokens)} tok{cost_text}"
+        width = shutil.get_terminal_size((80, 20)).columns
+        self.stream.write("\r\x1b[2K" + text[: max(width - 1, 10)])
+        self.stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._shown = False
+
+
+def _short(text: str, limit: int) -> str:
+    text = text.replace("\r", "")
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… (+{len(text) - limit} chars)"
+
+
+def _compact(obj: Any, limit: int = 300) -> str:
+    import orjson
+
+    try:
+        return _short(orjson.dumps(obj).decode(), limit)
+    except TypeError:
+        return _short(repr(obj), limit)
+
+
+class HybridView:
+    """Every event, readable: the API traffic of a run as it happens (hybrid mode)."""
+
+    def __init__(self, stream: TextIO | None = None, show_partial: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.show_partial = show_partial
+        self._seen_blocks: set[tuple[str, int]] = set()
+
+    def _out(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, InitEvent):
+            self._out(f"▶ session {event.session_id} · model {event.model} · claude {event.claude_version}")
+        elif isinstance(event, AssistantEvent):
+            self._assistant(event)
+        elif isinstance(event, UserEvent):
+            for block in event.content:
+                if block.get("type") == "tool_result":
+                    content = block.get("content")
+                    if isinstance(content, list):
+                        content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+                    flag = " (error)" if block.get("is_error") else ""
+                    self._out(f"  ← tool result{flag}: {_short(str(content), 200)}")
+        elif isinstance(event, StreamEvent):
+            if event.kind == "message_delta" and event.usage is not None:
+                self._out(f"  · message {event.message_id}: {event.usage.output} output tokens (final)")
+            elif self.show_partial:
+                self._out(f"  ~ {event.kind} {_compact(event.raw.get('event'), 160)}")
+        elif isinstance(event, ResultEvent):
+            status = "error" if event.is_error else "ok"
+            self._out(
+                f"■ result {event.subtype} ({status}) · {event.num_turns} turns · "
+                f"cost {fmt_usd(event.total_cost_usd)} · {fmt_duration(event.duration_ms)}"
+            )
+            for model, mu in event.model_usage.items():
+                if isinstance(mu, dict):
+                    self._out(
+                        f"  {model}: in {mu.get('inputTokens', 0)} · out {mu.get('outputTokens', 0)} · "
+                        f"cache read {mu.get('cacheReadInputTokens', 0)} · "
+                        f"cache write {mu.get('cacheCreationInputTokens', 0)} · {fmt_usd(mu.get('costUSD'))}"
+                    )
+        else:
+            sub = event.raw.get("subtype")
+            self._out(f"  · {event.type}{'/' + str(sub) if sub else ''}")
+
+    def _assistant(self, event: AssistantEvent) -> None:
+        u = event.usage
+        key = event.message_id or "?"
+        for i, block in enumerate(event.content):
+            if (key, i) in self._seen_blocks:
+                continue
+            self._seen_blocks.add((key, i))
+            kind = block.get("type")
+            if kind == "text":
+                self._out(f"◆ {event.model}: {_short(str(block.get('text', '')), 2000)}")
+            elif kind == "tool_use":
+                self._out(f"  → tool {block.get('name')} {_compact(block.get('input'), 400)}")
+            elif kind == "thinking":
+                self._out(f"  … thinking {_short(str(block.get('thinking', '')), 200)}")
+        if (key, -1) not in self._seen_blocks:
+            self._seen_blocks.add((key, -1))
+            self._out(
+                f"  · message {key} · {event.model} · in {u.input} · cache read {u.cache_read} · "
+                f"cache write {u.cache_creation}"
+            )
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    tokens = record.get("tokens") or {}
+    status = record.get("status", "?")
+    mark = "✓" if status == "success" else "✗"
+    cost = fmt_usd(record.get("cost_usd"))
+    if record.get("cost_source") == "estimate":
+        cost = "≈" + cost
+    parts = [
+        f"{mark} {status}",
+        str(record.get("model") or "-"),
+        f"in {fmt_tokens(tokens.get('input', 0))} out {fmt_tokens(tokens.get('output', 0))} "
+        f"cache r {fmt_tokens(tokens.get('cache_read', 0))} w {fmt_tokens(tokens.get('cache_creation', 0))}",
+        cost,
+        fmt_duration(record.get("duration_ms")),
+    ]
+    if record.get("num_turns") is not None:
+        parts.append(f"{record['num_turns']} turns")
+    return " · ".join(parts)

@@ -1,0 +1,153 @@
+"""The (argv, env) of each mode, built by one pure function so every rule here is a plain test.
+
+Telemetry rules:
+- interactive: `CLAUDE_CODE_ENABLE_TELEMETRY` and every `OTEL_*` variable are removed; Claude's
+  console exporter would otherwise draw over the TUI.
+- non-interactive / hybrid: telemetry is switched on only when there is somewhere to send it: the
+  built-in receiver (`telemetry_endpoint`) or the user's own `OTEL_EXPORTER_OTLP_*ENDPOINT`. An OTLP
+  exporter with no endpoint makes Claude retry against localhost:4318 and can hang at exit, and a
+  `console` exporter would write onto stdout, interleaved with the stream-json we parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+NON_INTERACTIVE = "non-interactive"
+HYBRID = "hybrid"
+INTERACTIVE = "interactive"
+MODES = (NON_INTERACTIVE, HYBRID, INTERACTIVE)
+
+# Options after which claude continues an existing session: we must not force a new --session-id.
+_RESUME_FLAGS = ("--resume", "-r", "--continue", "-c", "--session-id", "--fork-session")
+_USER_ENDPOINT_VARS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    argv: list[str]
+    env: dict[str, str]
+    stdin: bytes | None  # bytes to feed on stdin, or None to inherit the terminal
+    session_id: str | None = None  # forced session id (interactive --track)
+    telemetry: str = "off"  # off | user | builtin
+    notes: list[str] = field(default_factory=list)
+
+
+def has_flag(args: Sequence[str], names: Sequence[str]) -> bool:
+    for arg in args:
+        for name in names:
+            if arg == name or (name.startswith("--") and arg.startswith(name + "=")):
+                return True
+    return False
+
+
+def user_has_endpoint(env: Mapping[str, str]) -> bool:
+    return any(env.get(name, "").strip() for name in _USER_ENDPOINT_VARS)
+
+
+def _strip_telemetry(env: dict[str, str]) -> None:
+    for key in list(env):
+        if key.startswith("OTEL_") or key == "CLAUDE_CODE_ENABLE_TELEMETRY":
+            del env[key]
+
+
+def _without_console(value: str) -> str:
+    kept = [p.strip() for p in value.split(",") if p.strip() and p.strip() != "console"]
+    return ",".join(kept) or "none"
+
+
+def build_invocation(
+    mode: str,
+    *,
+    claude_bin: str,
+    task: str | None,
+    claude_args: Sequence[str] = (),
+    base_env: Mapping[str, str],
+    max_cost: float | None = None,
+    track: bool = False,
+    session_id: str | None = None,
+    partial_messages: bool = True,
+    telemetry_endpoint: str | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    export_interval_ms: int = 1000,
+) -> Invocation:
+    """Everything the child gets. Pure: the same inputs always give the same (argv, env)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    env = dict(base_env)
+    # A nested claude refuses to start when it sees it runs inside another Claude Code session.
+    env.pop("CLAUDECODE", None)
+    extra = list(claude_args)
+    notes: list[str] = []
+
+    if mode == INTERACTIVE:
+        _strip_telemetry(env)
+        argv = [claude_bin]
+        forced = None
+        if track and not has_flag(extra, _RESUME_FLAGS):
+            forced = session_id
+            if forced:
+                argv += ["--session-id", forced]
+        if max_cost is not None:
+            notes.append("--max-cost applies to -p runs only; the interactive session is not capped")
+        argv += extra
+        if task:
+            argv.append(task)
+        return Invocation(argv, env, None, forced, "off", notes)
+
+    argv = [claude_bin, "-p", "--output-format", "stream-json", "--verbose"]
+    if partial_messages and not has_flag(extra, ("--include-partial-messages",)):
+        argv.append("--include-partial-messages")
+    if max_cost is not None and not has_flag(extra, ("--max-budget-usd",)):
+        argv += ["--max-budget-usd", _fmt_usd(max_cost)]
+    argv += extra
+
+    telemetry = "off"
+    if telemetry_endpoint:
+        telemetry = "builtin"
+        for key in list(env):
+            if key.startswith("OTEL_EXPORTER_OTLP_") or key in (
+                "OTEL_METRICS_EXPORTER",
+                "OTEL_LOGS_EXPORTER",
+            ):
+                del env[key]
+        env.update(
+            {
+                "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+                "OTEL_METRICS_EXPORTER": "otlp",
+                "OTEL_LOGS_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": telemetry_endpoint,
+                "OTEL_METRIC_EXPORT_INTERVAL": str(export_interval_ms),
+                "OTEL_LOGS_EXPORT_INTERVAL": str(export_interval_ms),
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
+            }
+        )
+    elif user_has_endpoint(env):
+        telemetry = "user"
+        env["CLAUDE_CODE_ENABLE_TELEMETRY"] = "1"
+        env.setdefault("OTEL_METRICS_EXPORTER", "otlp")
+        env.setdefault("OTEL_LOGS_EXPORTER", "otlp")
+    else:
+        _strip_telemetry(env)
+    if telemetry != "off":
+        for key in ("OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER", "OTEL_TRACES_EXPORTER"):
+            if key in env:
+                env[key] = _without_console(env[key])
+        if resource_attributes:
+            extra_attrs = ",".join(f"{k}={v}" for k, v in resource_attributes.items())
+            existing = env.get("OTEL_RESOURCE_ATTRIBUTES", "").strip(", ")
+            env["OTEL_RESOURCE_ATTRIBUTES"] = f"{existing},{extra_attrs}" if existing else extra_attrs
+
+    stdin = task.encode() if task is not None else b""
+    return Invocation(argv, env, stdin, None, telemetry, notes)
+
+
+def _fmt_usd(value: float) -> str:
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text or "0"

@@ -1,0 +1,219 @@
+"""The child process: spawn early, frame stdout into lines of any size, drain stderr, signals.
+
+The child is spawned with `subprocess.Popen` before anyio (and asyncio under it, ~45 ms) is even
+imported: that import then overlaps with Claude's own start-up instead of adding to the run's wall
+time. The pipes are read with anyio afterwards (`wait_readable` on non-blocking descriptors).
+
+In -p modes the child gets its own process group: on Ctrl-C/SIGTERM/timeout we signal the whole
+group (Claude's tool subprocesses included), wait a grace period, then SIGTERM, then SIGKILL, so
+nothing is orphaned and the exit status is always reaped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from .errors import ClaudeNotFound
+
+READ_CHUNK = 1 << 16
+IS_POSIX = os.name == "posix"
+
+
+@dataclass
+class Child:
+    popen: subprocess.Popen[bytes]
+    own_group: bool
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def send(self, sig: int) -> None:
+        """Signal the child (and its process group when it has one); a gone child is fine."""
+        try:
+            if self.own_group and IS_POSIX:
+                os.killpg(self.popen.pid, sig)
+            else:
+                self.popen.send_signal(sig)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+
+
+def spawn(argv: Sequence[str], env: dict[str, str], *, piped: bool, cwd: str | None = None) -> Child:
+    """Start claude. `piped`: stdin/stdout/stderr are pipes (-p modes); else it inherits the TTY."""
+    try:
+        if piped:
+            popen = subprocess.Popen(
+                list(argv),
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=IS_POSIX,
+            )
+        else:
+            popen = subprocess.Popen(list(argv), env=env, cwd=cwd)
+    except FileNotFoundError as exc:
+        raise ClaudeNotFound(_not_found(argv[0])) from exc
+    except PermissionError as exc:
+        raise ClaudeNotFound(f"cannot execute {argv[0]}: permission denied") from exc
+    except OSError as exc:  # ENOEXEC and friends: a broken file where claude should be
+        raise ClaudeNotFound(f"cannot execute {argv[0]}: {exc.strerror or exc}") from exc
+    return Child(popen, own_group=piped and IS_POSIX)
+
+
+def _not_found(path: str) -> str:
+    return (
+        f"Claude Code CLI not found ({path}); install it with `npm install -g @anthropic-ai/claude-code`"
+        " or point --claude-bin / $CLAUDE_RUN_CLAUDE_BIN at it"
+    )
+
+
+def resolve_claude(option: str | None, env: dict[str, str]) -> str:
+    """`--claude-bin`, else `$CLAUDE_RUN_CLAUDE_BIN`, else `claude` on PATH."""
+    import shutil
+
+    chosen = option or env.get("CLAUDE_RUN_CLAUDE_BIN") or "claude"
+    if os.sep in chosen or (os.altsep and os.altsep in chosen):
+        if not os.path.exists(chosen):
+            raise ClaudeNotFound(_not_found(chosen))
+        return chosen
+    found = shutil.which(chosen, path=env.get("PATH"))
+    if not found:
+        raise ClaudeNotFound(_not_found(chosen))
+    return found
+
+
+class LineFramer:
+    """Splits a byte stream into lines with no length limit (a 4 MB event is one line)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._scanned = 0  # bytes already searched for a newline: huge lines stay O(n)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        lines: list[bytes] = []
+        start = 0
+        pos = self._buf.find(b"\n", self._scanned)
+        while pos != -1:
+            lines.append(bytes(self._buf[start:pos]))
+            start = pos + 1
+            pos = self._buf.find(b"\n", start)
+        if start:
+            del self._buf[:start]
+        self._scanned = len(self._buf)
+        return lines
+
+    def tail(self) -> bytes:
+        """What is left without a newline at EOF: a torn last line, handed to the parser to judge."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._scanned = 0
+        return data
+
+
+async def _read_chunk(fd: int) -> bytes:
+    import anyio
+
+    while True:
+        try:
+            return os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            await anyio.wait_readable(fd)
+        except InterruptedError:
+            continue
+
+
+async def pump_lines(fd: int, on_line: Callable[[bytes], Awaitable[None] | None]) -> None:
+    """Read `fd` to EOF, calling `on_line` for every complete line and the torn tail (if any)."""
+    import inspect
+
+    os.set_blocking(fd, False)
+    framer = LineFramer()
+    while True:
+        chunk = await _read_chunk(fd)
+        if not chunk:
+            break
+        for line in framer.feed(chunk):
+            res = on_line(line)
+            if inspect.isawaitable(res):
+                await res
+    tail = framer.tail()
+    if tail:
+        res = on_line(tail)
+        if inspect.isawaitable(res):
+            await res
+
+
+async def drain(fd: int, sink: Callable[[bytes], None]) -> None:
+    """Read a pipe to EOF so the child never blocks on a full pipe; hand each chunk to `sink`."""
+    os.set_blocking(fd, False)
+    while True:
+        chunk = await _read_chunk(fd)
+        if not chunk:
+            return
+        sink(chunk)
+
+
+async def write_stdin(child: Child, data: bytes) -> None:
+    """Feed the task on stdin, then close it (claude -p reads the prompt until EOF)."""
+    import anyio
+
+    stdin = child.popen.stdin
+    if stdin is None:
+        return
+    fd = stdin.fileno()
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    try:
+        while view:
+            try:
+                n = os.write(fd, view)
+                view = view[n:]
+            except BlockingIOError:
+                await anyio.wait_writable(fd)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the child exited without reading its task; its exit status says why
+    finally:
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+
+async def wait_exit(child: Child, poll: float = 0.02) -> int:
+    """Reap the child without blocking the event loop; returns Popen's returncode (-N for signal N)."""
+    import anyio
+
+    pidfd = -1
+    if sys.platform == "linux" and hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(child.pid)
+        except OSError:
+            pidfd = -1
+    try:
+        while True:
+            code = child.popen.poll()
+            if code is not None:
+                return code
+            if pidfd >= 0:
+                await anyio.wait_readable(pidfd)
+            else:
+                await anyio.sleep(poll)
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
+def exit_status(returncode: int) -> int:
+    """A shell-style exit status: 128+N for a child killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}

@@ -1,0 +1,168 @@
+"""The ledger row: one versioned schema, defined in one place.
+
+A record is a plain JSON object (one compact line in the ledger). Writers produce the current
+`SCHEMA_VERSION`; readers accept older versions and ignore fields they do not know, so a newer
+claude-run's ledger stays readable by an older one (it warns once, see `ledger.store`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from typing import Any, Literal, TypedDict
+
+SCHEMA_VERSION = 1
+
+Status = Literal["success", "error", "budget_exceeded", "interrupted", "timeout", "crashed"]
+STATUSES: tuple[str, ...] = ("success", "error", "budget_exceeded", "interrupted", "timeout", "crashed")
+Mode = Literal["non-interactive", "hybrid", "interactive", "imported", "telemetry"]
+MODES: tuple[str, ...] = ("non-interactive", "hybrid", "interactive", "imported", "telemetry")
+CostSource = Literal["claude", "estimate", "unpriced"]
+
+TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_creation")
+
+
+class Tokens(TypedDict, total=False):
+    input: int
+    output: int
+    cache_read: int
+    cache_creation: int
+    # The 5-minute / 1-hour split of cache writes, kept when Claude reports it (they are priced apart).
+    cache_creation_5m: int
+    cache_creation_1h: int
+
+
+class ModelUsage(TypedDict, total=False):
+    input: int
+    output: int
+    cache_read: int
+    cache_creation: int
+    cache_creation_5m: int
+    cache_creation_1h: int
+    cost_usd: float | None
+    cost_source: CostSource
+
+
+class GitInfo(TypedDict, total=False):
+    branch: str | None
+    commit: str | None
+    remote: str | None
+
+
+class Record(TypedDict, total=False):
+    v: int
+    id: str
+    started_at: str
+    ended_at: str
+    mode: str
+    status: str
+    exit_code: int | None
+    session_id: str | None
+    claude_version: str | None
+    model: str | None
+    tokens: Tokens
+    cost_usd: float | None
+    cost_source: str
+    models: dict[str, ModelUsage]
+    duration_ms: int | None
+    duration_api_ms: int | None
+    num_turns: int | None
+    subtype: str | None
+    is_error: bool | None
+    terminal_reason: str | None
+    api_error_status: int | None
+    project: str | None
+    cwd_sha256: str | None
+    git: GitInfo
+    ci: dict[str, Any] | None
+    tags: dict[str, str]
+    task_sha256: str | None
+    task: str
+    user: str | None
+    source: str
+    supersedes: str | None
+    notes: list[str]
+    telemetry: dict[str, Any]
+    claude_run_version: str
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(now_ms: int | None = None) -> str:
+    """A 26-char ULID: sortable by creation time, unique without coordination across CI runners."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+    out = []
+    for _ in range(26):
+        out.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
+
+
+def iso_utc(ts: float) -> str:
+    """UTC ISO-8601 with milliseconds and a Z suffix: sorts lexically, parses everywhere."""
+    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> datetime:
+    """Parse the timestamps we write (and Claude's), always returning an aware UTC datetime."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def empty_tokens() -> Tokens:
+    return {"input": 0, "output": 0, "cache_read": 0, "cache_creation": 0}
+
+
+def total_tokens(tokens: Tokens | dict[str, Any]) -> int:
+    total = 0
+    for kind in TOKEN_KINDS:
+        value = tokens.get(kind)
+        total += value if isinstance(value, int) else 0
+    return total
+
+
+def user_hash() -> str:
+    """A stable, non-reversible tag for who ran it (user@host), so a shared ledger can be split by person."""
+    import getpass
+    import hashlib
+    import socket
+
+    try:
+        who = f"{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:  # getpass raises various errors in odd containers; the hash is a nicety
+        who = f"uid{os.getuid() if hasattr(os, 'getuid') else 0}"
+    return hashlib.sha256(who.encode()).hexdigest()[:16]
+
+
+def upgrade(raw: dict[str, Any]) -> Record:
+    """Bring an older record up to the current shape, filling what reports rely on.
+
+    Records are read far more often than written, so this stays cheap: only missing keys are set.
+    """
+    rec: dict[str, Any] = raw
+    tokens = rec.get("tokens")
+    if not isinstance(tokens, dict):
+        rec["tokens"] = empty_tokens()
+    if not isinstance(rec.get("models"), dict):
+        rec["models"] = {}
+    if not isinstance(rec.get("tags"), dict):
+        rec["tags"] = {}
+    if not isinstance(rec.get("git"), dict):
+        rec["git"] = {}
+    rec.setdefault("cost_source", "unpriced" if rec.get("cost_usd") is None else "claude")
+    return rec  # type: ignore[return-value]
+
+
+def is_record(raw: object) -> bool:
+    """The minimum for a line to count as a record: an object with a version and an id."""
+    return isinstance(raw, dict) and isinstance(raw.get("v"), int) and isinstance(raw.get("id"), str)

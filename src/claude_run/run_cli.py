@@ -1,0 +1,174 @@
+"""`claude-run [OPTIONS] [TASK] [-- CLAUDE_ARGS...]`: the run command's argument parser.
+
+Plain argparse instead of typer on purpose: this path starts claude, and every millisecond spent
+importing before the spawn is added to the run's wall time (typer + click cost ~25 ms here). The
+report commands (`claude-run ledger ...`) use typer, where start-up does not matter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+from .errors import ClaudeRunError, UsageError
+
+SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard")
+
+EPILOG = """\
+other commands:
+  claude-run ledger ...      report, export, verify, merge the ledger (claude-run ledger --help)
+  claude-run telemetry ...   the OTLP receiver as a local service
+  claude-run metrics         the ledger as Prometheus metrics
+  claude-run dashboard       a live local web dashboard
+
+Arguments after -- go to claude verbatim, e.g.
+  claude-run "fix the failing test" --track -- --model sonnet --allowedTools "Bash Edit"
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see claude-run --help)")
+
+
+def _positive(kind: str) -> type[float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{kind} must be a number, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{kind} must be greater than 0, got {text!r}")
+        return value
+
+    parse.__name__ = kind
+    return parse  # type: ignore[return-value]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = _Parser(
+        prog="claude-run",
+        description="Run a Claude Code task and account for it: tokens by kind, cost, model, git/CI context.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "task", nargs="?", help="the task; '-' reads it from stdin; none starts an interactive session"
+    )
+    p.add_argument(
+        "--track",
+        dest="track",
+        action="store_true",
+        default=None,
+        help="append the run to the ledger (default when CLAUDE_RUN_TRACK=1)",
+    )
+    p.add_argument("--no-track", dest="track", action="store_false", help="do not record the run")
+    p.add_argument(
+        "--ledger", metavar="PATH", help="ledger file (else $CLAUDE_RUN_LEDGER, else the data dir)"
+    )
+    p.add_argument(
+        "--claude-bin", metavar="PATH", help="claude executable (else $CLAUDE_RUN_CLAUDE_BIN, else PATH)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=("non-interactive", "hybrid", "interactive"),
+        help="default: non-interactive with a TASK, interactive without",
+    )
+    p.add_argument(
+        "--hybrid",
+        dest="mode",
+        action="store_const",
+        const="hybrid",
+        help="show every event live on stderr (API inspection)",
+    )
+    p.add_argument(
+        "-i", "--interactive", dest="mode", action="store_const", const="interactive", help="the Claude TUI"
+    )
+    p.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="stored on the record (repeatable)"
+    )
+    p.add_argument(
+        "--json", dest="json_out", action="store_true", help="print the run record as JSON on stdout"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no status line, no summary, no claude stderr")
+    p.add_argument(
+        "--timeout", type=_positive("--timeout"), metavar="SECONDS", help="stop claude after this long"
+    )
+    p.add_argument(
+        "--max-cost", type=_positive("--max-cost"), metavar="USD", help="passed to claude as --max-budget-usd"
+    )
+    p.add_argument("--raw", action="store_true", help="write claude's raw stream-json lines to stdout")
+    p.add_argument("--show-partial", action="store_true", help="hybrid: also show partial stream events")
+    p.add_argument("--record-task", action="store_true", help="store the task text in the record")
+    p.add_argument("--version", action="version", version=f"claude-run {__version__}")
+    return p
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    if "--" in argv:
+        cut = argv.index("--")
+        own, claude_args = argv[:cut], argv[cut + 1 :]
+    else:
+        own, claude_args = argv, []
+    ns = build_parser().parse_args(own)
+    return ns, claude_args
+
+
+def options_from(ns: argparse.Namespace, claude_args: list[str]):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from .context import parse_tags
+    from .runner import RunOptions
+
+    task = ns.task
+    if task == "-":
+        if sys.stdin is None or sys.stdin.closed:
+            raise UsageError("TASK is '-' but there is no stdin to read it from")
+        task = sys.stdin.read()
+        if not task.strip():
+            raise UsageError("the task read from stdin is empty")
+    mode = ns.mode or ("non-interactive" if task is not None else "interactive")
+    if mode != "interactive" and task is None:
+        raise UsageError(f"--mode {mode} needs a TASK (or '-' to read it from stdin)")
+    if mode == "interactive" and (ns.json_out or ns.raw):
+        raise UsageError("--json and --raw need a -p run; the interactive mode owns the terminal")
+    if ns.raw and ns.json_out:
+        raise UsageError("--raw and --json both write stdout; choose one")
+    track = ns.track if ns.track is not None else _env_flag("CLAUDE_RUN_TRACK")
+    return RunOptions(
+        task=task,
+        mode=mode,
+        track=track,
+        ledger=Path(ns.ledger) if ns.ledger else None,
+        claude_bin=ns.claude_bin,
+        claude_args=claude_args,
+        tags=parse_tags(ns.tag),
+        json_out=ns.json_out,
+        quiet=ns.quiet,
+        timeout=ns.timeout,
+        max_cost=ns.max_cost,
+        raw=ns.raw,
+        record_task=ns.record_task,
+        show_partial=ns.show_partial,
+    )
+
+
+def main(argv: list[str]) -> int:
+    from .runner import finish, start
+
+    try:
+        ns, claude_args = parse(argv)
+        options = options_from(ns, claude_args)
+        started = start(options)
+    except ClaudeRunError as exc:
+        sys.stderr.write(f"claude-run: {exc.message}\n")
+        return exc.exit_code
+    return finish(started)

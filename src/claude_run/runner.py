@@ -1,0 +1,487 @@
+"""One run, end to end: spawn → stream events → fold usage → build the record → ledger → output.
+
+`start()` spawns claude with only the stdlib loaded; `finish()` then imports anyio and the rest while
+claude boots. Both halves are plain functions so the CLI stays a thin argument parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .modes import HYBRID, INTERACTIVE, Invocation, build_invocation
+from .process import SIGNAL_EXIT, Child, exit_status, resolve_claude, spawn
+
+KILL_GRACE_S = float(os.environ.get("CLAUDE_RUN_KILL_GRACE", "5"))
+TERM_GRACE_S = 2.0
+TIMEOUT_EXIT = 124
+STDERR_KEEP = 64 * 1024
+
+
+@dataclass
+class RunOptions:
+    task: str | None
+    mode: str
+    track: bool = False
+    ledger: Path | None = None
+    claude_bin: str | None = None
+    claude_args: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    json_out: bool = False
+    quiet: bool = False
+    timeout: float | None = None
+    max_cost: float | None = None
+    raw: bool = False
+    record_task: bool = False
+    show_partial: bool = False
+    cwd: str = field(default_factory=os.getcwd)
+    telemetry: bool = True  # built-in OTLP receiver for tracked -p runs (when available)
+
+
+@dataclass
+class Started:
+    options: RunOptions
+    invocation: Invocation
+    child: Child
+    t0: float
+    mono0: float
+    run_id: str
+
+
+def start(options: RunOptions, env: dict[str, str] | None = None) -> Started:
+    """Resolve claude, build the mode's (argv, env) and spawn. Stdlib only: this is the hot path."""
+    from .record import new_id
+
+    env = dict(os.environ) if env is None else env
+    claude = resolve_claude(options.claude_bin, env)
+    t0 = time.time()
+    run_id = new_id(int(t0 * 1000))
+    session_id = str(uuid.uuid4()) if options.mode == INTERACTIVE and options.track else None
+    inv = build_invocation(
+        options.mode,
+        claude_bin=claude,
+        task=options.task,
+        claude_args=options.claude_args,
+        base_env=env,
+        max_cost=options.max_cost,
+        track=options.track,
+        session_id=session_id,
+        partial_messages=True,
+    )
+    child = spawn(inv.argv, inv.env, piped=options.mode != INTERACTIVE, cwd=options.cwd)
+    return Started(options, inv, child, t0, time.monotonic(), run_id)
+
+
+@dataclass
+class Outcome:
+    """How the process ended, independent of what it printed."""
+
+    returncode: int | None = None
+    signal_name: str | None = None  # SIGINT / SIGTERM we received and forwarded
+    timed_out: bool = False
+    killed: bool = False
+    stderr_tail: bytes = b""
+    bad_lines: int = 0
+    result_text: str | None = None
+
+
+class _Session:
+    """The async half of a -p run: pumps, signals, timeout, escalation."""
+
+    def __init__(self, started: Started) -> None:
+        from .display import HybridView, StatusLine
+        from .usage import UsageFolder
+
+        self.s = started
+        self.opts = started.options
+        self.folder = UsageFolder()
+        self.outcome = Outcome()
+        interactive_stderr = sys.stderr.isatty() and not self.opts.quiet
+        self.status = StatusLine(enabled=interactive_stderr and self.opts.mode != HYBRID)
+        self.view = HybridView(show_partial=self.opts.show_partial) if self.opts.mode == HYBRID else None
+        self._stderr = bytearray()
+        self._warned_bad = False
+        self._stop_requested = False
+        self.context: dict[str, Any] = {}
+
+    async def on_line(self, line: bytes) -> None:
+        from .events import parse_line
+
+        if self.opts.raw:
+            sys.stdout.buffer.write(line + b"\n")
+            sys.stdout.buffer.flush()
+        if not line.strip():
+            return
+        event = parse_line(line)
+        if event is None:
+            self.outcome.bad_lines += 1
+            if not self._warned_bad and not self.opts.quiet:
+                self._warned_bad = True
+                self.status.clear()
+                sys.stderr.write("claude-run: skipping non-JSON output from claude (counted in the record)\n")
+            return
+        self.folder.feed(event)
+        from .events import ResultEvent
+
+        if isinstance(event, ResultEvent) and event.result_text is not None:
+            self.outcome.result_text = event.result_text
+        if self.view is not None:
+            self.view.show(event)
+        self._tick()
+
+    def _tick(self, force: bool = False) -> None:
+        if not self.status.enabled:
+            return
+        tokens = self.folder.live_tokens()
+        self.status.update(
+            time.monotonic() - self.s.mono0, self.folder.turns, tokens.total, self.folder.live_cost(), force
+        )
+
+    def on_stderr(self, chunk: bytes) -> None:
+        self._stderr += chunk
+        if len(self._stderr) > STDERR_KEEP * 2:
+            del self._stderr[:-STDERR_KEEP]
+        if not self.opts.quiet:
+            self.status.clear()
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.buffer.flush()
+
+    async def stop_child(self, sig: int) -> None:
+        """Forward `sig`, then escalate: grace → SIGTERM → SIGKILL. Returns once the child is gone."""
+        import anyio
+
+        child = self.s.child
+        child.send(sig)
+        with anyio.move_on_after(KILL_GRACE_S):
+            while child.popen.poll() is None:
+                await anyio.sleep(0.02)
+            return
+        child.send(signal.SIGTERM)
+        with anyio.move_on_after(TERM_GRACE_S):
+            while child.popen.poll() is None:
+                await anyio.sleep(0.02)
+            return
+        self.outcome.killed = True
+        child.send(signal.SIGKILL)
+
+    async def watch_signals(self) -> None:
+        import anyio
+
+        if os.name != "posix":  # pragma: no cover - Windows has no POSIX signal forwarding
+            return
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if self.outcome.signal_name is None:
+                    self.outcome.signal_name = signal.Signals(signum).name
+                if not self.opts.quiet:
+                    self.status.clear()
+                    sys.stderr.write(f"claude-run: {signal.Signals(signum).name} — stopping claude…\n")
+                # A second signal skips the grace period: the user means it.
+                if self._stop_requested:
+                    self.outcome.killed = True
+                    self.s.child.send(signal.SIGKILL)
+                    continue
+                self._stop_requested = True
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self.stop_child, signal.SIGTERM if signum == signal.SIGHUP else signum)
+                    return
+
+    async def watch_timeout(self) -> None:
+        import anyio
+
+        if self.opts.timeout is None:
+            return
+        await anyio.sleep(self.opts.timeout)
+        self.outcome.timed_out = True
+        if not self.opts.quiet:
+            self.status.clear()
+            sys.stderr.write(f"claude-run: timed out after {self.opts.timeout:g}s — stopping claude…\n")
+        self._stop_requested = True
+        await self.stop_child(signal.SIGTERM)
+
+    async def ticker(self) -> None:
+        import anyio
+
+        while True:
+            await anyio.sleep(0.25)
+            self._tick()
+
+    async def collect_context(self) -> None:
+        import anyio
+
+        from .context import collect
+
+        self.context = await anyio.to_thread.run_sync(collect, self.opts.cwd)
+
+    async def run(self) -> None:
+        import anyio
+
+        from .process import drain, pump_lines, wait_exit, write_stdin
+
+        popen = self.s.child.popen
+        assert popen.stdout is not None and popen.stderr is not None
+        out_fd, err_fd = popen.stdout.fileno(), popen.stderr.fileno()
+        pipes_done = anyio.Event()
+        context_done = anyio.Event()
+
+        async def pipes() -> None:
+            async with anyio.create_task_group() as group:
+                group.start_soon(pump_lines, out_fd, self.on_line)
+                group.start_soon(drain, err_fd, self.on_stderr)
+            pipes_done.set()
+
+        async def context() -> None:
+            try:
+                await self.collect_context()
+            finally:
+                context_done.set()
+
+        async with anyio.create_task_group() as watchers:
+            watchers.start_soon(self.watch_signals)
+            watchers.start_soon(self.watch_timeout)
+            watchers.start_soon(self.ticker)
+            watchers.start_soon(context)
+            async with anyio.create_task_group() as io:
+                io.start_soon(write_stdin, self.s.child, self.s.invocation.stdin or b"")
+                io.start_soon(pipes)
+                self.outcome.returncode = await wait_exit(self.s.child)
+                # A grandchild (a tool's background job) may hold the pipes open after claude
+                # exits: let them flush briefly, then stop reading rather than hang.
+                with anyio.move_on_after(2.0):
+                    await pipes_done.wait()
+                io.cancel_scope.cancel()
+            with anyio.move_on_after(10.0):
+                await context_done.wait()
+            watchers.cancel_scope.cancel()
+        self.status.clear()
+        self.outcome.stderr_tail = bytes(self._stderr[-STDERR_KEEP:])
+
+
+def finish(started: Started) -> int:
+    """Run the session to its end, record it, print the outputs; returns claude-run's exit code."""
+    if started.options.mode == INTERACTIVE:
+        return _finish_interactive(started)
+    import anyio
+
+    session = _Session(started)
+    try:
+        anyio.run(session.run)
+    except KeyboardInterrupt:  # a signal that arrived before the receiver was installed
+        session.outcome.signal_name = session.outcome.signal_name or "SIGINT"
+        started.child.send(signal.SIGKILL)
+        started.child.popen.wait()
+        session.outcome.returncode = started.child.popen.returncode
+    ended = time.time()
+    record = build_run_record(started, session, ended)
+    return _conclude(started, record, session.outcome.result_text)
+
+
+def build_run_record(started: Started, session: _Session, ended: float) -> dict[str, Any]:
+    from .usage import model_usage_dict
+
+    folder = session.folder
+    outcome = session.outcome
+    totals = folder.totals()
+    result = folder.result
+    status, exit_code = decide_status(outcome, result)
+    notes = list(totals.notes) + list(started.invocation.notes)
+    if outcome.bad_lines:
+        notes.append(f"{outcome.bad_lines} non-JSON line(s) in claude's output were skipped")
+    if folder.result_count > 1:
+        notes.append(f"{folder.result_count} result events; totals from the last (they are cumulative)")
+    if outcome.killed:
+        notes.append("claude did not stop in time and was killed")
+    record = _base_record(started, ended, status, exit_code)
+    record.update(
+        {
+            "session_id": folder.session_id,
+            "claude_version": folder.claude_version,
+            "model": totals.model or folder.init_model,
+            "tokens": totals.tokens.as_dict(),
+            "cost_usd": totals.cost_usd,
+            "cost_source": totals.cost_source,
+            "models": model_usage_dict(totals),
+            "duration_ms": (result.duration_ms if result else None) or int((ended - started.t0) * 1000),
+            "duration_api_ms": result.duration_api_ms if result else None,
+            "num_turns": result.num_turns if result else folder.turns,
+            "subtype": result.subtype if result else None,
+            "is_error": result.is_error if result else None,
+            "terminal_reason": result.terminal_reason if result else None,
+            "api_error_status": result.api_error_status if result else None,
+        }
+    )
+    record.update(session.context or {})
+    if notes:
+        record["notes"] = notes
+    return record
+
+
+def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
+    """(status, claude-run's exit code). Our own stop reasons win over what claude reported."""
+    rc = outcome.returncode
+    code = exit_status(rc) if rc is not None else 1
+    if outcome.timed_out:
+        return "timeout", TIMEOUT_EXIT
+    if outcome.signal_name:
+        sig = signal.Signals[outcome.signal_name]
+        return "interrupted", SIGNAL_EXIT.get(sig, 128 + int(sig))
+    if result is None:
+        return "crashed", code if code != 0 else 1
+    if result.subtype == "error_max_budget_usd" or result.terminal_reason == "budget_exhausted":
+        return "budget_exceeded", code
+    if result.is_error or (result.subtype and result.subtype != "success"):
+        return "error", code
+    return "success", code
+
+
+def _base_record(started: Started, ended: float, status: str, exit_code: int) -> dict[str, Any]:
+    from .record import SCHEMA_VERSION, iso_utc, user_hash
+
+    opts = started.options
+    task = opts.task
+    record: dict[str, Any] = {
+        "v": SCHEMA_VERSION,
+        "id": started.run_id,
+        "started_at": iso_utc(started.t0),
+        "ended_at": iso_utc(ended),
+        "mode": opts.mode,
+        "status": status,
+        "exit_code": exit_code,
+        "tags": dict(opts.tags),
+        "task_sha256": hashlib.sha256(task.encode()).hexdigest() if task else None,
+        "user": user_hash(),
+        "source": "run",
+        "claude_run_version": __version__,
+    }
+    if opts.record_task and task is not None:
+        record["task"] = task
+    return record
+
+
+def _conclude(started: Started, record: dict[str, Any], result_text: str | None) -> int:
+    """Write the ledger line, then the outputs. A ledger failure never hides the result."""
+    from .display import summary_line
+    from .errors import ClaudeRunError
+
+    opts = started.options
+    exit_code = int(record.get("exit_code") or 0)
+    ledger_error: str | None = None
+    ledger_path = None
+    if opts.track:
+        from .ledger.store import append
+        from .paths import ledger_path as resolve_ledger
+
+        ledger_path = resolve_ledger(opts.ledger)
+        try:
+            append(ledger_path, record)
+        except ClaudeRunError as exc:
+            ledger_error = exc.message
+        except OSError as exc:
+            ledger_error = f"cannot write ledger {ledger_path}: {exc.strerror or exc}"
+    if opts.json_out:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+        sys.stdout.flush()
+    elif result_text is not None and not opts.raw:
+        sys.stdout.write(result_text)
+        if not result_text.endswith("\n"):
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+    if not opts.quiet:
+        line = summary_line(record)
+        if opts.track and not ledger_error:
+            line += f" · recorded {record['id']}"
+        sys.stderr.write(line + "\n")
+    if ledger_error:
+        sys.stderr.write(f"claude-run: the run was NOT recorded: {ledger_error}\n")
+        if os.environ.get("CLAUDE_RUN_DEBUG"):
+            sys.stderr.write(f"claude-run: ledger path {ledger_path}\n")
+        return exit_code or 74
+    return exit_code
+
+
+def _finish_interactive(started: Started) -> int:
+    """Wait for the TUI; Ctrl-C belongs to it (same process group), SIGTERM is forwarded."""
+    opts = started.options
+    child = started.child
+    before = _transcript_sizes(started) if opts.track else {}
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        child.send(signum)
+
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old_term = signal.signal(signal.SIGTERM, forward)
+    try:
+        rc = child.popen.wait()
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    ended = time.time()
+    code = exit_status(rc)
+    if received:
+        status, code = "interrupted", SIGNAL_EXIT.get(signal.Signals(received[0]), 143)
+    else:
+        status = "success" if code == 0 else "error"
+    if not opts.track:
+        return code
+    from .context import collect
+
+    record = _base_record(started, ended, status, code)
+    record.update(_interactive_usage(started, before))
+    record.update(collect(opts.cwd))
+    record["duration_ms"] = int((ended - started.t0) * 1000)
+    return _conclude(started, record, None) if opts.track else code
+
+
+def _transcript_sizes(started: Started) -> dict[str, int]:
+    """Sizes of existing transcripts, so a resumed session records only what this run added."""
+    from .transcripts import project_dirs
+
+    sizes: dict[str, int] = {}
+    for root in project_dirs(started.invocation.env):
+        for path in root.glob("*/*.jsonl"):
+            try:
+                sizes[str(path)] = path.stat().st_size
+            except OSError:
+                continue
+    return sizes
+
+
+def _interactive_usage(started: Started, before: dict[str, int]) -> dict[str, Any]:
+    from .transcripts import find_transcript, project_dirs, session_fields
+
+    env = started.invocation.env
+    path: Path | None = None
+    if started.invocation.session_id:
+        path = find_transcript(started.invocation.session_id, env)
+    if path is None:
+        # Resumed or continued: the transcript that grew during this run.
+        newest: tuple[float, Path] | None = None
+        for root in project_dirs(env):
+            for candidate in root.glob("*/*.jsonl"):
+                try:
+                    st = candidate.stat()
+                except OSError:
+                    continue
+                grew = st.st_mtime >= started.t0 - 1 and st.st_size != before.get(str(candidate), -1)
+                if grew and (newest is None or st.st_mtime > newest[0]):
+                    newest = (st.st_mtime, candidate)
+        path = newest[1] if newest else None
+    if path is None:
+        return {
+            "notes": ["no session transcript found: usage unknown"],
+            "cost_source": "unpriced",
+            "cost_usd": None,
+        }
+    return session_fields(path, before.get(str(path), 0))

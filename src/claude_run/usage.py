@@ -1,0 +1,205 @@
+"""Fold a run's events into its totals: the `result` event is the truth, messages are the fallback.
+
+Traps this handles, each seen in real Claude Code 2.1.330 output (shared samples):
+- An `assistant` event's `output_tokens` is the count at message start; the final count arrives in
+  the `message_delta` stream event (or only in the `result`).
+- One message can arrive as several `assistant` events (one per content block): dedupe by id.
+- Several `result` events (stream-json input): `total_cost_usd` and `modelUsage` are cumulative, so
+  the last one is the run's total; summing them double-counts.
+- A budget stop's `result.usage` is all zeros while its `modelUsage` holds the real figures, and a
+  multi-prompt run's `usage` covers the last prompt only: tokens come from `modelUsage`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import (
+    AssistantEvent,
+    Event,
+    InitEvent,
+    ResultEvent,
+    StreamEvent,
+    TokenCounts,
+)
+
+
+@dataclass
+class MessageUsage:
+    model: str
+    tokens: TokenCounts
+    sidechain: bool = False
+
+
+@dataclass
+class ModelTotals:
+    tokens: TokenCounts
+    cost_usd: float | None
+    cost_source: str  # claude | estimate | unpriced
+
+
+@dataclass
+class RunTotals:
+    """What the record needs about usage and cost, however the run ended."""
+
+    tokens: TokenCounts
+    models: dict[str, ModelTotals]
+    cost_usd: float | None
+    cost_source: str
+    model: str | None
+    from_result: bool
+    notes: list[str] = field(default_factory=list)
+
+
+class UsageFolder:
+    """Consumes events one at a time; cheap enough to run on every line of a long session."""
+
+    def __init__(self) -> None:
+        self.session_id: str | None = None
+        self.init_model: str | None = None
+        self.claude_version: str | None = None
+        self.messages: dict[str, MessageUsage] = {}
+        self.order: list[str] = []
+        self.result: ResultEvent | None = None
+        self.result_count = 0
+        self.turns = 0
+        self._anon = 0
+
+    def feed(self, event: Event) -> None:
+        if self.session_id is None and event.session_id:
+            self.session_id = event.session_id
+        if isinstance(event, InitEvent):
+            self.init_model = self.init_model or event.model
+            self.claude_version = self.claude_version or event.claude_version
+        elif isinstance(event, AssistantEvent):
+            if event.synthetic:
+                return
+            self._observe(event.message_id, event.model, event.usage, event.parent_tool_use_id is not None)
+        elif isinstance(event, StreamEvent):
+            if event.usage is not None:
+                self._observe(event.message_id, event.model, event.usage, False)
+        elif isinstance(event, ResultEvent):
+            self.result = event
+            self.result_count += 1
+
+    def _observe(self, message_id: str | None, model: str | None, usage: TokenCounts, side: bool) -> None:
+        if message_id is None:
+            self._anon += 1
+            message_id = f"anon-{self._anon}"
+        known = self.messages.get(message_id)
+        if known is None:
+            self.messages[message_id] = MessageUsage(model or self.init_model or "unknown", usage, side)
+            self.order.append(message_id)
+            self.turns += 1
+            return
+        known.tokens = known.tokens.merge_max(usage)
+        if model and known.model == "unknown":
+            known.model = model
+        known.sidechain = known.sidechain or side
+
+    # -- live figures (status line) -----------------------------------------------------------------
+
+    def live_tokens(self) -> TokenCounts:
+        total = TokenCounts()
+        for m in self.messages.values():
+            total = total + m.tokens
+        return total
+
+    def live_cost(self) -> float | None:
+        """Claude's cumulative cost once a result arrived; None before (estimating live costs pydantic)."""
+        return self.result.total_cost_usd if self.result is not None else None
+
+    # -- final --------------------------------------------------------------------------------------
+
+    def totals(self) -> RunTotals:
+        if self.result is not None:
+            return self._from_result(self.result)
+        return self._from_messages()
+
+    def _from_result(self, result: ResultEvent) -> RunTotals:
+        models: dict[str, ModelTotals] = {}
+        for name, raw in result.model_usage.items():
+            if not isinstance(raw, dict):
+                continue
+            cost = raw.get("costUSD")
+            cost_f = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+            models[name] = ModelTotals(
+                TokenCounts.from_model_usage(raw), cost_f, "claude" if cost_f is not None else "unpriced"
+            )
+        notes: list[str] = []
+        if models:
+            tokens = TokenCounts()
+            for m in models.values():
+                tokens = tokens + m.tokens
+        else:
+            # No per-model breakdown (an API error, or an older CLI): the usage block is all there is.
+            tokens = result.usage
+            if tokens.total and self.main_model():
+                name = self.main_model() or "unknown"
+                models[name] = ModelTotals(tokens, result.total_cost_usd, "claude")
+        cost = result.total_cost_usd
+        source = "claude" if cost is not None else "unpriced"
+        if cost is None:
+            notes.append("the result event carried no total_cost_usd")
+        return RunTotals(tokens, models, cost, source, self.main_model(models), True, notes)
+
+    def _from_messages(self) -> RunTotals:
+        from . import pricing  # only runs that ended without a result pay for importing prices
+
+        models: dict[str, ModelTotals] = {}
+        for m in self.messages.values():
+            cost = pricing.message_cost(
+                m.model,
+                input=m.tokens.input,
+                output=m.tokens.output,
+                cache_read=m.tokens.cache_read,
+                cache_creation=m.tokens.cache_creation,
+                cache_creation_1h=m.tokens.cache_creation_1h or 0,
+            )
+            entry = models.get(m.model)
+            if entry is None:
+                models[m.model] = ModelTotals(m.tokens, cost, "estimate" if cost is not None else "unpriced")
+                continue
+            entry.tokens = entry.tokens + m.tokens
+            if cost is None or entry.cost_usd is None:
+                entry.cost_usd, entry.cost_source = None, "unpriced"
+            else:
+                entry.cost_usd += cost
+        tokens = TokenCounts()
+        for e in models.values():
+            tokens = tokens + e.tokens
+        priced = [e.cost_usd for e in models.values() if e.cost_usd is not None]
+        unpriced = sorted(n for n, e in models.items() if e.cost_usd is None and e.tokens.total)
+        notes = ["no result event: tokens from per-message usage, cost from list prices"]
+        if unpriced:
+            notes.append("no list price for " + ", ".join(unpriced))
+        if priced:
+            cost_total: float | None = sum(priced)
+            source = "estimate"
+        else:
+            cost_total = None if unpriced else 0.0
+            source = "unpriced" if unpriced else "estimate"
+        return RunTotals(tokens, models, cost_total, source, self.main_model(models), False, notes)
+
+    def main_model(self, models: dict[str, ModelTotals] | None = None) -> str | None:
+        """The model that did most of the work: most output tokens, then the one the session started on."""
+        if models:
+            best = max(models.items(), key=lambda kv: (kv[1].tokens.output, kv[1].tokens.total))
+            return best[0]
+        if self.messages:
+            per: dict[str, int] = {}
+            for m in self.messages.values():
+                per[m.model] = per.get(m.model, 0) + m.tokens.output + 1
+            return max(per.items(), key=lambda kv: kv[1])[0]
+        return self.init_model
+
+
+def model_usage_dict(totals: RunTotals) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, m in totals.models.items():
+        entry: dict[str, Any] = dict(m.tokens.as_dict())
+        entry["cost_usd"] = m.cost_usd
+        entry["cost_source"] = m.cost_source
+        out[name] = entry
+    return out
