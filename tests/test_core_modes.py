@@ -88,7 +88,12 @@ def test_interactive_resume_keeps_the_users_session(resume: list[str]) -> None:
 
 def test_users_max_budget_flag_is_not_doubled() -> None:
     inv = build_invocation(
-        "non-interactive", claude_bin="c", task="t", claude_args=["--max-budget-usd", "2"], base_env={}, max_cost=1
+        "non-interactive",
+        claude_bin="c",
+        task="t",
+        claude_args=["--max-budget-usd", "2"],
+        base_env={},
+        max_cost=1,
     )
     assert inv.argv.count("--max-budget-usd") == 1
 

@@ -167,11 +167,15 @@ usage_dicts = st.fixed_dictionaries(
 # The machine is shared and slow at times: generation speed is not what this test is about.
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), usage_dicts), max_size=30))
-def test_folding_never_raises_and_counts_each_message_once(messages: list[tuple[str, dict[str, object]]]) -> None:
+def test_folding_never_raises_and_counts_each_message_once(
+    messages: list[tuple[str, dict[str, object]]],
+) -> None:
     folder = UsageFolder()
     for mid, usage in messages:
         folder.feed(
-            AssistantEvent({"type": "assistant"}, message_id=mid, model="m", usage=TokenCounts.from_api(usage))
+            AssistantEvent(
+                {"type": "assistant"}, message_id=mid, model="m", usage=TokenCounts.from_api(usage)
+            )
         )
     assert len(folder.messages) == len({m for m, _ in messages})
     assert all(v >= 0 for v in folder.live_tokens().as_dict().values())
