@@ -24,7 +24,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(1, "/work/wt/mockapi/tests")  # TEMP
 
 from support.claude_cli import claude_env, find_claude_bin  # noqa: E402
 from support.mock_anthropic import MockAnthropic, Usage, text  # noqa: E402
@@ -89,10 +88,13 @@ def main() -> None:
     if claude is None:
         raise SystemExit("Claude Code CLI not found: run scripts/setup.sh first")
 
-    with tempfile.TemporaryDirectory() as tmp, MockAnthropic(
-        [text("mock answer", usage=Usage(input=48, cache_creation_5m=1513, cache_read=4101, output=12))],
-        when_done="repeat",
-    ) as api:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        MockAnthropic(
+            [text("mock answer", usage=Usage(input=48, cache_creation_5m=1513, cache_read=4101, output=12))],
+            when_done="repeat",
+        ) as api,
+    ):
         home = Path(tmp) / "home"
         work = Path(tmp) / "work"
         home.mkdir()
@@ -100,10 +102,29 @@ def main() -> None:
         env = claude_env(home, api.url)
         env["PYTHONPATH"] = str(ROOT / "src")
         env["XDG_DATA_HOME"] = str(Path(tmp) / "data")
-        bare = [str(claude), "-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages",
-                "--model", MODEL]
-        wrapped = [sys.executable, "-m", "claude_run", TASK, "--track", "--quiet", "--claude-bin", str(claude),
-                   "--", "--model", MODEL]
+        bare = [
+            str(claude),
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            "--model",
+            MODEL,
+        ]
+        wrapped = [
+            sys.executable,
+            "-m",
+            "claude_run",
+            TASK,
+            "--track",
+            "--quiet",
+            "--claude-bin",
+            str(claude),
+            "--",
+            "--model",
+            MODEL,
+        ]
         # Warm the page cache and Claude's first-run files once, untimed.
         run_once(bare, env, str(work), False)
         run_once(wrapped, env, str(work), False)
@@ -128,7 +149,9 @@ def main() -> None:
     print(f"rounds: {args.rounds} timed, {args.memory_rounds} memory; load average {os.getloadavg()[0]:.2f}")
     print(f"wall  bare claude      median {wb * 1000:7.1f} ms  (min {min(walls['bare']) * 1000:.1f})")
     print(f"wall  claude-run       median {ww * 1000:7.1f} ms  (min {min(walls['claude-run']) * 1000:.1f})")
-    print(f"wall  overhead         {100 * (ww - wb) / wb:+.1f} %  ({(ww - wb) * 1000:+.1f} ms)   target <= 5 %")
+    print(
+        f"wall  overhead         {100 * (ww - wb) / wb:+.1f} %  ({(ww - wb) * 1000:+.1f} ms)   target <= 5 %"
+    )
     print(f"peak  bare claude tree {mb:7.1f} MiB")
     print(f"peak  claude-run tree  {mw:7.1f} MiB")
     print(f"peak  overhead         {mw - mb:+.1f} MiB   target <= 40 MiB")
