@@ -325,7 +325,7 @@ def test_interactive_session_is_recorded_from_its_transcript(
     session = f"cr-{os.getpid()}-{time.monotonic_ns()}"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True)
     try:
-        _wait_screen(session, "❯")
+        _wait_screen(session, "\u276f")  # the TUI prompt: ready for input
         subprocess.run(["tmux", "send-keys", "-t", session, "say hello", "Enter"], check=True)
         _wait_screen(session, "hello from the TUI")
         subprocess.run(["tmux", "send-keys", "-t", session, "/exit", "Enter"], check=True)
