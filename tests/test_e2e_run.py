@@ -271,8 +271,12 @@ def test_ctrl_c_is_forwarded_and_claudes_own_final_figures_are_kept(
     assert proc.returncode == 130
     (rec,) = read_ledger(claude_home / "ledger.jsonl")
     assert rec["status"] == "interrupted" and rec["exit_code"] == 130
-    # claude answers SIGINT in -p mode with a final result event: its cost is the truth.
-    assert rec["cost_source"] == "claude" and rec["terminal_reason"] == "aborted_streaming"
+    # claude usually answers SIGINT in -p mode with a final result event, whose cost is then the
+    # truth; when it exits first (seen under load), the record is built from the events seen.
+    if rec["cost_source"] == "claude":
+        assert rec["terminal_reason"] == "aborted_streaming"
+    else:
+        assert rec["cost_source"] == "estimate" and rec["subtype"] is None
     _assert_tokens(rec, U1)
     assert rec["cost_usd"] == pytest.approx(list_cost(SONNET, U1), rel=1e-9)
 
