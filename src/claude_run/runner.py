@@ -283,10 +283,40 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
             "api_error_status": result.api_error_status if result else None,
         }
     )
+    if result is None:
+        notes += _prefer_transcript(started, folder.session_id, record)
     record.update(session.context or {})
     if notes:
         record["notes"] = notes
     return record
+
+
+def _prefer_transcript(started: Started, session_id: str | None, record: dict[str, Any]) -> list[str]:
+    """A run without a `result`: Claude's transcript knows more than stdout did.
+
+    It holds each message's final usage and the subagents' messages, which never appear on stdout.
+    Used only when it covers at least what the events showed, and never for a resumed session
+    (its transcript also holds earlier runs).
+    """
+    from .modes import RESUME_FLAGS, has_flag
+    from .record import total_tokens
+    from .transcripts import find_transcript, session_fields
+
+    if not session_id or has_flag(started.invocation.argv, RESUME_FLAGS):
+        return []
+    path = find_transcript(session_id, started.invocation.env)
+    if path is None:
+        return []
+    try:
+        fields = session_fields(path)
+    except OSError:
+        return []
+    if total_tokens(fields["tokens"]) < total_tokens(record["tokens"]):
+        return []
+    for key in ("tokens", "models", "cost_usd", "cost_source"):
+        record[key] = fields[key]
+    record["model"] = fields.get("model") or record.get("model")
+    return ["usage from the session transcript (final per-message counts, subagents included)"]
 
 
 def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
