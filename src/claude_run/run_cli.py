@@ -108,8 +108,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="write claude's raw stream-json lines to stdout")
     p.add_argument("--show-partial", action="store_true", help="hybrid: also show partial stream events")
     p.add_argument("--record-task", action="store_true", help="store the task text in the record")
+    _add_budget_options(p)
     p.add_argument("--version", action="version", version=f"claude-run {__version__}")
     return p
+
+
+def _add_budget_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budgets across runs (summed from the ledger; see docs/ci.md)")
+    g.add_argument(
+        "--budget-daily",
+        type=_positive("--budget-daily"),
+        metavar="USD",
+        help="refuse to start (exit 75) once today's spend reaches USD",
+    )
+    g.add_argument(
+        "--budget-monthly",
+        type=_positive("--budget-monthly"),
+        metavar="USD",
+        help="refuse to start (exit 75) once this month's spend reaches USD",
+    )
+    g.add_argument("--budget-project", metavar="NAME", help="count only runs of this project")
+    g.add_argument(
+        "--budget-tag",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="count only runs with this tag (KEY alone: this run's --tag value)",
+    )
+    g.add_argument("--budget-tz", metavar="ZONE", default="UTC", help="day/month boundaries (default UTC)")
+    g.add_argument("--budget-ledger", metavar="PATH", help="sum spend from this ledger (default: --ledger)")
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -161,12 +188,61 @@ def options_from(ns: argparse.Namespace, claude_args: list[str]):  # type: ignor
     )
 
 
+def budget_spec(ns: argparse.Namespace, tags: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The budget the options ask for, or None (then no ledger read happens before the spawn)."""
+    narrowing = ns.budget_project is not None or ns.budget_tag or ns.budget_ledger or ns.budget_tz != "UTC"
+    if ns.budget_daily is None and ns.budget_monthly is None:
+        if narrowing:
+            raise UsageError("--budget-project/-tag/-tz/-ledger need --budget-daily or --budget-monthly")
+        return None
+    from pathlib import Path
+
+    from .budget import BudgetSpec
+
+    scope: dict[str, str] = {}
+    for item in ns.budget_tag:
+        key, sep, value = item.partition("=")
+        if not sep:
+            if key not in tags:
+                raise UsageError(f"--budget-tag {key}: the run has no --tag {key}=VALUE to take the value from")
+            value = tags[key]
+        scope[key] = value
+    return BudgetSpec(
+        daily=ns.budget_daily,
+        monthly=ns.budget_monthly,
+        tags=scope,
+        project=ns.budget_project,
+        tz=ns.budget_tz,
+        ledger=Path(ns.budget_ledger).expanduser() if ns.budget_ledger else None,
+    )
+
+
+def check_budget(spec, ledger_option):  # type: ignore[no-untyped-def]
+    """Sum the spend before the spawn; a refusal also tells the CI step (outputs, summary) why."""
+    from .budget import check
+    from .errors import BudgetExceeded
+    from .paths import ledger_path
+
+    ledger = spec.ledger or ledger_path(ledger_option)
+    try:
+        return check(spec, ledger)
+    except BudgetExceeded as exc:
+        from .ci_outputs import write_for_refusal
+
+        for warning in write_for_refusal(exc.message, os.environ):
+            sys.stderr.write(f"claude-run: {warning}\n")
+        raise
+
+
 def main(argv: list[str]) -> int:
     from .runner import finish, start
 
     try:
         ns, claude_args = parse(argv)
         options = options_from(ns, claude_args)
+        spec = budget_spec(ns, options.tags)
+        if spec is not None:
+            options.budget = check_budget(spec, options.ledger)
         started = start(options)
     except ClaudeRunError as exc:
         sys.stderr.write(f"claude-run: {exc.message}\n")
