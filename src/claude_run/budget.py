@@ -110,9 +110,7 @@ class BudgetState:
         hit = [p for p in self.periods if p.exceeded]
         if not hit:
             return ""
-        return " · " + "; ".join(
-            f"{p.period} budget reached: ${p.spent:.2f} of ${p.limit:.2f}" for p in hit
-        )
+        return " · " + "; ".join(f"{p.period} budget reached: ${p.spent:.2f} of ${p.limit:.2f}" for p in hit)
 
 
 def zone(name: str) -> tzinfo:
@@ -265,12 +263,12 @@ def _started_after(rec: Mapping[str, Any], start: datetime) -> bool:
 
 
 def refusal_message(p: PeriodState, spec: BudgetSpec) -> str:
-    when = p.start.strftime("%Y-%m-%d" if p.period == "daily" else "%Y-%m")
+    when = p.start.strftime("on %Y-%m-%d" if p.period == "daily" else "in %Y-%m")
     tzname = "UTC" if spec.tz.upper() in ("UTC", "Z") else spec.tz
     extra = ""
     if p.before.unpriced:
         extra = f" (+{p.before.unpriced} unpriced run(s) not counted)"
     return (
         f"{p.period} budget exceeded{scope_text(spec)}: ${p.before.usd:.2f} spent of ${p.limit:.2f}"
-        f" in {when} {tzname}{extra}; the run was not started"
+        f" {when} ({tzname}){extra}; the run was not started"
     )

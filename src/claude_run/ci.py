@@ -44,7 +44,7 @@ def _int(value: str | None) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _strip_prefix(value: str | None, *prefixes: str) -> str | None:
@@ -221,7 +221,11 @@ PROVIDERS: tuple[tuple[str, Callable[[Env], bool], Callable[[Env], dict[str, Any
     ("circleci", lambda e: e.get("CIRCLECI") == "true", circleci),
     ("buildkite", lambda e: e.get("BUILDKITE") == "true", buildkite),
     ("azure", lambda e: _is_true(e.get("TF_BUILD")), azure),
-    ("jenkins", lambda e: bool(e.get("JENKINS_URL") or (e.get("JENKINS_HOME") and e.get("BUILD_ID"))), jenkins),
+    (
+        "jenkins",
+        lambda e: bool(e.get("JENKINS_URL") or (e.get("JENKINS_HOME") and e.get("BUILD_ID"))),
+        jenkins,
+    ),
     ("generic", lambda e: _is_true(e.get("CI")), generic),
 )
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .errors import ClaudeRunError, UsageError
+
+if TYPE_CHECKING:  # annotations only: the budget module is imported when a budget option is given
+    from pathlib import Path
+
+    from .budget import BudgetSpec, BudgetState
 
 SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard")
 
@@ -188,7 +193,7 @@ def options_from(ns: argparse.Namespace, claude_args: list[str]):  # type: ignor
     )
 
 
-def budget_spec(ns: argparse.Namespace, tags: dict[str, str]):  # type: ignore[no-untyped-def]
+def budget_spec(ns: argparse.Namespace, tags: dict[str, str]) -> BudgetSpec | None:
     """The budget the options ask for, or None (then no ledger read happens before the spawn)."""
     narrowing = ns.budget_project is not None or ns.budget_tag or ns.budget_ledger or ns.budget_tz != "UTC"
     if ns.budget_daily is None and ns.budget_monthly is None:
@@ -204,7 +209,9 @@ def budget_spec(ns: argparse.Namespace, tags: dict[str, str]):  # type: ignore[n
         key, sep, value = item.partition("=")
         if not sep:
             if key not in tags:
-                raise UsageError(f"--budget-tag {key}: the run has no --tag {key}=VALUE to take the value from")
+                raise UsageError(
+                    f"--budget-tag {key}: the run has no --tag {key}=VALUE to take the value from"
+                )
             value = tags[key]
         scope[key] = value
     return BudgetSpec(
@@ -217,7 +224,7 @@ def budget_spec(ns: argparse.Namespace, tags: dict[str, str]):  # type: ignore[n
     )
 
 
-def check_budget(spec, ledger_option):  # type: ignore[no-untyped-def]
+def check_budget(spec: BudgetSpec, ledger_option: Path | None) -> BudgetState:
     """Sum the spend before the spawn; a refusal also tells the CI step (outputs, summary) why."""
     from .budget import check
     from .errors import BudgetExceeded
