@@ -283,7 +283,7 @@ def test_gitlab_report_merges_and_posts(sandbox: dict[str, Any], gitlab: dict[st
     assert len(_records(history)) == 2
 
 
-# --- any other CI: the shell script --------------------------------------------------------------------------
+# --- any other CI: the shell script ---------------------------------------------------------------------
 
 
 def test_shell_script_under_buildkite(sandbox: dict[str, Any]) -> None:
