@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 import pytest
-from support.fake_claude import make_fake_claude
 
 from support import fake_claude
+from support.fake_claude import make_fake_claude
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
