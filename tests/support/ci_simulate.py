@@ -203,7 +203,8 @@ def _run_github_job(
         "env": {},
         "_failed": False,
     }
-    needs_failed = any(not outcome.get(n, True) for n in ([job.get("needs")] if job.get("needs") else []))
+    needs = job.get("needs") or []
+    needs_failed = any(not outcome.get(n, True) for n in ([needs] if isinstance(needs, str) else needs))
     if "if" in job:
         if not evaluate(job["if"], {**ctx, "_failed": needs_failed}):
             return True
