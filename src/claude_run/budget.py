@@ -160,10 +160,13 @@ def sum_records(
     project: str | None = None,
 ) -> Spend:
     """Spend of `records` started in [start, end): the budget semantics, on any iterable of records."""
-    from .record import parse_iso
+    from .record import iso_utc, parse_iso
 
     start_utc = start.astimezone(timezone.utc)
     end_utc = end.astimezone(timezone.utc) if end is not None else None
+    # Our own timestamps (iso_utc: fixed width, UTC, "Z") sort as strings: compare those without parsing.
+    start_s = iso_utc(start_utc.timestamp())
+    end_s = iso_utc(end_utc.timestamp()) if end_utc is not None else None
     kept: dict[str, Mapping[str, Any]] = {}
     superseded: set[str] = set()
     for rec in records:
@@ -173,12 +176,16 @@ def sum_records(
         started = rec.get("started_at")
         if not isinstance(started, str):
             continue
-        try:
-            when = parse_iso(started)
-        except ValueError:
-            continue
-        if when < start_utc or (end_utc is not None and when >= end_utc):
-            continue
+        if len(started) == 24 and started[-1] == "Z" and started[10] == "T":
+            if started < start_s or (end_s is not None and started >= end_s):
+                continue
+        else:
+            try:
+                when = parse_iso(started)
+            except ValueError:
+                continue
+            if when < start_utc or (end_utc is not None and when >= end_utc):
+                continue
         if not _matches(rec, tags or {}, project):
             continue
         kept[str(rec.get("id"))] = rec  # a later copy of the same id replaces the earlier one
@@ -225,41 +232,15 @@ def check(spec: BudgetSpec, ledger: Path, now: datetime | None = None) -> Budget
     now = now or datetime.now(timezone.utc)
     tz = zone(spec.tz)
     periods: list[PeriodState] = []
-    # The month contains the day: one read of the ledger answers both.
-    limits = spec.limits()
-    if not limits:
-        return BudgetState(spec, [])
-    bounds = {p: period_bounds(p, now, tz) for p, _ in limits}
-    earliest = min(start for start, _ in bounds.values())
-    from .ledger.store import iter_records
-
-    records = [
-        r
-        for r in iter_records(ledger)
-        # A correction (`supersedes`) must be seen even when the record it replaces is all we keep.
-        if isinstance(r.get("supersedes"), str) or _started_after(r, earliest)
-    ]
-    for period, limit in limits:
-        start, end = bounds[period]
-        spent = sum_records(records, start, end, tags=spec.tags, project=spec.project)
+    for period, limit in spec.limits():
+        start, end = period_bounds(period, now, tz)
+        spent = spend_since(ledger, start, end=end, tags=spec.tags, project=spec.project)
         periods.append(PeriodState(period, limit, start, end, spent))
     state = BudgetState(spec, periods)
     for p in periods:
         if p.exceeded:
             raise BudgetExceeded(refusal_message(p, spec))
     return state
-
-
-def _started_after(rec: Mapping[str, Any], start: datetime) -> bool:
-    from .record import parse_iso
-
-    started = rec.get("started_at")
-    if not isinstance(started, str):
-        return False
-    try:
-        return parse_iso(started) >= start.astimezone(timezone.utc)
-    except ValueError:
-        return False
 
 
 def refusal_message(p: PeriodState, spec: BudgetSpec) -> str:
