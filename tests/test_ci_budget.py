@@ -269,3 +269,24 @@ def test_bad_budget_options_exit_2(tmp_path: Path, args: list[str]) -> None:
     assert res.returncode == 2, res.stderr
     assert len(res.stderr.splitlines()) == 1
     assert not (tmp_path / "claude-ran").exists()
+
+
+@given(
+    st.lists(st.integers(-3 * 86_400_000, 3 * 86_400_000), max_size=30),
+    st.integers(-86_400_000, 86_400_000),
+)
+def test_fast_string_window_agrees_with_parsed_timestamps(offsets_ms: list[int], shift_ms: int) -> None:
+    start = DAY + timedelta(milliseconds=shift_ms)
+    end = start + timedelta(days=1)
+    ours = [rec(DAY + timedelta(milliseconds=o), 1.0) for o in offsets_ms]
+    # The same instants written another way (an offset instead of Z) take the parsing path.
+    other = [
+        {
+            **r,
+            "started_at": (DAY + timedelta(milliseconds=o))
+            .astimezone(timezone(timedelta(hours=2)))
+            .isoformat(),
+        }
+        for r, o in zip(ours, offsets_ms, strict=True)
+    ]
+    assert budget.sum_records(ours, start, end).records == budget.sum_records(other, start, end).records

@@ -151,6 +151,11 @@ def _matches(rec: Mapping[str, Any], tags: Mapping[str, str], project: str | Non
     return True
 
 
+def _iso_ms(dt: datetime) -> str:
+    """`record.iso_utc`'s format, from the datetime itself (no float timestamp rounding)."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
 def sum_records(
     records: Iterable[Mapping[str, Any]],
     start: datetime,
@@ -160,13 +165,13 @@ def sum_records(
     project: str | None = None,
 ) -> Spend:
     """Spend of `records` started in [start, end): the budget semantics, on any iterable of records."""
-    from .record import iso_utc, parse_iso
+    from .record import parse_iso
 
     start_utc = start.astimezone(timezone.utc)
     end_utc = end.astimezone(timezone.utc) if end is not None else None
     # Our own timestamps (iso_utc: fixed width, UTC, "Z") sort as strings: compare those without parsing.
-    start_s = iso_utc(start_utc.timestamp())
-    end_s = iso_utc(end_utc.timestamp()) if end_utc is not None else None
+    start_s = _iso_ms(start_utc)
+    end_s = _iso_ms(end_utc) if end_utc is not None else None
     kept: dict[str, Mapping[str, Any]] = {}
     superseded: set[str] = set()
     for rec in records:
