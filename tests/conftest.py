@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,6 +28,9 @@ def claude_bin() -> Path:
     """The real ``claude`` binary; skips the test when it is not installed."""
     path = find_claude_bin()
     if path is None:
+        override = os.environ.get("CLAUDE_RUN_TEST_CLAUDE_BIN")
+        if override:
+            pytest.skip(f"CLAUDE_RUN_TEST_CLAUDE_BIN={override} is not an executable file")
         places = ", ".join(str(p) for p in BIN_CANDIDATES)
         pytest.skip(
             "real Claude Code CLI not found: set CLAUDE_RUN_TEST_CLAUDE_BIN or run "

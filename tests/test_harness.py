@@ -5,10 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -497,6 +500,41 @@ def test_cli_version(claude_bin: Path, tmp_path: Path) -> None:
     env = claude_env(tmp_path, "http://127.0.0.1:9")
     out = subprocess.run([claude_bin, "--version"], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "2.1.330 (Claude Code)"
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_cli_tui_starts_without_dialogs(
+    claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
+) -> None:
+    """With write_claude_json, the interactive TUI takes a prompt at once (no onboarding/trust dialog)."""
+    project = claude_home / "project"
+    write_claude_json(claude_home, project)
+    api = mock_api([text("tui answer", usage=U1)])
+    assignments = [shlex.quote(f"{k}={v}") for k, v in claude_env(claude_home, api.url).items()]
+    command = " ".join(["env", "-i", *assignments, shlex.quote(str(claude_bin)), "--model", SONNET])
+    tmux = ["tmux", "-S", str(claude_home / "tmux.sock")]
+    size = ["-x", "120", "-y", "40"]
+    subprocess.run([*tmux, "new-session", "-d", *size, "-c", str(project), command], check=True)
+
+    def screen() -> str:
+        return subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+
+    def wait_for(predicate: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}; screen:\n{screen()}"
+            time.sleep(0.1)
+
+    try:
+        wait_for(lambda: "? for shortcuts" in screen(), "the prompt box")  # shown with --model sonnet
+        subprocess.run([*tmux, "send-keys", "-l", "say hello"], check=True)
+        time.sleep(0.3)
+        subprocess.run([*tmux, "send-keys", "Enter"], check=True)
+        wait_for(lambda: "tui answer" in screen(), "the answer")
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False)
+    assert [r.model for r in api.messages_requests()] == [SONNET]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""One run, end to end: spawn → stream events → fold usage → build the record → ledger → output.
+"""One run after the spawn: stream events → fold usage → build the record → ledger → output.
 
-`start()` spawns claude with only the stdlib loaded; `finish()` then imports anyio and the rest while
-claude boots. Both halves are plain functions so the CLI stays a thin argument parser.
+`launch.start()` spawns claude with only the stdlib loaded; `finish()` here imports anyio and the
+rest while claude boots, follows the child to its end and records it.
 """
 
 from __future__ import annotations

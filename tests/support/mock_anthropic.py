@@ -5,12 +5,14 @@ Usage::
     script = [tool_use("Bash", {"command": "echo tool-ran"}, usage=Usage(input=85, output=19)),
               text("done", usage=Usage(input=122, cache_creation_5m=1539, output=26))]
     with MockAnthropic(script) as api:
-        run_claude(env={"ANTHROPIC_BASE_URL": api.url, ...})
-        assert api.usage_by_model() == {"claude-sonnet-4-5": Usage(...)}
+        run = run_claude(claude_bin, "hi", home=home, api_url=api.url, args=["--allowedTools", "Bash"])
+        assert run.model_usage() == api.usage_by_model()
+        assert run.result["total_cost_usd"] == pytest.approx(api.list_cost())
 
-Every ``POST /v1/messages`` consumes the next planned reply of the script, in arrival order, whether the
+Every ``POST /v1/messages`` takes the next planned reply of the script, in arrival order, whether the
 request asks for a stream or not.  ``api.requests`` logs every HTTP request (any path); ``api.served``
-lists the usage figures the mock actually returned, one entry per completed message reply, in order.
+lists the usage figures the mock returned, one entry per message reply, in order (a stream cut short
+after ``message_start`` is listed with ``complete=False`` and ``output=1``, what the client was told).
 """
 
 from __future__ import annotations
