@@ -42,6 +42,7 @@ class RunOptions:
     record_task: bool = False
     show_partial: bool = False
     cwd: str = field(default_factory=os.getcwd)
+    budget: Any = None  # budget.BudgetState from the pre-spawn check (--budget-daily/-monthly)
 
 
 @dataclass
@@ -391,8 +392,10 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
         if not result_text.endswith("\n"):
             sys.stdout.write("\n")
         sys.stdout.flush()
+    # --- CI step outputs and budgets (claude_run.ci_outputs, claude_run.budget) ---
+    budget_note = _ci_outputs(opts, record, result_text, recorded=opts.track and not ledger_error)
     if not opts.quiet:
-        line = summary_line(record)
+        line = summary_line(record) + budget_note
         if opts.track and not ledger_error:
             line += f" · recorded {record['id']}"
         sys.stderr.write(line + "\n")
@@ -402,6 +405,18 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
             sys.stderr.write(f"claude-run: ledger path {ledger_path}\n")
         return exit_code or 74
     return exit_code
+
+
+def _ci_outputs(opts: RunOptions, record: dict[str, Any], result_text: str | None, *, recorded: bool) -> str:
+    """Write $GITHUB_OUTPUT / $GITHUB_STEP_SUMMARY / $CLAUDE_RUN_DOTENV; returns the budget clause."""
+    budget = opts.budget.with_run(record.get("cost_usd")) if opts.budget is not None else None
+    env = os.environ
+    if env.get("GITHUB_OUTPUT") or env.get("GITHUB_STEP_SUMMARY") or env.get("CLAUDE_RUN_DOTENV"):
+        from .ci_outputs import write_for_run
+
+        for warning in write_for_run(record, budget, env, recorded=recorded, result_text=result_text):
+            sys.stderr.write(f"claude-run: {warning}\n")
+    return budget.note() if budget is not None else ""
 
 
 def _finish_interactive(started: Started, opts: RunOptions) -> int:
