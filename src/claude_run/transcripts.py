@@ -143,8 +143,8 @@ def session_fields(path: Path, offset: int = 0) -> dict[str, Any]:
     s, _ = read_session(path, offset)
     if offset == 0:
         # Subagents' messages live in `<session>/subagents/agent-*.jsonl` beside the main file.
-        for side in sorted(path.with_suffix("").glob("subagents/*.jsonl")):
-            read_session(side, 0, into=s)
+        for agent_file in sorted(path.with_suffix("").glob("subagents/*.jsonl")):
+            read_session(agent_file, 0, into=s)
     per_model_tokens = s.per_model()
     models: dict[str, dict[str, Any]] = {}
     state_models = {}
