@@ -6,10 +6,10 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from support.ledger_admin import make_record
 
 from claude_run.ledger import store
 from claude_run.ledger.rotation import RotationPolicy
+from support.ledger_admin import make_record
 
 WRITERS = 64
 PER_WRITER = 50
@@ -19,12 +19,16 @@ def _writer(ledger: str, writer: int, count: int, max_bytes: int) -> None:
     policy = RotationPolicy(max_bytes=max_bytes)
     for n in range(count):
         # A payload of varying size so writes are not all one length.
-        store.append(Path(ledger), make_record(f"w{writer:03d}-{n:04d}", pad="x" * (n * 37 % 900)), policy=policy)
+        store.append(
+            Path(ledger), make_record(f"w{writer:03d}-{n:04d}", pad="x" * (n * 37 % 900)), policy=policy
+        )
 
 
 def _run_writers(ledger: Path, writers: int, per_writer: int, max_bytes: int) -> None:
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(str(ledger), w, per_writer, max_bytes)) for w in range(writers)]
+    procs = [
+        ctx.Process(target=_writer, args=(str(ledger), w, per_writer, max_bytes)) for w in range(writers)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:

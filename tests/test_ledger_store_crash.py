@@ -12,10 +12,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from support.ledger_admin import SRC, make_record, run_cli
 
 from claude_run.ledger import store
 from claude_run.ledger.verify import repair, verify
+from support.ledger_admin import SRC, make_record, run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and flock are POSIX")
 
@@ -87,7 +87,9 @@ def test_killed_mid_record_leaves_earlier_records_and_one_torn_tail(tmp_path: Pa
         stats = store.ReadStats()
         got = [rec["id"] for rec in store.iter_records(ledger, stats)]
         assert got == expected  # every earlier record intact, nothing invented
-        assert len(stats.bad_lines) == round_ + 1  # this round's torn tail (plus earlier, now-terminated ones)
+        assert (
+            len(stats.bad_lines) == round_ + 1
+        )  # this round's torn tail (plus earlier, now-terminated ones)
         assert "ledger verify" in stats.warnings()[0]
 
         result = verify(ledger)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from support.ledger_admin import make_record, run_cli, write_lines
 
 from claude_run.errors import LedgerError
 from claude_run.ledger import store
 from claude_run.ledger.verify import verify
+from support.ledger_admin import make_record, run_cli, write_lines
 
 
 def _read(ledger: Path) -> tuple[list[str], store.ReadStats]:
@@ -42,7 +42,7 @@ def test_binary_garbage_is_skipped_and_counted(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     write_lines(ledger, [make_record("a")])
     with open(ledger, "ab") as fh:
-        fh.write(os.urandom(5000).replace(b"\n", b"") + b"\n\x00\xff\xfe{\n[1,2]\n\"str\"\n{\"v\":\"1\",\"id\":3}\n")
+        fh.write(os.urandom(5000).replace(b"\n", b"") + b'\n\x00\xff\xfe{\n[1,2]\n"str"\n{"v":"1","id":3}\n')
     write_lines(ledger, [make_record("b")])
     ids, stats = _read(ledger)
     assert ids == ["a", "b"]
