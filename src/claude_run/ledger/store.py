@@ -414,7 +414,7 @@ def parse_line(line: bytes) -> Record | None:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not is_record(raw):
+    if not is_record(raw) or not raw["id"]:
         return None
     return upgrade(raw)
 
