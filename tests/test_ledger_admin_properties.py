@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claude_run.ledger import store
-from claude_run.ledger.maintenance import merge, prune
+from claude_run.ledger.maintenance import merge, prune, reset
 from claude_run.ledger.rotation import RotationPolicy, rotate_locked
-from claude_run.ledger.verify import classify, verify
+from claude_run.ledger.verify import classify, repair, verify
 from support.ledger_admin import make_record, write_lines
 
 UTC = dt.timezone.utc
@@ -45,6 +46,21 @@ class Rotate:
     pass
 
 
+@dataclass(frozen=True)
+class Garbage:
+    terminated: bool  # a torn tail (a killed writer) or a junk line followed by a newline
+
+
+@dataclass(frozen=True)
+class Repair:
+    pass
+
+
+@dataclass(frozen=True)
+class Reset:
+    pass
+
+
 def _day(d: int) -> str:
     return f"2026-01-{d:02d}T00:00:00.000Z"
 
@@ -70,7 +86,17 @@ merges = st.builds(
     ),
 )
 ops = st.lists(
-    st.one_of(appends, merges, st.builds(Prune, st.integers(1, 29)), st.just(Rotate())), max_size=12
+    st.one_of(
+        appends,
+        merges,
+        st.builds(Prune, st.integers(1, 29)),
+        st.just(Rotate()),
+        st.builds(Garbage, st.booleans()),
+        st.just(Repair()),
+        st.just(Reset()),
+    ),
+    min_size=3,
+    max_size=20,
 )
 
 
@@ -137,12 +163,23 @@ def _apply(ledger: Path, tmp: Path, model: Model, op: object, counter: list[int]
             dt.datetime(2026, 1, op.day, tzinfo=UTC) if op.day <= 28 else dt.datetime(2026, 2, 1, tzinfo=UTC),
         )
         model.prune(op.day if op.day <= 28 else 32)
-    else:
+    elif isinstance(op, Rotate):
         with store.locked(ledger):
             rotate_locked(ledger)
+    elif isinstance(op, Garbage):
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        with open(ledger, "ab") as fh:
+            fh.write(b'{"v":1,"id":"torn-' + str(counter[0]).encode() + (b"\n" if op.terminated else b""))
+    elif isinstance(op, Repair):
+        repair(ledger)
+        assert verify(ledger).ok
+    else:
+        reset(ledger)
+        model.recs.clear()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops)
 def test_any_sequence_of_operations_leaves_unique_expected_ids(sequence: list[object]) -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -155,7 +192,9 @@ def test_any_sequence_of_operations_leaves_unique_expected_ids(sequence: list[ob
             ids = [rec["id"] for rec in store.iter_records(ledger)]
             assert len(ids) == len(set(ids))
             assert set(ids) == set(model.recs)
+        repair(ledger)
         assert verify(ledger).ok
+        assert {rec["id"] for rec in store.iter_records(ledger)} == set(model.recs)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,29 +68,40 @@ def test_concurrent_writers_with_rotation_lose_nothing(tmp_path: Path) -> None:
     assert all(seg.stat().st_size <= 8 * 1024 for seg in segs)
 
 
-def _reader(ledger: str, rounds: int, out: multiprocessing.queues.Queue[object]) -> None:
+def _reader(ledger: str, done: Any, out: Any) -> None:
     seen: list[int] = []
     bad = 0
-    for _ in range(rounds):
+    while True:
+        finished = done.is_set()  # checked before the read, so the last read sees every write
         stats = store.ReadStats()
         seen.append(sum(1 for _ in store.iter_records(Path(ledger), stats)))
         bad += len(stats.bad_lines)
+        if finished and len(seen) >= 5:
+            break
     out.put((seen, bad))
 
 
 def test_readers_see_whole_records_while_writers_append_and_rotate(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     ctx = multiprocessing.get_context("fork")
-    queue: multiprocessing.queues.Queue[object] = ctx.Queue()
+    queue = ctx.Queue()
+    done = ctx.Event()
     writers = [ctx.Process(target=_writer, args=(str(ledger), w, 40, 16 * 1024)) for w in range(8)]
-    reader = ctx.Process(target=_reader, args=(str(ledger), 60, queue))
-    for proc in [*writers, reader]:
+    readers = [ctx.Process(target=_reader, args=(str(ledger), done, queue)) for _ in range(2)]
+    for proc in [*readers, *writers]:
         proc.start()
-    seen, bad = queue.get(timeout=120)  # type: ignore[misc]
-    for proc in [*writers, reader]:
+    for proc in writers:
         proc.join(120)
-    assert bad == 0
-    # A snapshot is consistent: counts never go backwards even while segments rotate under it.
-    assert seen == sorted(seen)
+    done.set()
+    results = [queue.get(timeout=120) for _ in readers]
+    for proc in readers:
+        proc.join(120)
+    for seen, bad in results:
+        assert bad == 0
+        # A snapshot is consistent: counts never go backwards even while segments rotate under it.
+        assert seen == sorted(seen)
+        assert seen[-1] == 8 * 40
+    # The readers really ran while the ledger was changing.
+    assert any(len(set(seen)) > 2 for seen, _ in results)
     _check(ledger, 8, 40)
     assert len(store.segments(ledger)) > 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import signal
@@ -138,3 +139,55 @@ def test_verify_cli_reports_torn_tail_with_file_and_line(tmp_path: Path) -> None
     assert out.returncode == 1
     assert f"{ledger}:3: torn" in out.stdout
     assert "1 bad line" in out.stderr
+
+
+# A child that prunes (a full atomic rewrite) a large ledger, killed at a random moment.
+_PRUNER = r"""
+import sys, datetime as dt
+from pathlib import Path
+from claude_run.ledger.maintenance import prune
+sys.stdout.write("go\n"); sys.stdout.flush()
+prune(Path(sys.argv[1]), dt.datetime(2026, 3, 15, tzinfo=dt.timezone.utc))
+"""
+
+
+@pytest.mark.slow
+def test_a_rewrite_killed_at_any_point_leaves_the_old_or_the_new_ledger(tmp_path: Path) -> None:
+    from claude_run.ledger.maintenance import prune
+
+    ledger = tmp_path / "ledger.jsonl"
+    total = 30_000
+    days = [f"2026-03-{d:02d}T00:00:00.000Z" for d in range(1, 29)]
+    with open(ledger, "wb") as fh:
+        for n in range(total):
+            fh.write(orjson.dumps(make_record(f"r{n}", started_at=days[n % 28], pad="p" * 100)) + b"\n")
+    everything = {f"r{n}" for n in range(total)}
+    pruned = {f"r{n}" for n in range(total) if n % 28 >= 14}
+
+    def temps() -> list[Path]:
+        return [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    # First kill as soon as the temp file exists (mid-rewrite), then at random moments.
+    rng = random.Random(3)
+    left_behind = False
+    for round_ in range(4):
+        proc = _spawn(_PRUNER, str(ledger))
+        if round_ == 0:
+            deadline = time.monotonic() + 20
+            while not temps() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+        else:
+            time.sleep(rng.uniform(0.0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        left_behind = left_behind or bool(temps())
+        ids = {rec["id"] for rec in store.iter_records(ledger)}
+        assert ids in (everything, pruned)  # never a mix, never a torn file
+        assert verify(ledger).ok
+        if ids == pruned:
+            break
+    # The next rewrite under the lock finishes the job and clears what a killed one left behind.
+    prune(ledger, dt.datetime(2026, 3, 15, tzinfo=dt.timezone.utc))
+    assert {rec["id"] for rec in store.iter_records(ledger)} == pruned
+    assert temps() == []
+    print(f"a killed rewrite left a temp file: {left_behind}")

@@ -120,6 +120,8 @@ def verify_cmd(
         )
         if result.quarantined:
             _echo(f"moved {result.quarantined} bad line(s) to {result.quarantine}")
+        for tmp in result.removed_temps:
+            _echo(f"removed {tmp}, left by an interrupted rewrite")
     sys.stdout.flush()
     if result.bad and not repair:
         raise LedgerCorrupt(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -67,3 +68,23 @@ def atomic_write(
         raise
     fsync_dir(path.parent)
     return written
+
+
+_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def stale_temps(directory: Path, is_ours: Callable[[str], bool]) -> list[Path]:
+    """Temp files `atomic_write` left behind when its process died, for targets `is_ours` accepts.
+
+    Only meaningful under the lock that guards those targets: then no rewrite is in progress.
+    """
+    out: list[Path] = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return out
+    for entry in entries:
+        match = _TEMP_RE.match(entry.name)
+        if match and is_ours(match.group("target")) and not entry.is_symlink():
+            out.append(entry)
+    return sorted(out)

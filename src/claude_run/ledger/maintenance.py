@@ -23,23 +23,50 @@ import orjson
 
 from ..errors import LedgerError
 from ..record import Record, is_record, parse_iso, upgrade
-from .atomic import atomic_write, fsync_dir
+from .atomic import atomic_write, fsync_dir, stale_temps
 from .store import (
     ReadStats,
     append_locked,
     bump_generation_locked,
     encode,
+    generation_path,
     iter_file_records,
     iter_raw,
     iter_records,
+    ledger_stem,
     locked,
     parse_line,
     rotated_segments,
+    segment_stamp,
     segments,
 )
 
 if TYPE_CHECKING:
     from .rotation import RotationPolicy
+
+
+def remove_stale_temps_locked(ledger: Path) -> list[Path]:
+    """Delete the temp files of rewrites that were killed; the caller holds the exclusive lock.
+
+    Every rewrite of a ledger file happens under that lock, so while we hold it any temp file of a
+    ledger file is an orphan. Readers never look at them (the leading dot keeps them out of the
+    segment list); this only reclaims space.
+    """
+
+    def is_ours(target: str) -> bool:
+        if target in (ledger.name, generation_path(ledger).name):
+            return True
+        candidate = ledger.with_name(target)
+        return segment_stamp(candidate) is not None and candidate.name.startswith(ledger_stem(ledger) + ".")
+
+    removed = []
+    for tmp in stale_temps(ledger.parent, is_ours):
+        try:
+            tmp.unlink()
+        except OSError:
+            continue
+        removed.append(tmp)
+    return removed
 
 
 def record_time(rec: Record) -> datetime | None:
@@ -104,6 +131,8 @@ def drop_records_locked(
     ours to judge here: they are kept verbatim for `verify --repair`.
     """
     result = DropResult()
+    if not dry_run:
+        remove_stale_temps_locked(ledger)
     files = segments(ledger)
     for extra in whole_files:
         if extra not in files:
@@ -234,6 +263,7 @@ def reset(ledger: Path) -> ResetResult:
     result = ResetResult()
     with locked(ledger):
         result.records = sum(1 for _ in iter_records(ledger, ReadStats(), lock=False))
+        remove_stale_temps_locked(ledger)
         for seg in rotated_segments(ledger):
             _unlink(seg)
             result.files.append(seg)

@@ -53,6 +53,7 @@ class VerifyResult:
     bad: list[BadLine] = field(default_factory=list)
     quarantined: int = 0
     quarantine: Path | None = None
+    removed_temps: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -151,7 +152,10 @@ def repair(ledger: Path) -> VerifyResult:
     result = VerifyResult()
     qpath = quarantine_path(ledger)
     at = iso_utc(time.time())
+    from .maintenance import remove_stale_temps_locked
+
     with locked(ledger):
+        result.removed_temps = remove_stale_temps_locked(ledger)
         with snapshot(ledger, lock=False) as snap:
             bad_files: list[SegmentView] = []
             for view in snap.segments:
