@@ -365,35 +365,28 @@ def iter_raw(fh: IO[bytes], limit: int | None = None, start: int = 0) -> Iterato
     """
     fh.seek(start)
     remaining = -1 if limit is None else max(0, limit - start)
-    offset = start
+    offset = start  # where the next line starts
     pending: list[bytes] = []
-    pending_start = start
     while remaining != 0:
-        want = _CHUNK if remaining < 0 else min(_CHUNK, remaining)
-        chunk = fh.read(want)
+        chunk = fh.read(_CHUNK if remaining < 0 else min(_CHUNK, remaining))
         if not chunk:
             break
         if remaining > 0:
             remaining -= len(chunk)
-        pos = 0
-        while True:
-            nl = chunk.find(b"\n", pos)
-            if nl < 0:
-                break
+        parts = chunk.split(b"\n")
+        tail = parts.pop()  # what follows the chunk's last newline: the start of an unfinished line
+        if parts:
             if pending:
-                pending.append(chunk[pos:nl])
-                line = b"".join(pending)
+                pending.append(parts[0])
+                parts[0] = b"".join(pending)
                 pending = []
-            else:
-                line = chunk[pos:nl]
-            yield pending_start, line, True
-            pending_start = offset + nl + 1
-            pos = nl + 1
-        if pos < len(chunk):
-            pending.append(chunk[pos:])
-        offset += len(chunk)
+            for line in parts:
+                yield offset, line, True
+                offset += len(line) + 1
+        if tail:
+            pending.append(tail)
     if pending:
-        yield pending_start, b"".join(pending), False
+        yield offset, b"".join(pending), False
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -448,18 +441,25 @@ class ReadStats:
 
 def iter_view(view: SegmentView, stats: ReadStats) -> Iterator[Record]:
     """The records of one opened segment, counting what is skipped."""
-    for lineno, (_, line, _) in enumerate(iter_raw(view.file, view.size), 1):
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    lineno = 0
+    for _, line, _ in iter_raw(view.file, view.size):
+        lineno += 1
         stats.lines += 1
-        if not line.strip():
+        # Hot loop (every report): parse first, look at blank lines only when parsing fails.
+        try:
+            raw = loads(line)
+        except decode_error:
+            if line.strip():
+                stats.bad_lines.append((view.path, lineno))
             continue
-        rec = parse_line(line)
-        if rec is None:
+        if not is_record(raw) or not raw["id"]:
             stats.bad_lines.append((view.path, lineno))
             continue
-        if rec.get("v", 0) > SCHEMA_VERSION:
+        if raw["v"] > SCHEMA_VERSION:
             stats.future_version += 1
         stats.records += 1
-        yield rec
+        yield upgrade(raw)
 
 
 def iter_records(
