@@ -153,6 +153,7 @@ def _apply(ledger: Path, tmp: Path, model: Model, op: object, counter: list[int]
                 incoming.setdefault(rid, (day, target))
             paths.append(path)
         merge(ledger, paths, policy=policy)
+        assert merge(ledger, paths, policy=policy).added == 0  # idempotent
         for rid, value in incoming.items():
             if rid not in model.recs:
                 model.recs[rid] = value
