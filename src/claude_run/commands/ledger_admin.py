@@ -130,7 +130,9 @@ def verify_cmd(
 
 
 def merge_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Ledger files to fold in (e.g. CI artifacts).")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE", help="Ledger files to fold in (e.g. CI artifacts).")
+    ],
     ledger: LedgerOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be added.")] = False,
 ) -> None:
