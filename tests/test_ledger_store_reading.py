@@ -181,3 +181,16 @@ def test_symlinked_segment_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ledger.20260101T000000000Z.jsonl").symlink_to(tmp_path / "x")
     with pytest.raises(LedgerError, match="symbolic link"):
         list(store.iter_records(ledger))
+
+
+def test_a_ledger_of_garbage_lines_lists_only_the_first_ones(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_bytes(b"junk\n" * (store.MAX_LISTED_BAD + 500))
+    _, stats = _read(ledger)
+    assert stats.bad_count == store.MAX_LISTED_BAD + 500
+    assert len(stats.bad_lines) == store.MAX_LISTED_BAD
+    assert f"skipped {store.MAX_LISTED_BAD + 500}" in stats.warnings()[0]
+    result = verify(ledger)
+    assert result.bad_count == store.MAX_LISTED_BAD + 500 and len(result.bad) == store.MAX_LISTED_BAD
+    out = run_cli("ledger", "verify", "--ledger", str(ledger))
+    assert out.returncode == 1 and "... and 500 more bad line(s)" in out.stdout

@@ -103,6 +103,7 @@ def verify_cmd(
             "lines": result.lines,
             "records": result.records,
             "future_version": result.future_version,
+            "bad_count": result.bad_count,
             "bad": [
                 {"file": str(b.path), "line": b.lineno, "offset": b.offset, "reason": b.reason}
                 for b in result.bad
@@ -114,8 +115,10 @@ def verify_cmd(
     else:
         for bad in result.bad:
             _echo(describe(bad))
+        if result.bad_count > len(result.bad):
+            _echo(f"... and {result.bad_count - len(result.bad)} more bad line(s)")
         _echo(
-            f"{result.records} record(s), {len(result.bad)} bad line(s) in {len(result.files)} file(s)"
+            f"{result.records} record(s), {result.bad_count} bad line(s) in {len(result.files)} file(s)"
             + (f"; {result.future_version} from a newer schema" if result.future_version else "")
         )
         if result.quarantined:
@@ -123,9 +126,9 @@ def verify_cmd(
         for tmp in result.removed_temps:
             _echo(f"removed {tmp}, left by an interrupted rewrite")
     sys.stdout.flush()
-    if result.bad and not repair:
+    if result.bad_count and not repair:
         raise LedgerCorrupt(
-            f"{len(result.bad)} bad line(s) in {path}; `claude-run ledger verify --repair` quarantines them"
+            f"{result.bad_count} bad line(s) in {path}; `claude-run ledger verify --repair` quarantines them"
         )
 
 

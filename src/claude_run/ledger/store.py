@@ -412,23 +412,36 @@ def parse_line(line: bytes) -> Record | None:
     return upgrade(raw)
 
 
+MAX_LISTED_BAD = 1000
+
+
 @dataclass
 class ReadStats:
-    """What a read skipped: readers warn once instead of crashing on a bad line."""
+    """What a read skipped: readers warn once instead of crashing on a bad line.
+
+    `bad_lines` lists the first `MAX_LISTED_BAD` bad lines (a file of binary garbage has millions,
+    and a list of all of them would make memory grow with the ledger); `bad_count` counts them all.
+    """
 
     lines: int = 0
     records: int = 0
     bad_lines: list[tuple[Path, int]] = field(default_factory=list)
+    bad_count: int = 0
     future_version: int = 0
     generation: str = ""
+
+    def bad(self, path: Path, lineno: int) -> None:
+        self.bad_count += 1
+        if len(self.bad_lines) < MAX_LISTED_BAD:
+            self.bad_lines.append((path, lineno))
 
     def warnings(self) -> list[str]:
         out = []
         if self.bad_lines:
             path, lineno = self.bad_lines[0]
-            more = f" (and {len(self.bad_lines) - 1} more)" if len(self.bad_lines) > 1 else ""
+            more = f" (and {self.bad_count - 1} more)" if self.bad_count > 1 else ""
             out.append(
-                f"skipped {len(self.bad_lines)} unreadable ledger line(s), first at {path}:{lineno}{more};"
+                f"skipped {self.bad_count} unreadable ledger line(s), first at {path}:{lineno}{more};"
                 " run `claude-run ledger verify`"
             )
         if self.future_version:
@@ -451,10 +464,10 @@ def iter_view(view: SegmentView, stats: ReadStats) -> Iterator[Record]:
             raw = loads(line)
         except decode_error:
             if line.strip():
-                stats.bad_lines.append((view.path, lineno))
+                stats.bad(view.path, lineno)
             continue
         if not is_record(raw) or not raw["id"]:
-            stats.bad_lines.append((view.path, lineno))
+            stats.bad(view.path, lineno)
             continue
         if raw["v"] > SCHEMA_VERSION:
             stats.future_version += 1

@@ -21,6 +21,7 @@ from ..record import SCHEMA_VERSION, is_record, iso_utc
 from .atomic import atomic_write
 from .store import (
     FILE_MODE,
+    MAX_LISTED_BAD,
     SegmentView,
     bump_generation_locked,
     iter_raw,
@@ -50,14 +51,15 @@ class VerifyResult:
     lines: int = 0
     records: int = 0
     future_version: int = 0
-    bad: list[BadLine] = field(default_factory=list)
+    bad: list[BadLine] = field(default_factory=list)  # the first MAX_LISTED_BAD of them
+    bad_count: int = 0
     quarantined: int = 0
     quarantine: Path | None = None
     removed_temps: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.bad
+        return self.bad_count == 0
 
 
 def classify(line: bytes, terminated: bool) -> tuple[str | None, Any]:
@@ -86,7 +88,9 @@ def _scan_view(view: SegmentView, result: VerifyResult) -> Iterator[tuple[BadLin
         reason, raw = classify(line, terminated)
         if reason is not None:
             bad = BadLine(view.path, lineno, offset, len(line), reason)
-            result.bad.append(bad)
+            result.bad_count += 1
+            if len(result.bad) < MAX_LISTED_BAD:
+                result.bad.append(bad)
             yield bad, line
             continue
         result.records += 1
@@ -160,10 +164,10 @@ def repair(ledger: Path) -> VerifyResult:
             bad_files: list[SegmentView] = []
             for view in snap.segments:
                 result.files.append(view.path)
-                before = len(result.bad)
+                before = result.bad_count
                 for _ in _scan_view(view, result):
                     pass
-                if len(result.bad) > before:
+                if result.bad_count > before:
                     bad_files.append(view)
             if not bad_files:
                 return result
