@@ -243,3 +243,24 @@ def test_path_resolves_like_a_run(tmp_path: Path) -> None:
     assert listed[:2] == [str(p) for p in store.segments(explicit)]
     assert str(store.generation_path(explicit)) in listed
     assert os.path.basename(listed[0]).startswith("ledger.2")
+
+
+def test_prune_compares_instants_whatever_the_timestamp_spelling(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    spellings = {
+        "z-before": "2026-03-04T23:59:59.999Z",
+        "z-at": "2026-03-05T00:00:00.000Z",
+        "offset-before": "2026-03-05T01:59:59+02:00",
+        "offset-after": "2026-03-05T02:00:01+02:00",
+        "no-ms-before": "2026-03-04T23:59:59Z",
+        "micro-after": "2026-03-05T00:00:00.000001+00:00",
+        "naive-before": "2026-03-04T12:00:00",
+    }
+    write_lines(ledger, [make_record(k, started_at=v) for k, v in spellings.items()])
+    write_lines(ledger, [{"v": 1, "id": "ended-only", "ended_at": "2026-03-01T00:00:00Z"}])
+    prune(ledger, dt.datetime(2026, 3, 5, tzinfo=UTC))
+    assert ids_in(ledger) == ["z-at", "offset-after", "micro-after"]
+    # A cutoff with sub-millisecond precision takes the exact path.
+    write_lines(ledger, [make_record("ms", started_at="2026-03-06T00:00:00.000Z")])
+    prune(ledger, dt.datetime(2026, 3, 6, 0, 0, 0, 500, tzinfo=UTC))
+    assert "ms" not in ids_in(ledger)

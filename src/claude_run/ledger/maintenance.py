@@ -15,7 +15,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,7 +127,8 @@ def drop_records_locked(
 
     `whole_files` are rotated segments removed outright (retention). Two passes, memory bounded by
     the number of superseding records rather than the ledger size: the first finds what goes (and
-    the supersede links), the second rewrites only the files that change. Unreadable lines are not
+    the supersede links), the second rewrites only the files that change (a file is touched only
+    when it holds a record to remove, so every rewrite removes something). Unreadable lines are not
     ours to judge here: they are kept verbatim for `verify --repair`.
     """
     result = DropResult()
@@ -158,7 +159,14 @@ def drop_records_locked(
     seeds = {edges[rid] for rid in removed_ids}
     superseded = _closure(edges, seeds)
     if superseded:
-        touched.update(files)  # their records may sit anywhere; files without one are left alone below
+        # The records these ids name may sit in any file: look for them where nothing else changes.
+        for path in files:
+            if (
+                path not in touched
+                and path not in whole_files
+                and any(rec["id"] in superseded for rec in _file_records(path))
+            ):
+                touched.add(path)
 
     for path in files:
         if path in whole_files:
@@ -171,26 +179,22 @@ def drop_records_locked(
             result.kept += per_file[path]
             continue
         counts = {"dropped": 0, "superseded": 0, "kept": 0, "bad": 0}
-        # Count first so an unchanged file is not rewritten (rewrites cost I/O, not safety).
-        for _ in _kept_lines(path, initial, superseded, counts):
-            pass
-        removed = counts["dropped"] + counts["superseded"]
-        result.dropped += removed
+        kept = _kept_lines(path, initial, superseded, counts)
+        if dry_run:
+            for _ in kept:
+                pass
+        else:
+            atomic_write(path, kept)
+        result.dropped += counts["dropped"] + counts["superseded"]
         result.dropped_superseded += counts["superseded"]
         result.kept += counts["kept"]
         result.kept_unreadable += counts["bad"]
-        if removed == 0:
-            continue
         if path != ledger and counts["kept"] + counts["bad"] == 0:
             result.files_removed.append(path)
             if not dry_run:
-                _unlink(path)
-            continue
-        result.files_rewritten.append(path)
-        if dry_run:
-            continue
-        scratch = {"dropped": 0, "superseded": 0, "kept": 0, "bad": 0}
-        atomic_write(path, _kept_lines(path, initial, superseded, scratch))
+                _unlink(path)  # a rotated segment left empty has no reason to exist
+        else:
+            result.files_rewritten.append(path)
     if not dry_run and (result.files_rewritten or result.files_removed):
         bump_generation_locked(ledger)
     return result
@@ -235,7 +239,15 @@ def _unlink(path: Path) -> None:
 def prune(ledger: Path, before: datetime, *, dry_run: bool = False) -> DropResult:
     """Remove records that ran before `before` (an aware datetime), and what they supersede."""
 
+    utc = before.astimezone(timezone.utc)
+    cutoff = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    exact = utc.microsecond % 1000 == 0
+
     def is_old(_path: Path, rec: Record) -> bool:
+        value = rec.get("started_at")
+        # Fast path: the form claude-run writes (UTC, milliseconds, Z) sorts as text.
+        if exact and isinstance(value, str) and len(value) == 24 and value[10] == "T" and value[23] == "Z":
+            return value < cutoff
         when = record_time(rec)
         return when is not None and when < before
 
