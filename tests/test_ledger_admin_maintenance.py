@@ -264,3 +264,17 @@ def test_prune_compares_instants_whatever_the_timestamp_spelling(tmp_path: Path)
     write_lines(ledger, [make_record("ms", started_at="2026-03-06T00:00:00.000Z")])
     prune(ledger, dt.datetime(2026, 3, 6, 0, 0, 0, 500, tzinfo=UTC))
     assert "ms" not in ids_in(ledger)
+
+
+def test_a_merge_cut_short_is_finished_by_merging_again(tmp_path: Path) -> None:
+    ledger, src = tmp_path / "ledger.jsonl", tmp_path / "ci.jsonl"
+    write_lines(ledger, [make_record("a")])
+    write_lines(src, [make_record(f"m{n}") for n in range(5)])
+    merge(ledger, [src])
+    data = ledger.read_bytes()
+    with open(ledger, "r+b") as fh:  # as if killed while writing the fourth merged record
+        fh.truncate(data.index(b'"m3"') + 10)
+    assert ids_in(ledger) == ["a", "m0", "m1", "m2"]
+    assert merge(ledger, [src]).added == 2
+    assert ids_in(ledger) == ["a", "m0", "m1", "m2", "m3", "m4"]
+    assert len(verify(ledger).bad) == 1  # the fragment, on its own line, for verify --repair
