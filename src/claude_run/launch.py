@@ -18,10 +18,11 @@ from .process import Child, feed_stdin_now, resolve_claude, spawn
 class Started:
     """A spawned run: what finish() needs to follow it to the end."""
 
-    __slots__ = ("child", "invocation", "mode", "mono0", "run_id", "stdin_rest", "t0")
+    __slots__ = ("child", "early_signals", "invocation", "mode", "mono0", "run_id", "stdin_rest", "t0")
 
     def __init__(self, mode: str, invocation: Invocation, child: Child, t0: float, mono0: float, run_id: str):
         self.stdin_rest = b""
+        self.early_signals: list[int] = []
         self.mode = mode
         self.invocation = invocation
         self.child = child
@@ -58,8 +59,47 @@ def start(
         telemetry_endpoint=telemetry_endpoint,
         resource_attributes={"claude_run.run_id": run_id} if telemetry_endpoint else None,
     )
+    early = _EarlySignals() if mode != INTERACTIVE else None
     child = spawn(inv.argv, inv.env, piped=mode != INTERACTIVE, cwd=cwd)
     started = Started(mode, inv, child, t0, time.monotonic(), run_id)
+    if early is not None:
+        early.attach(started)
     if inv.stdin is not None:
         started.stdin_rest = feed_stdin_now(child, inv.stdin)
     return started
+
+
+class _EarlySignals:
+    """Until the event loop takes over, forward Ctrl-C/SIGTERM/SIGHUP to claude and remember them.
+
+    Without this, a signal during the imports that follow the spawn would raise KeyboardInterrupt
+    (or kill us outright) and the run would go unrecorded while claude keeps running. Installed
+    before the spawn, so no signal falls between the child's start and its handler.
+    """
+
+    def __init__(self) -> None:
+        import signal
+
+        self.started: Started | None = None
+        self.pending: list[int] = []
+        if os.name != "posix":  # pragma: no cover
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.pending.append(signum)
+        if self.started is not None:
+            self._forward(signum)
+
+    def _forward(self, signum: int) -> None:
+        import signal
+
+        assert self.started is not None
+        self.started.early_signals.append(signum)
+        self.started.child.send(signal.SIGTERM if signum == signal.SIGHUP else signum)
+
+    def attach(self, started: Started) -> None:
+        self.started = started
+        for signum in self.pending:
+            self._forward(signum)
