@@ -54,6 +54,7 @@ class Started:
     t0: float
     mono0: float
     run_id: str
+    telemetry_plan: Any = None  # telemetry.plan.Plan when a built-in OTLP receiver was considered
 
 
 def start(options: RunOptions, env: dict[str, str] | None = None) -> Started:
@@ -65,6 +66,13 @@ def start(options: RunOptions, env: dict[str, str] | None = None) -> Started:
     t0 = time.time()
     run_id = new_id(int(t0 * 1000))
     session_id = str(uuid.uuid4()) if options.mode == INTERACTIVE and options.track else None
+    # --- telemetry (issue 5): bind the built-in receiver's socket before the spawn (stdlib, fast) ---
+    plan = None
+    if options.track and options.telemetry and options.mode != INTERACTIVE:
+        from .telemetry.plan import prepare
+
+        plan = prepare(env)
+    endpoint = plan.endpoint if plan is not None else None
     inv = build_invocation(
         options.mode,
         claude_bin=claude,
@@ -75,9 +83,16 @@ def start(options: RunOptions, env: dict[str, str] | None = None) -> Started:
         track=options.track,
         session_id=session_id,
         partial_messages=True,
+        telemetry_endpoint=endpoint,
+        resource_attributes={"claude_run.run_id": run_id} if endpoint else None,
     )
-    child = spawn(inv.argv, inv.env, piped=options.mode != INTERACTIVE, cwd=options.cwd)
-    return Started(options, inv, child, t0, time.monotonic(), run_id)
+    try:
+        child = spawn(inv.argv, inv.env, piped=options.mode != INTERACTIVE, cwd=options.cwd)
+    except BaseException:
+        if plan is not None:
+            plan.close()
+        raise
+    return Started(options, inv, child, t0, time.monotonic(), run_id, plan)
 
 
 @dataclass
@@ -111,6 +126,19 @@ class _Session:
         self._warned_bad = False
         self._stop_requested = False
         self.context: dict[str, Any] = {}
+        self.telemetry: Any = None
+        plan = started.telemetry_plan
+        if plan is not None and plan.use_builtin:
+            from .telemetry.run import RunTelemetry
+
+            self.telemetry = RunTelemetry(plan, os.environ)
+
+    def expected_totals(self) -> tuple[dict[str, Any], float | None] | None:
+        """The result event's token and cost totals, for the telemetry receiver to settle against."""
+        if self.folder.result is None:
+            return None
+        totals = self.folder.totals()
+        return dict(totals.tokens.as_dict()), totals.cost_usd
 
     async def on_line(self, line: bytes) -> None:
         from .events import parse_line
@@ -249,6 +277,8 @@ class _Session:
             watchers.start_soon(self.watch_timeout)
             watchers.start_soon(self.ticker)
             watchers.start_soon(context)
+            if self.telemetry is not None:
+                watchers.start_soon(self.telemetry.serve)
             async with anyio.create_task_group() as io:
                 io.start_soon(write_stdin, self.s.child, self.s.invocation.stdin or b"")
                 io.start_soon(pipes)
@@ -258,6 +288,8 @@ class _Session:
                 with anyio.move_on_after(2.0):
                     await pipes_done.wait()
                 io.cancel_scope.cancel()
+            if self.telemetry is not None:
+                await self.telemetry.settle(self.expected_totals)
             with anyio.move_on_after(10.0):
                 await context_done.wait()
             watchers.cancel_scope.cancel()
@@ -279,6 +311,11 @@ def finish(started: Started) -> int:
         started.child.send(signal.SIGKILL)
         started.child.popen.wait()
         session.outcome.returncode = started.child.popen.returncode
+    finally:
+        if session.telemetry is not None:
+            session.telemetry.close()
+        elif started.telemetry_plan is not None:
+            started.telemetry_plan.close()
     ended = time.time()
     record = build_run_record(started, session, ended)
     return _conclude(started, record, session.outcome.result_text)
@@ -319,6 +356,14 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         }
     )
     record.update(session.context or {})
+    # --- telemetry (issue 5): what only telemetry knows, and whether it agrees with the result ---
+    plan = started.telemetry_plan
+    if session.telemetry is not None:
+        fields = session.telemetry.record_fields(record["tokens"], record["cost_usd"])
+        notes += fields.pop("notes", [])
+        record.update(fields)
+    elif plan is not None and plan.note:
+        notes.append(plan.note)
     if notes:
         record["notes"] = notes
     return record

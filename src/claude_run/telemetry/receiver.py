@@ -182,8 +182,16 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 class Receiver:
     """Serve OTLP/HTTP JSON on a listening socket; hand each parsed body to `sink`."""
 
-    def __init__(self, sink: Sink, *, max_body: int = MAX_BODY, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        max_body: int = MAX_BODY,
+        quiet: bool = True,
+        on_raw: Callable[[str, bytes], None] | None = None,
+    ) -> None:
         self.sink = sink
+        self.on_raw = on_raw  # gets each accepted body (decompressed JSON bytes), e.g. to forward it
         self.max_body = max_body
         self.quiet = quiet
         self.stats = ReceiverStats()
@@ -276,6 +284,8 @@ class Receiver:
             except OtlpDecodeError as exc:
                 return 400, _status_body(400, str(exc))
         self.stats.bodies[kind] = self.stats.bodies.get(kind, 0) + 1
+        if self.on_raw is not None:
+            self.on_raw(kind, body)
         self._last_body_at = anyio.current_time()
         self.arrived.set()
         self.arrived = anyio.Event()
