@@ -32,7 +32,6 @@ METRIC_TOKEN_TYPES = {
     "cacheRead": "cache_read",
     "cacheCreation": "cache_creation",
 }
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 @dataclass(frozen=True)
@@ -272,9 +271,9 @@ class Collector:
         for e in self.api_errors:
             key = str(e.status_code) if e.status_code is not None else "none"
             status_counts[key] = status_counts.get(key, 0) + 1
-        retries = sum(
-            1 for e in self.api_errors if (e.attempt or 0) > 1 or (e.status_code or 0) in RETRYABLE_STATUS
-        )
+        # An api_error's `attempt` counts the tries of that request; Claude Code 2.1.330 sends no event
+        # for a 429/5xx that a later retry got past, so these are the retries telemetry can see.
+        retries = sum(max((e.attempt or 1) - 1, 0) for e in self.api_errors)
         durations = [r.duration_ms for r in reqs if r.duration_ms is not None]
         ttfts = [r.ttft_ms for r in reqs if r.ttft_ms is not None]
         calls: dict[str, int] = {}

@@ -90,6 +90,7 @@ class RunTelemetry:
             notes.append("telemetry never arrived at the built-in receiver; usage is from claude's output")
         else:
             detail = self.collector.detail()
+            detail["wait_ms"] = round(self.settle_ms, 1)  # time spent after exit waiting for the flush
             if self.forwarder is not None:
                 detail["forwarded"] = self.forwarder.summary()
             out["telemetry"] = detail
