@@ -103,12 +103,8 @@ def test_per_request_figures_equal_what_the_mock_returned(tmp_path: Path) -> Non
     assert detail["tools"]["calls"] == {"Bash": 2}
     assert detail["tools"]["failures"] == {"Bash": 1}  # `exit 3`
     assert collector.resource.get("claude_run.run_id") == "TESTRUN"
-    result = [
-        json.loads(line)
-        for line in out["proc"].stdout.decode().splitlines()
-        if line.startswith(b"{"[0:1].decode())
-    ]
-    final = [e for e in result if e.get("type") == "result"][-1]
+    events = [json.loads(line) for line in out["proc"].stdout.decode().splitlines() if line.startswith("{")]
+    final = [e for e in events if e.get("type") == "result"][-1]
     assert math.isclose(detail["cost_usd"], final["total_cost_usd"], rel_tol=1e-9)
 
 
