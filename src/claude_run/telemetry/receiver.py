@@ -10,7 +10,6 @@ and nothing a client sends can stop the server.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import sys
 import zlib
@@ -22,37 +21,15 @@ import anyio
 import anyio.abc
 import orjson
 
+from .http import Conn, HttpError, parse_head, respond
 from .otlp import OtlpDecodeError
 
 MAX_BODY = 16 * 1024 * 1024
-MAX_HEADER = 64 * 1024
 IDLE_TIMEOUT_S = 30.0  # a keep-alive connection with no new request for this long is closed
 BODY_TIMEOUT_S = 30.0  # a client must finish sending a request within this long
 ROUTES = {"/v1/metrics": "metrics", "/v1/logs": "logs", "/v1/traces": "traces"}
 
 Sink = Callable[[str, Mapping[str, Any]], None]
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str, close: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.close = close
-
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    411: "Length Required",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-}
 
 
 @dataclass
@@ -82,100 +59,15 @@ def endpoint_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-class _Conn:
-    """Buffered reads from one byte stream."""
-
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
-        self.stream = stream
-        self.buf = bytearray()
-
-    async def _fill(self) -> bool:
-        try:
-            chunk = await self.stream.receive(65536)
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
-        self.buf += chunk
-        return True
-
-    async def read_head(self) -> bytes | None:
-        """Bytes up to the blank line ending the head; None when the peer closed between requests."""
-        while True:
-            end = self.buf.find(b"\r\n\r\n")
-            if end >= 0:
-                head = bytes(self.buf[:end])
-                del self.buf[: end + 4]
-                return head
-            if len(self.buf) > MAX_HEADER:
-                raise _HttpError(431, "request head too large", close=True)
-            if not await self._fill():
-                if self.buf.strip():
-                    raise _HttpError(400, "connection closed mid-request", close=True)
-                return None
-
-    async def read_exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not await self._fill():
-                raise _HttpError(400, "connection closed before the whole body arrived", close=True)
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
-
-    async def read_line(self) -> bytes:
-        while True:
-            end = self.buf.find(b"\r\n")
-            if end >= 0:
-                line = bytes(self.buf[:end])
-                del self.buf[: end + 2]
-                return line
-            if len(self.buf) > MAX_HEADER:
-                raise _HttpError(400, "chunk header too long", close=True)
-            if not await self._fill():
-                raise _HttpError(400, "connection closed mid-chunk", close=True)
-
-    async def read_chunked(self, limit: int) -> bytes:
-        body = bytearray()
-        while True:
-            size_line = (await self.read_line()).split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise _HttpError(400, "bad chunk size", close=True) from None
-            if size == 0:
-                while await self.read_line():  # trailers
-                    pass
-                return bytes(body)
-            if len(body) + size > limit:
-                raise _HttpError(413, f"body larger than {limit} bytes", close=True)
-            body += await self.read_exact(size)
-            await self.read_exact(2)
-
-
-def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
-    try:
-        text = head.decode("latin-1")
-        request_line, *header_lines = text.split("\r\n")
-        method, target, version = request_line.split(" ")
-    except ValueError:
-        raise _HttpError(400, "malformed request line", close=True) from None
-    headers: dict[str, str] = {}
-    for line in header_lines:
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise _HttpError(400, "malformed header line", close=True)
-        key = name.strip().lower()
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-    return method, target, version, headers
-
-
 def _gunzip(data: bytes, limit: int) -> bytes:
     # Bounded decompression: a small gzip bomb must not become a 10 GB allocation.
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = d.decompress(data, limit + 1)
     except zlib.error:
-        raise _HttpError(400, "body is not valid gzip") from None
+        raise HttpError(400, "body is not valid gzip") from None
     if len(out) > limit or d.unconsumed_tail:
-        raise _HttpError(413, f"decompressed body larger than {limit} bytes")
+        raise HttpError(413, f"decompressed body larger than {limit} bytes")
     return out
 
 
@@ -213,7 +105,7 @@ class Receiver:
 
     async def handle(self, stream: anyio.abc.ByteStream) -> None:
         """One connection: requests in a loop (keep-alive) until the peer closes or errs."""
-        conn = _Conn(stream)
+        conn = Conn(stream)
         try:
             async with stream:
                 while True:
@@ -229,13 +121,13 @@ class Receiver:
             if not self.quiet:
                 sys.stderr.write(f"claude-run telemetry: connection error: {exc!r}\n")
 
-    async def _one_request(self, conn: _Conn, head: bytes) -> bool:
+    async def _one_request(self, conn: Conn, head: bytes) -> bool:
         close = False
         try:
-            method, target, version, headers = _parse_head(head)
+            method, target, version, headers = parse_head(head)
             close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
             status, payload = await self._route(conn, method, target, headers)
-        except _HttpError as err:
+        except HttpError as err:
             status, payload = err.status, _status_body(err.status, err.message)
             close = close or err.close
         except Exception as exc:
@@ -243,11 +135,11 @@ class Receiver:
         self.stats.requests += 1
         if status != 200:
             self.stats.rejected[status] = self.stats.rejected.get(status, 0) + 1
-        await _respond(conn.stream, status, payload, close)
+        await respond(conn.stream, status, payload, close)
         return not close
 
     async def _route(
-        self, conn: _Conn, method: str, target: str, headers: dict[str, str]
+        self, conn: Conn, method: str, target: str, headers: dict[str, str]
     ) -> tuple[int, bytes]:
         path = target.split("?", 1)[0]
         kind = ROUTES.get(path)
@@ -291,12 +183,12 @@ class Receiver:
         self.arrived = anyio.Event()
         return 200, b"{}"
 
-    async def _read_body(self, conn: _Conn, headers: dict[str, str]) -> bytes:
+    async def _read_body(self, conn: Conn, headers: dict[str, str]) -> bytes:
         try:
             with anyio.fail_after(BODY_TIMEOUT_S):
                 return await self._read_body_unbounded(conn, headers)
         except TimeoutError:
-            raise _HttpError(408, "the body did not arrive in time", close=True) from None
+            raise HttpError(408, "the body did not arrive in time", close=True) from None
 
     async def wait_for_body(self, timeout: float) -> bool:
         """True when a body arrives within `timeout` seconds."""
@@ -306,43 +198,32 @@ class Receiver:
             return True
         return False
 
-    async def _read_body_unbounded(self, conn: _Conn, headers: dict[str, str]) -> bytes:
+    async def _read_body_unbounded(self, conn: Conn, headers: dict[str, str]) -> bytes:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             return await conn.read_chunked(self.max_body)
         length_text = headers.get("content-length")
         if length_text is None:
-            raise _HttpError(411, "Content-Length or chunked Transfer-Encoding required", close=True)
+            raise HttpError(411, "Content-Length or chunked Transfer-Encoding required", close=True)
         try:
             length = int(length_text)
         except ValueError:
-            raise _HttpError(400, "bad Content-Length", close=True) from None
+            raise HttpError(400, "bad Content-Length", close=True) from None
         if length < 0:
-            raise _HttpError(400, "bad Content-Length", close=True)
+            raise HttpError(400, "bad Content-Length", close=True)
         if length > self.max_body:
             # Not reading the body: answer, then close, so its bytes are never parsed as a request.
-            raise _HttpError(413, f"body of {length} bytes is larger than {self.max_body}", close=True)
+            raise HttpError(413, f"body of {length} bytes is larger than {self.max_body}", close=True)
         return await conn.read_exact(length)
 
-    async def _discard_body(self, conn: _Conn, headers: dict[str, str]) -> None:
+    async def _discard_body(self, conn: Conn, headers: dict[str, str]) -> None:
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) <= self.max_body:
             await conn.read_exact(int(length))
         elif length or "transfer-encoding" in headers:
-            raise _HttpError(404, "not found", close=True)
+            raise HttpError(404, "not found", close=True)
 
 
 def _status_body(code: int, message: str) -> bytes:
     # OTLP/HTTP error responses carry a google.rpc.Status; its JSON form is {code, message}.
     grpc_code = {400: 3, 404: 5, 413: 8, 415: 3, 500: 13}.get(code, 2)
     return orjson.dumps({"code": grpc_code, "message": message})
-
-
-async def _respond(stream: anyio.abc.ByteStream, status: int, payload: bytes, close: bool) -> None:
-    head = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n"
-        f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
-    ).encode()
-    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-        await stream.send(head + payload)
