@@ -207,14 +207,21 @@ def test_the_users_http_json_endpoint_still_gets_everything(tmp_path: Path) -> N
 
 
 def test_interactive_and_untracked_get_no_receiver() -> None:
-    from claude_run.runner import RunOptions, start
+    from claude_run.launch import start
 
-    for opts in (
-        RunOptions(task=None, mode="interactive", track=True),
-        RunOptions(task="x", mode="non-interactive"),
-    ):
-        opts.claude_bin = "/bin/true"
-        started = start(opts, env={"PATH": os.environ.get("PATH", "")})
+    env = {"PATH": os.environ.get("PATH", "")}
+    for mode, track in (("interactive", True), ("non-interactive", False)):
+        started = start(
+            mode=mode,
+            task=None if mode == "interactive" else "x",
+            track=track,
+            claude_bin="/bin/true",
+            claude_args=[],
+            max_cost=None,
+            cwd=os.getcwd(),
+            env=env,
+            telemetry=True,
+        )
         started.child.popen.wait()
         assert started.telemetry_plan is None
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in started.invocation.env

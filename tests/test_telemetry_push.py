@@ -99,7 +99,7 @@ def test_body_follows_the_otlp_json_mapping() -> None:
     point = hist["histogram"]["dataPoints"][0]
     assert isinstance(point["count"], str) and isinstance(point["timeUnixNano"], str)  # int64 as strings
     assert len(point["bucketCounts"]) == len(TOKEN_BUCKETS) + 1
-    big = [p for p in hist["histogram"]["dataPoints"] if p["sum"] == 70000][0]
+    big = next(p for p in hist["histogram"]["dataPoints"] if p["sum"] == 70000)
     assert big["bucketCounts"].index("1") == 9  # 65536 < 70000 <= 262144
 
 

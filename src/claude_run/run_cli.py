@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
 
 from .errors import ClaudeRunError, UsageError
+
+TYPE_CHECKING = False  # typing itself costs ~3 ms on the hot path
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard")
 
@@ -133,54 +136,73 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return ns, claude_args
 
 
-def options_from(ns: argparse.Namespace, claude_args: list[str]):  # type: ignore[no-untyped-def]
-    from pathlib import Path
+class Plan:
+    """The validated command line. Plain class: built before the spawn (no dataclasses import)."""
 
-    from .context import parse_tags
-    from .runner import RunOptions
+    __slots__ = ("claude_args", "mode", "ns", "tags", "task", "track")
 
-    task = ns.task
-    if task == "-":
-        if sys.stdin is None or sys.stdin.closed:
-            raise UsageError("TASK is '-' but there is no stdin to read it from")
-        task = sys.stdin.read()
-        if not task.strip():
-            raise UsageError("the task read from stdin is empty")
-    mode = ns.mode or ("non-interactive" if task is not None else "interactive")
-    if mode != "interactive" and task is None:
-        raise UsageError(f"--mode {mode} needs a TASK (or '-' to read it from stdin)")
-    if mode == "interactive" and (ns.json_out or ns.raw):
-        raise UsageError("--json and --raw need a -p run; the interactive mode owns the terminal")
-    if ns.raw and ns.json_out:
-        raise UsageError("--raw and --json both write stdout; choose one")
-    track = ns.track if ns.track is not None else _env_flag("CLAUDE_RUN_TRACK")
-    return RunOptions(
-        task=task,
-        mode=mode,
-        track=track,
-        ledger=Path(ns.ledger) if ns.ledger else None,
-        claude_bin=ns.claude_bin,
-        claude_args=claude_args,
-        tags=parse_tags(ns.tag),
-        json_out=ns.json_out,
-        quiet=ns.quiet,
-        timeout=ns.timeout,
-        max_cost=ns.max_cost,
-        raw=ns.raw,
-        record_task=ns.record_task,
-        show_partial=ns.show_partial,
-        telemetry=ns.telemetry if ns.telemetry is not None else _telemetry_default(),
-    )
+    def __init__(self, ns: argparse.Namespace, claude_args: list[str]) -> None:
+        from .tags import parse_tags
+
+        task = ns.task
+        if task == "-":
+            if sys.stdin is None or sys.stdin.closed:
+                raise UsageError("TASK is '-' but there is no stdin to read it from")
+            task = sys.stdin.read()
+            if not task.strip():
+                raise UsageError("the task read from stdin is empty")
+        mode = ns.mode or ("non-interactive" if task is not None else "interactive")
+        if mode != "interactive" and task is None:
+            raise UsageError(f"--mode {mode} needs a TASK (or '-' to read it from stdin)")
+        if mode == "interactive" and (ns.json_out or ns.raw):
+            raise UsageError("--json and --raw need a -p run; the interactive mode owns the terminal")
+        if ns.raw and ns.json_out:
+            raise UsageError("--raw and --json both write stdout; choose one")
+        self.ns = ns
+        self.claude_args = claude_args
+        self.task: str | None = task
+        self.mode: str = mode
+        self.track: bool = ns.track if ns.track is not None else _env_flag("CLAUDE_RUN_TRACK")
+        self.tags = parse_tags(ns.tag)
 
 
 def main(argv: list[str]) -> int:
-    from .runner import finish, start
+    from . import launch
 
     try:
         ns, claude_args = parse(argv)
-        options = options_from(ns, claude_args)
-        started = start(options)
+        plan = Plan(ns, claude_args)
+        cwd = os.getcwd()
+        started = launch.start(
+            mode=plan.mode,
+            task=plan.task,
+            track=plan.track,
+            claude_bin=ns.claude_bin,
+            claude_args=claude_args,
+            max_cost=ns.max_cost,
+            cwd=cwd,
+            telemetry=ns.telemetry if ns.telemetry is not None else _telemetry_default(),
+        )
     except ClaudeRunError as exc:
         sys.stderr.write(f"claude-run: {exc.message}\n")
         return exc.exit_code
-    return finish(started)
+    # claude is starting: from here on, imports overlap with its start-up.
+    from pathlib import Path
+
+    from .runner import RunOptions, finish
+
+    options = RunOptions(
+        task=plan.task,
+        mode=plan.mode,
+        track=plan.track,
+        ledger=Path(ns.ledger) if ns.ledger else None,
+        tags=plan.tags,
+        json_out=ns.json_out,
+        quiet=ns.quiet,
+        timeout=ns.timeout,
+        raw=ns.raw,
+        record_task=ns.record_task,
+        show_partial=ns.show_partial,
+        cwd=cwd,
+    )
+    return finish(started, options)

@@ -1,7 +1,7 @@
-"""One run, end to end: spawn → stream events → fold usage → build the record → ledger → output.
+"""One run after the spawn: stream events → fold usage → build the record → ledger → output.
 
-`start()` spawns claude with only the stdlib loaded; `finish()` then imports anyio and the rest while
-claude boots. Both halves are plain functions so the CLI stays a thin argument parser.
+`launch.start()` spawns claude with only the stdlib loaded; `finish()` here imports anyio and the
+rest while claude boots, follows the child to its end and records it.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import os
 import signal
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .modes import HYBRID, INTERACTIVE, Invocation, build_invocation
-from .process import SIGNAL_EXIT, Child, exit_status, resolve_claude, spawn
+from .launch import Started
+from .modes import HYBRID, INTERACTIVE
+from .process import SIGNAL_EXIT, exit_status
 
 KILL_GRACE_S = float(os.environ.get("CLAUDE_RUN_KILL_GRACE", "5"))
 TERM_GRACE_S = 2.0
@@ -28,71 +28,20 @@ STDERR_KEEP = 64 * 1024
 
 @dataclass
 class RunOptions:
+    """Everything the run needs after the spawn (built once claude is already starting)."""
+
     task: str | None
     mode: str
     track: bool = False
     ledger: Path | None = None
-    claude_bin: str | None = None
-    claude_args: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     json_out: bool = False
     quiet: bool = False
     timeout: float | None = None
-    max_cost: float | None = None
     raw: bool = False
     record_task: bool = False
     show_partial: bool = False
     cwd: str = field(default_factory=os.getcwd)
-    telemetry: bool = True  # built-in OTLP receiver for tracked -p runs (when available)
-
-
-@dataclass
-class Started:
-    options: RunOptions
-    invocation: Invocation
-    child: Child
-    t0: float
-    mono0: float
-    run_id: str
-    telemetry_plan: Any = None  # telemetry.plan.Plan when a built-in OTLP receiver was considered
-
-
-def start(options: RunOptions, env: dict[str, str] | None = None) -> Started:
-    """Resolve claude, build the mode's (argv, env) and spawn. Stdlib only: this is the hot path."""
-    from .record import new_id
-
-    env = dict(os.environ) if env is None else env
-    claude = resolve_claude(options.claude_bin, env)
-    t0 = time.time()
-    run_id = new_id(int(t0 * 1000))
-    session_id = str(uuid.uuid4()) if options.mode == INTERACTIVE and options.track else None
-    # --- telemetry (issue 5): bind the built-in receiver's socket before the spawn (stdlib, fast) ---
-    plan = None
-    if options.track and options.telemetry and options.mode != INTERACTIVE:
-        from .telemetry.plan import prepare
-
-        plan = prepare(env)
-    endpoint = plan.endpoint if plan is not None else None
-    inv = build_invocation(
-        options.mode,
-        claude_bin=claude,
-        task=options.task,
-        claude_args=options.claude_args,
-        base_env=env,
-        max_cost=options.max_cost,
-        track=options.track,
-        session_id=session_id,
-        partial_messages=True,
-        telemetry_endpoint=endpoint,
-        resource_attributes={"claude_run.run_id": run_id} if endpoint else None,
-    )
-    try:
-        child = spawn(inv.argv, inv.env, piped=options.mode != INTERACTIVE, cwd=options.cwd)
-    except BaseException:
-        if plan is not None:
-            plan.close()
-        raise
-    return Started(options, inv, child, t0, time.monotonic(), run_id, plan)
 
 
 @dataclass
@@ -111,12 +60,12 @@ class Outcome:
 class _Session:
     """The async half of a -p run: pumps, signals, timeout, escalation."""
 
-    def __init__(self, started: Started) -> None:
+    def __init__(self, started: Started, options: RunOptions) -> None:
         from .display import HybridView, StatusLine
         from .usage import UsageFolder
 
         self.s = started
-        self.opts = started.options
+        self.opts = options
         self.folder = UsageFolder()
         self.outcome = Outcome()
         interactive_stderr = sys.stderr.isatty() and not self.opts.quiet
@@ -126,8 +75,9 @@ class _Session:
         self._warned_bad = False
         self._stop_requested = False
         self.context: dict[str, Any] = {}
+        # --- telemetry (issue 5): the built-in OTLP receiver, when launch bound one ---
         self.telemetry: Any = None
-        plan = started.telemetry_plan
+        plan: Any = started.telemetry_plan
         if plan is not None and plan.use_builtin:
             from .telemetry.run import RunTelemetry
 
@@ -280,7 +230,7 @@ class _Session:
             if self.telemetry is not None:
                 watchers.start_soon(self.telemetry.serve)
             async with anyio.create_task_group() as io:
-                io.start_soon(write_stdin, self.s.child, self.s.invocation.stdin or b"")
+                io.start_soon(write_stdin, self.s.child, self.s.stdin_rest)
                 io.start_soon(pipes)
                 self.outcome.returncode = await wait_exit(self.s.child)
                 # A grandchild (a tool's background job) may hold the pipes open after claude
@@ -297,13 +247,13 @@ class _Session:
         self.outcome.stderr_tail = bytes(self._stderr[-STDERR_KEEP:])
 
 
-def finish(started: Started) -> int:
+def finish(started: Started, options: RunOptions) -> int:
     """Run the session to its end, record it, print the outputs; returns claude-run's exit code."""
-    if started.options.mode == INTERACTIVE:
-        return _finish_interactive(started)
+    if options.mode == INTERACTIVE:
+        return _finish_interactive(started, options)
     import anyio
 
-    session = _Session(started)
+    session = _Session(started, options)
     try:
         anyio.run(session.run)
     except KeyboardInterrupt:  # a signal that arrived before the receiver was installed
@@ -312,13 +262,14 @@ def finish(started: Started) -> int:
         started.child.popen.wait()
         session.outcome.returncode = started.child.popen.returncode
     finally:
+        plan: Any = started.telemetry_plan
         if session.telemetry is not None:
             session.telemetry.close()
-        elif started.telemetry_plan is not None:
-            started.telemetry_plan.close()
+        elif plan is not None:
+            plan.close()
     ended = time.time()
     record = build_run_record(started, session, ended)
-    return _conclude(started, record, session.outcome.result_text)
+    return _conclude(options, record, session.outcome.result_text)
 
 
 def build_run_record(started: Started, session: _Session, ended: float) -> dict[str, Any]:
@@ -336,7 +287,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         notes.append(f"{folder.result_count} result events; totals from the last (they are cumulative)")
     if outcome.killed:
         notes.append("claude did not stop in time and was killed")
-    record = _base_record(started, ended, status, exit_code)
+    record = _base_record(started, session.opts, ended, status, exit_code)
     record.update(
         {
             "session_id": folder.session_id,
@@ -358,7 +309,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     )
     record.update(session.context or {})
     # --- telemetry (issue 5): what only telemetry knows, and whether it agrees with the result ---
-    plan = started.telemetry_plan
+    plan: Any = started.telemetry_plan
     if session.telemetry is not None:
         fields = session.telemetry.record_fields(record["tokens"], record["cost_usd"])
         notes += fields.pop("notes", [])
@@ -388,10 +339,11 @@ def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
     return "success", code
 
 
-def _base_record(started: Started, ended: float, status: str, exit_code: int) -> dict[str, Any]:
+def _base_record(
+    started: Started, opts: RunOptions, ended: float, status: str, exit_code: int
+) -> dict[str, Any]:
     from .record import SCHEMA_VERSION, iso_utc, user_hash
 
-    opts = started.options
     task = opts.task
     record: dict[str, Any] = {
         "v": SCHEMA_VERSION,
@@ -412,12 +364,11 @@ def _base_record(started: Started, ended: float, status: str, exit_code: int) ->
     return record
 
 
-def _conclude(started: Started, record: dict[str, Any], result_text: str | None) -> int:
+def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None) -> int:
     """Write the ledger line, then the outputs. A ledger failure never hides the result."""
     from .display import summary_line
     from .errors import ClaudeRunError
 
-    opts = started.options
     exit_code = int(record.get("exit_code") or 0)
     ledger_error: str | None = None
     ledger_path = None
@@ -455,9 +406,8 @@ def _conclude(started: Started, record: dict[str, Any], result_text: str | None)
     return exit_code
 
 
-def _finish_interactive(started: Started) -> int:
+def _finish_interactive(started: Started, opts: RunOptions) -> int:
     """Wait for the TUI; Ctrl-C belongs to it (same process group), SIGTERM is forwarded."""
-    opts = started.options
     child = started.child
     before = _transcript_sizes(started) if opts.track else {}
     received: list[int] = []
@@ -483,11 +433,11 @@ def _finish_interactive(started: Started) -> int:
         return code
     from .context import collect
 
-    record = _base_record(started, ended, status, code)
+    record = _base_record(started, opts, ended, status, code)
     record.update(_interactive_usage(started, before))
     record.update(collect(opts.cwd))
     record["duration_ms"] = record["wall_ms"] = int((ended - started.t0) * 1000)
-    return _conclude(started, record, None) if opts.track else code
+    return _conclude(opts, record, None)
 
 
 def _transcript_sizes(started: Started) -> dict[str, int]:

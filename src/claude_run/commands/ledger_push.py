@@ -197,7 +197,7 @@ def register(app: typer.Typer) -> None:
             whole = [r for r in batch if not r.get("_update")]
             mbody = orjson.dumps(
                 metrics_body(
-                    [{k: v for k, v in r.items() if k != "_update"} for r in batch],
+                    batch,
                     version=__version__,
                     user=user,
                 )

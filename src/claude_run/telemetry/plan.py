@@ -1,4 +1,4 @@
-"""Whether a run gets the built-in receiver, decided before the spawn with the stdlib only.
+"""Whether a run gets the built-in receiver, decided before the spawn (hot path: `_socket`, no more).
 
 - interactive runs, untracked runs and `--no-telemetry` (or CLAUDE_RUN_TELEMETRY=0): no receiver.
 - the user has no OTLP exporter configured: the built-in receiver on 127.0.0.1, ephemeral port.
@@ -11,27 +11,32 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import _socket
 
-_EXPORTER_VARS = ("OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
 _PASSIVE_EXPORTERS = {"", "none", "console", "otlp"}
 
 
-@dataclass
 class Plan:
-    use_builtin: bool
-    forward_signals: tuple[str, ...] = ()  # signals to forward to the user's endpoint
-    note: str | None = None  # why the built-in receiver is not used, for the record's notes
-    sock: socket.socket | None = field(default=None, repr=False)
+    """The decision, and the bound listening socket when the built-in receiver is used."""
 
-    @property
-    def endpoint(self) -> str | None:
+    __slots__ = ("endpoint", "forward_signals", "note", "sock", "use_builtin")
+
+    def __init__(
+        self, use_builtin: bool, forward_signals: tuple[str, ...] = (), note: str | None = None
+    ) -> None:
+        self.use_builtin = use_builtin
+        self.forward_signals = forward_signals  # signals to forward to the user's endpoint
+        self.note = note  # why the built-in receiver is not used, for the record's notes
+        self.sock: _socket.socket | None = None
+        self.endpoint: str | None = None
+
+    def take_fd(self) -> int | None:
+        """Hand the listening socket's descriptor over (to anyio, which then owns and closes it)."""
         if self.sock is None:
             return None
-        host, port = self.sock.getsockname()[:2]
-        return f"http://{host}:{port}"
+        fd: int = self.sock.detach()
+        self.sock = None
+        return fd
 
     def close(self) -> None:
         if self.sock is not None:
@@ -39,23 +44,23 @@ class Plan:
             self.sock = None
 
 
-def _protocol(env: Mapping[str, str], signal: str) -> str:
+def _protocol(env: dict[str, str], signal: str) -> str:
     specific = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", "").strip()
     return (specific or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or "http/protobuf").lower()
 
 
-def _exporters(env: Mapping[str, str], var: str) -> set[str]:
+def _exporters(env: dict[str, str], var: str) -> set[str]:
     return {p.strip().lower() for p in env.get(var, "").split(",") if p.strip()}
 
 
-def _user_endpoint(env: Mapping[str, str], signal: str) -> bool:
+def _user_endpoint(env: dict[str, str], signal: str) -> bool:
     return bool(
         env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
         or env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
     )
 
 
-def decide(env: Mapping[str, str]) -> Plan:
+def decide(env: dict[str, str]) -> Plan:
     """What to do given the user's environment (pure: the socket is bound by `prepare`)."""
     forward: list[str] = []
     for signal, var in (("metrics", "OTEL_METRICS_EXPORTER"), ("logs", "OTEL_LOGS_EXPORTER")):
@@ -80,16 +85,19 @@ def decide(env: Mapping[str, str]) -> Plan:
     return Plan(True, tuple(forward))
 
 
-def prepare(env: Mapping[str, str], host: str = "127.0.0.1") -> Plan:
+def prepare(env: dict[str, str], host: str = "127.0.0.1") -> Plan:
     """`decide`, then bind the receiver's socket (microseconds) so the endpoint is known before spawn."""
     plan = decide(env)
     if not plan.use_builtin:
         return plan
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
     try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind((host, 0))
         sock.listen(64)
     except OSError as exc:
+        sock.close()
         return Plan(False, note=f"built-in telemetry receiver could not listen: {exc.strerror or exc}")
     plan.sock = sock
+    bound_host, port = sock.getsockname()[:2]
+    plan.endpoint = f"http://{bound_host}:{port}"
     return plan

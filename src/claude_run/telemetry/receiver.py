@@ -95,8 +95,14 @@ class Receiver:
         return self._last_body_at
 
     async def serve(
-        self, sock: socket.socket, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        sock: socket.socket | int,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Serve a listening socket (or its descriptor); the listener takes ownership and closes it."""
+        if isinstance(sock, int):
+            sock = socket.socket(fileno=sock)
         sock.setblocking(False)
         listener = await anyio.abc.SocketListener.from_socket(sock)
         task_status.started()

@@ -38,8 +38,8 @@ class RunTelemetry:
         """Serve until cancelled (the session's watcher task group cancels it)."""
         from .receiver import Receiver
 
-        sock = self.plan.sock
-        if sock is None:
+        fd = self.plan.take_fd()
+        if fd is None:
             return
         if self.plan.forward_signals:
             from .forward import Forwarder
@@ -47,7 +47,7 @@ class RunTelemetry:
             self.forwarder = Forwarder.from_env(self.env, self.plan.forward_signals)
         on_raw = self.forwarder.submit if self.forwarder is not None else None
         self.receiver = Receiver(self.collector.feed, on_raw=on_raw)
-        await self.receiver.serve(sock)
+        await self.receiver.serve(fd)
 
     async def settle(self, expected: Expected, limit: float = SETTLE_LIMIT_S) -> None:
         """After the child exited: wait (bounded) until the final flush has been folded in."""
