@@ -10,7 +10,6 @@ time the run spent after claude's exit waiting for the final telemetry flush (`t
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -34,8 +33,17 @@ def script() -> list[object]:
 
 def one(claude: Path, home: Path, telemetry: bool) -> tuple[float, float | None]:
     with MockAnthropic(script()) as api:  # type: ignore[arg-type]
-        env = claude_env(home, api.url, CLAUDE_RUN_CLAUDE_BIN=str(claude), PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("BENCH_EXTRA_PATH", ""))
-        argv = [sys.executable, "-m", "claude_run", "go", "--track", "--json", "--ledger", str(home / "l.jsonl")]
+        env = claude_env(home, api.url, CLAUDE_RUN_CLAUDE_BIN=str(claude), PYTHONPATH=str(ROOT / "src"))
+        argv = [
+            sys.executable,
+            "-m",
+            "claude_run",
+            "go",
+            "--track",
+            "--json",
+            "--ledger",
+            str(home / "l.jsonl"),
+        ]
         if not telemetry:
             argv.append("--no-telemetry")
         argv += ["--", "--model", "claude-sonnet-4-5", "--allowedTools", "Bash"]
@@ -73,7 +81,10 @@ def main() -> None:
     print(f"median wall --no-telemetry:   {b * 1000:.0f} ms")
     print(f"overhead: {(a / b - 1) * 100:+.1f} %")
     if waits:
-        print(f"median wait for final flush after exit: {statistics.median(waits):.1f} ms (max {max(waits):.1f})")
+        print(
+            f"median wait for the final flush after exit: {statistics.median(waits):.1f} ms"
+            f" (max {max(waits):.1f})"
+        )
 
 
 if __name__ == "__main__":
