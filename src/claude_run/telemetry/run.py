@@ -3,7 +3,8 @@
 When the record's telemetry is complete: Claude Code exports every second (OTEL_*_EXPORT_INTERVAL) and
 flushes at exit, awaiting our answer, so by the time the child has exited its last bodies are usually
 already folded. `settle()` then returns at once when telemetry's totals equal the `result` event's;
-otherwise it waits for more bodies, at most `SETTLE_LIMIT_S`, and ends early after a short quiet spell.
+otherwise it waits for more bodies while they keep coming (each within `QUIET_S`), at most
+`SETTLE_LIMIT_S` in all.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from .plan import Plan
 
 SETTLE_LIMIT_S = 1.5
-QUIET_S = 0.2
+QUIET_S = 0.1
 
 Expected = Callable[[], tuple[Mapping[str, Any], float | None] | None]
 
@@ -69,9 +70,9 @@ class RunTelemetry:
                 remaining = deadline - anyio.current_time()
                 if remaining <= 0:
                     return
-                got = await self.receiver.wait_for_body(min(remaining, QUIET_S))
-                if not got and want is None:
-                    return  # no result to compare with (crash, kill): a quiet spell means it is over
+                if not await self.receiver.wait_for_body(min(remaining, QUIET_S)):
+                    # Quiet: Claude Code sends its final flush before it exits, so nothing more is coming.
+                    return
         finally:
             self.settle_ms = (anyio.current_time() - t0) * 1000
 
