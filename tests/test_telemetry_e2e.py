@@ -225,3 +225,16 @@ def test_interactive_and_untracked_get_no_receiver() -> None:
         started.child.popen.wait()
         assert started.telemetry_plan is None
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in started.invocation.env
+
+
+@pytest.mark.slow
+def test_an_api_error_is_counted_with_its_status(tmp_path: Path) -> None:
+    # Claude Code 2.1.330 retries a plain 400 without betas (six requests) and reports one api_error.
+    with mock.MockAnthropic([mock.invalid_request()], when_done="repeat") as api:
+        record = claude_run(tmp_path, api)
+    tel = record["telemetry"]
+    assert record["status"] == "error"
+    assert tel["requests"]["count"] == 0
+    assert tel["requests"]["api_errors"] >= 1
+    assert set(tel["requests"]["error_status"]) == {"400"}
+    assert record["telemetry_agrees"] is True  # zero tokens and $0 on both sides

@@ -237,9 +237,13 @@ class Collector:
         return out
 
     def cost_usd(self) -> float | None:
+        """Summed `api_request` costs, else the cost.usage metric; $0 when nothing was spent."""
         if self.api_requests:
             return math.fsum(r.cost_usd for r in self.api_requests)
-        return self.metric_total("claude_code.cost.usage")
+        metric = self.metric_total("claude_code.cost.usage")
+        if metric is None and not self.empty:
+            return 0.0  # Claude Code exports no cost series until something costs money
+        return metric
 
     def models(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -328,5 +332,5 @@ def agrees(
             return False
     t_cost = detail.get("cost_usd")
     if cost_usd is None or t_cost is None:
-        return t_cost is None and cost_usd is None
+        return None  # tokens agree, but there is no cost to compare
     return math.isclose(float(t_cost), float(cost_usd), rel_tol=1e-6, abs_tol=1e-9)
