@@ -10,6 +10,8 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from claude_run.telemetry.collector import Collector
 from claude_run.telemetry.receiver import Receiver, bind
@@ -181,5 +183,26 @@ def test_wait_for_body() -> None:
 
             tg.start_soon(later)
             assert await r.wait_for_body(5) is True
+
+    run_with_receiver(scenario)
+
+
+_PREFIXES = [b"", b"POST /v1/logs HTTP/1.1\r\n", b"POST /v1/metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\n"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_PREFIXES), st.binary(max_size=300))
+def test_any_bytes_leave_the_server_serving(prefix: bytes, junk: bytes) -> None:
+    async def scenario(port: int, c: Collector, r: Receiver) -> None:
+        async with await anyio.connect_tcp("127.0.0.1", port) as s:
+            await s.send(prefix + junk)
+            await s.send_eof()
+            with anyio.move_on_after(2):
+                while True:
+                    try:
+                        await s.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        break
+        assert (await one(port, request("/v1/logs", LOGS)))[0] == 200
 
     run_with_receiver(scenario)

@@ -131,3 +131,32 @@ def test_serve_records_idle_sessions_and_supersedes(tmp_path: Path) -> None:
     first, second = read_ledger(tmp_path)
     assert second["supersedes"] == first["id"]
     assert second["telemetry"]["requests"]["count"] == 2 * first["telemetry"]["requests"]["count"] == 4
+
+
+def test_a_busy_port_is_one_line_exit_70(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": str(SRC)}
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "claude_run",
+                "telemetry",
+                "serve",
+                "--port",
+                str(port),
+                "--ledger",
+                str(tmp_path / "l"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert proc.returncode == 70
+    assert "cannot listen" in proc.stderr and "Traceback" not in proc.stderr

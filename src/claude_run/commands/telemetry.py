@@ -70,23 +70,32 @@ def serve(
             "claude-run telemetry: warning: listening beyond loopback; there is no authentication\n"
         )
     sys.stderr.flush()
-    anyio.run(_serve, sock, path, idle, tags, quiet)
+    from .. import __version__
+    from ..record import new_id, user_hash
+    from ..telemetry.sessions import SessionBook
+
+    book = SessionBook(idle_s=idle)
+    base: dict[str, Any] = {"user": user_hash(), "tags": tags, "claude_run_version": __version__}
+    try:
+        anyio.run(_serve, sock, path, book, base, quiet)
+    except KeyboardInterrupt:  # where there are no signal receivers (Windows): Ctrl-C lands here
+        records = book.take_records(book.due(0.0, all_dirty=True), new_id, base)
+        if records:
+            _append(path, records)
+    if not quiet:
+        sys.stderr.write("claude-run telemetry: stopped\n")
 
 
-async def _serve(sock: Any, path: Path, idle: float, tags: dict[str, str], quiet: bool) -> None:
+async def _serve(sock: Any, path: Path, book: Any, base: dict[str, Any], quiet: bool) -> None:
+    import os
     import signal
 
     import anyio
 
-    from ..record import new_id, user_hash
+    from ..record import new_id
     from ..telemetry.receiver import Receiver
-    from ..telemetry.sessions import SessionBook
 
-    book = SessionBook(idle_s=idle)
-    base: dict[str, Any] = {"user": user_hash(), "tags": tags}
-    from .. import __version__
-
-    base["claude_run_version"] = __version__
+    idle = book.idle_s
 
     def sink(kind: str, data: Any) -> None:
         book.feed(kind, data, anyio.current_time())
@@ -118,14 +127,14 @@ async def _serve(sock: Any, path: Path, idle: float, tags: dict[str, str], quiet
     async with anyio.create_task_group() as tg:
         tg.start_soon(receiver.serve, sock)
         tg.start_soon(ticker)
+        if os.name != "posix":  # pragma: no cover - no signal receivers; Ctrl-C raises KeyboardInterrupt
+            await anyio.sleep_forever()
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break
         tg.cancel_scope.cancel()
     with anyio.CancelScope(shield=True):
         await flush(True)
-    if not quiet:
-        sys.stderr.write("claude-run telemetry: stopped\n")
 
 
 def _append(path: Path, records: list[dict[str, Any]]) -> None:
