@@ -271,8 +271,12 @@ def test_ctrl_c_is_forwarded_and_claudes_own_final_figures_are_kept(
     assert proc.returncode == 130
     (rec,) = read_ledger(claude_home / "ledger.jsonl")
     assert rec["status"] == "interrupted" and rec["exit_code"] == 130
-    # claude answers SIGINT in -p mode with a final result event: its cost is the truth.
-    assert rec["cost_source"] == "claude" and rec["terminal_reason"] == "aborted_streaming"
+    # claude usually answers SIGINT in -p mode with a final result event, whose cost is then the
+    # truth; when it exits first (seen under load), the record is built from the events seen.
+    if rec["cost_source"] == "claude":
+        assert rec["terminal_reason"] == "aborted_streaming"
+    else:
+        assert rec["cost_source"] == "estimate" and rec["subtype"] is None
     _assert_tokens(rec, U1)
     assert rec["cost_usd"] == pytest.approx(list_cost(SONNET, U1), rel=1e-9)
 
@@ -360,3 +364,60 @@ def _wait_screen(session: str, needle: str, timeout: float = 40) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"{needle!r} never appeared on screen:\n{_screen(session)}")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds claude's pid through /proc")
+def test_killed_run_with_a_subagent_takes_usage_from_the_transcript(
+    claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
+) -> None:
+    agent = tool_use(
+        "Agent",
+        {
+            "description": "say a word",
+            "prompt": "Say the word banana.",
+            "subagent_type": "general-purpose",
+            "model": "haiku",
+            "run_in_background": False,
+        },
+        usage=U1,
+    )
+    # The subagent's message never shows on stdout; the third request stalls and claude is killed.
+    api = mock_api([agent, text("banana", usage=U3, for_model=HAIKU), text("late", usage=U2, delay=30)])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "claude_run",
+            "--claude-bin",
+            str(claude_bin),
+            "--track",
+            "--ledger",
+            str(claude_home / "ledger.jsonl"),
+            "ask a subagent",
+            "--",
+            "--model",
+            SONNET,
+            "--allowedTools",
+            "Agent",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=run_env(claude_home, api, ANTHROPIC_DEFAULT_HAIKU_MODEL=HAIKU),
+        cwd=claude_home / "project",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(api.messages_requests()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # let claude write the subagent's message to its transcript
+        (claude_pid,) = _children(proc.pid)
+        os.kill(claude_pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    (rec,) = read_ledger(claude_home / "ledger.jsonl")
+    assert rec["status"] == "crashed" and rec["cost_source"] == "estimate"
+    assert any("transcript" in n for n in rec["notes"])
+    assert set(rec["models"]) == {SONNET, HAIKU}
+    _assert_tokens(rec, U1 + U3)
+    assert rec["cost_usd"] == pytest.approx(list_cost(SONNET, U1) + list_cost(HAIKU, U3), rel=1e-9)

@@ -19,7 +19,7 @@ INTERACTIVE = "interactive"
 MODES = (NON_INTERACTIVE, HYBRID, INTERACTIVE)
 
 # Options after which claude continues an existing session: we must not force a new --session-id.
-_RESUME_FLAGS = ("--resume", "-r", "--continue", "-c", "--session-id", "--fork-session")
+RESUME_FLAGS = ("--resume", "-r", "--continue", "-c", "--session-id", "--fork-session")
 _USER_ENDPOINT_VARS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
@@ -100,7 +100,7 @@ def build_invocation(
         _strip_telemetry(env)
         argv = [claude_bin]
         forced = None
-        if track and not has_flag(extra, _RESUME_FLAGS):
+        if track and not has_flag(extra, RESUME_FLAGS):
             forced = session_id
             if forced:
                 argv += ["--session-id", forced]

@@ -17,6 +17,8 @@ TYPE_CHECKING = False  # typing itself costs ~3 ms on the hot path
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from .budget import BudgetSpec, BudgetState
+
 SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard")
 
 EPILOG = """\
@@ -122,8 +124,35 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="no built-in OTLP receiver for this run (default off when CLAUDE_RUN_TELEMETRY=0)",
     )
+    _add_budget_options(p)
     p.add_argument("--version", action="version", version=f"claude-run {__version__}")
     return p
+
+
+def _add_budget_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budgets across runs (summed from the ledger; see docs/ci.md)")
+    g.add_argument(
+        "--budget-daily",
+        type=_positive("--budget-daily"),
+        metavar="USD",
+        help="refuse to start (exit 75) once today's spend reaches USD",
+    )
+    g.add_argument(
+        "--budget-monthly",
+        type=_positive("--budget-monthly"),
+        metavar="USD",
+        help="refuse to start (exit 75) once this month's spend reaches USD",
+    )
+    g.add_argument("--budget-project", metavar="NAME", help="count only runs of this project")
+    g.add_argument(
+        "--budget-tag",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="count only runs with this tag (KEY alone: this run's --tag value)",
+    )
+    g.add_argument("--budget-tz", metavar="ZONE", default="UTC", help="day/month boundaries (default UTC)")
+    g.add_argument("--budget-ledger", metavar="PATH", help="sum spend from this ledger (default: --ledger)")
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -166,12 +195,63 @@ class Plan:
         self.tags = parse_tags(ns.tag)
 
 
+def budget_spec(ns: argparse.Namespace, tags: dict[str, str]) -> BudgetSpec | None:
+    """The budget the options ask for, or None (then no ledger read happens before the spawn)."""
+    narrowing = ns.budget_project is not None or ns.budget_tag or ns.budget_ledger or ns.budget_tz != "UTC"
+    if ns.budget_daily is None and ns.budget_monthly is None:
+        if narrowing:
+            raise UsageError("--budget-project/-tag/-tz/-ledger need --budget-daily or --budget-monthly")
+        return None
+    from pathlib import Path
+
+    from .budget import BudgetSpec
+
+    scope: dict[str, str] = {}
+    for item in ns.budget_tag:
+        key, sep, value = item.partition("=")
+        if not sep:
+            if key not in tags:
+                raise UsageError(
+                    f"--budget-tag {key}: the run has no --tag {key}=VALUE to take the value from"
+                )
+            value = tags[key]
+        scope[key] = value
+    return BudgetSpec(
+        daily=ns.budget_daily,
+        monthly=ns.budget_monthly,
+        tags=scope,
+        project=ns.budget_project,
+        tz=ns.budget_tz,
+        ledger=Path(ns.budget_ledger).expanduser() if ns.budget_ledger else None,
+    )
+
+
+def check_budget(spec: BudgetSpec, ledger_option: str | None) -> BudgetState:
+    """Sum the spend before the spawn; a refusal also tells the CI step (outputs, summary) why."""
+    from .budget import check
+    from .errors import BudgetExceeded
+    from .paths import ledger_path
+
+    ledger = spec.ledger or ledger_path(ledger_option)
+    try:
+        return check(spec, ledger)
+    except BudgetExceeded as exc:
+        from .ci_outputs import write_for_refusal
+
+        for warning in write_for_refusal(exc.message, os.environ):
+            sys.stderr.write(f"claude-run: {warning}\n")
+        raise
+
+
 def main(argv: list[str]) -> int:
     from . import launch
 
     try:
         ns, claude_args = parse(argv)
         plan = Plan(ns, claude_args)
+        # Budgets (only when asked): read the ledger before the spawn, refuse with exit 75.
+        spec = budget_spec(ns, plan.tags)
+        budget = check_budget(spec, ns.ledger) if spec is not None else None
         cwd = os.getcwd()
         started = launch.start(
             mode=plan.mode,
@@ -204,5 +284,6 @@ def main(argv: list[str]) -> int:
         record_task=ns.record_task,
         show_partial=ns.show_partial,
         cwd=cwd,
+        budget=budget,
     )
     return finish(started, options)

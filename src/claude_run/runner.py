@@ -42,6 +42,7 @@ class RunOptions:
     record_task: bool = False
     show_partial: bool = False
     cwd: str = field(default_factory=os.getcwd)
+    budget: Any = None  # budget.BudgetState from the pre-spawn check (--budget-daily/-monthly)
 
 
 @dataclass
@@ -307,6 +308,8 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
             "api_error_status": result.api_error_status if result else None,
         }
     )
+    if result is None:
+        notes += _prefer_transcript(started, folder.session_id, record)
     record.update(session.context or {})
     # --- telemetry (issue 5): what only telemetry knows, and whether it agrees with the result ---
     plan: Any = started.telemetry_plan
@@ -319,6 +322,34 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     if notes:
         record["notes"] = notes
     return record
+
+
+def _prefer_transcript(started: Started, session_id: str | None, record: dict[str, Any]) -> list[str]:
+    """A run without a `result`: Claude's transcript knows more than stdout did.
+
+    It holds each message's final usage and the subagents' messages, which never appear on stdout.
+    Used only when it covers at least what the events showed, and never for a resumed session
+    (its transcript also holds earlier runs).
+    """
+    from .modes import RESUME_FLAGS, has_flag
+    from .record import total_tokens
+    from .transcripts import find_transcript, session_fields
+
+    if not session_id or has_flag(started.invocation.argv, RESUME_FLAGS):
+        return []
+    path = find_transcript(session_id, started.invocation.env)
+    if path is None:
+        return []
+    try:
+        fields = session_fields(path)
+    except OSError:
+        return []
+    if total_tokens(fields["tokens"]) < total_tokens(record["tokens"]):
+        return []
+    for key in ("tokens", "models", "cost_usd", "cost_source"):
+        record[key] = fields[key]
+    record["model"] = fields.get("model") or record.get("model")
+    return ["usage from the session transcript (final per-message counts, subagents included)"]
 
 
 def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
@@ -393,8 +424,10 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
         if not result_text.endswith("\n"):
             sys.stdout.write("\n")
         sys.stdout.flush()
+    # --- CI step outputs and budgets (claude_run.ci_outputs, claude_run.budget) ---
+    budget_note = _ci_outputs(opts, record, result_text, recorded=opts.track and not ledger_error)
     if not opts.quiet:
-        line = summary_line(record)
+        line = summary_line(record) + budget_note
         if opts.track and not ledger_error:
             line += f" · recorded {record['id']}"
         sys.stderr.write(line + "\n")
@@ -404,6 +437,18 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
             sys.stderr.write(f"claude-run: ledger path {ledger_path}\n")
         return exit_code or 74
     return exit_code
+
+
+def _ci_outputs(opts: RunOptions, record: dict[str, Any], result_text: str | None, *, recorded: bool) -> str:
+    """Write $GITHUB_OUTPUT / $GITHUB_STEP_SUMMARY / $CLAUDE_RUN_DOTENV; returns the budget clause."""
+    budget = opts.budget.with_run(record.get("cost_usd")) if opts.budget is not None else None
+    env = os.environ
+    if env.get("GITHUB_OUTPUT") or env.get("GITHUB_STEP_SUMMARY") or env.get("CLAUDE_RUN_DOTENV"):
+        from .ci_outputs import write_for_run
+
+        for warning in write_for_run(record, budget, env, recorded=recorded, result_text=result_text):
+            sys.stderr.write(f"claude-run: {warning}\n")
+    return budget.note() if budget is not None else ""
 
 
 def _finish_interactive(started: Started, opts: RunOptions) -> int:
