@@ -18,6 +18,7 @@ import pytest
 from claude_run.telemetry.otlp import decode_logs, decode_metrics
 from claude_run.telemetry.push import TOKEN_BUCKETS, metrics_body
 from claude_run.telemetry.receiver import Receiver, bind, endpoint_of
+from support import telemetry_samples as samples
 from support.telemetry_ledgers import MODELS, record
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -168,3 +169,30 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert dry.returncode == 0
     first = json.loads(dry.stdout.splitlines()[0])
     assert first["resourceMetrics"][0]["resource"]["attributes"][0]["value"]["stringValue"] == "claude-run"
+
+
+def test_bodies_parse_strictly_as_the_official_otlp_protos() -> None:
+    """The OTLP protobuf definitions (package opentelemetry-proto) reject unknown fields and wrong types."""
+    json_format = pytest.importorskip(
+        "google.protobuf.json_format", reason="opentelemetry-proto not installed"
+    )
+    metrics_pb = pytest.importorskip("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2")
+    logs_pb = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+    from claude_run.telemetry.push import logs_body
+
+    recs = [
+        record("A", tokens=(10, 20, 300, 40), cost=0.5, tags={"team": "red"}),
+        record("B", model=MODELS[1], cost=None),
+    ]
+    m = json_format.Parse(
+        json.dumps(metrics_body(recs, version="0.1.0", user="u")), metrics_pb.ExportMetricsServiceRequest()
+    )
+    hist = m.resource_metrics[0].scope_metrics[0].metrics[0]
+    assert hist.name == "gen_ai.client.token.usage"
+    assert sum(p.sum for p in hist.histogram.data_points) == 10 + 20 + 300 + 40 + 10 + 20 + 300 + 40
+    assert all(sum(p.bucket_counts) == p.count == 1 for p in hist.histogram.data_points)
+    lg = json_format.Parse(json.dumps(logs_body(recs, version="0.1.0")), logs_pb.ExportLogsServiceRequest())
+    assert len(lg.resource_logs[0].scope_logs[0].log_records) == 2
+    # And the bodies Claude Code really sent parse the same way (the decoder's input is that format).
+    for body in samples.bodies("otlp-metrics.http-json.log") if samples.available() else []:
+        json_format.Parse(body, metrics_pb.ExportMetricsServiceRequest())
