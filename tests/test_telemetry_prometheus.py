@@ -254,3 +254,21 @@ def test_a_real_prometheus_scrapes_the_ledger(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def test_serve_cache_rereads_only_a_changed_ledger(tmp_path: Path) -> None:
+    from claude_run.commands.metrics import cached
+
+    ledger = tmp_path / "l.jsonl"
+    ledger.write_text(json.dumps(record("A")) + "\n")
+    calls: list[int] = []
+
+    def make() -> str:
+        calls.append(1)
+        return str(len(ledger.read_text().splitlines()))
+
+    get = cached(make, ledger)
+    assert get() == "1" and get() == "1" and len(calls) == 1
+    with ledger.open("a") as fh:
+        fh.write(json.dumps(record("B")) + "\n")
+    assert get() == "2" and len(calls) == 2

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,32 @@ def render(ledger: Path, tag_labels: list[str], top: int) -> str:
     for warning in stats.warnings():
         sys.stderr.write(f"claude-run metrics: {warning}\n")
     return exposition(records, tag_labels=tag_labels, top_projects=top, top_models=top, top_tag_values=top)
+
+
+def cached(make: Callable[[], str], ledger: Path) -> Callable[[], str]:
+    """Re-read the ledger only when one of its files changed (size, mtime): scrapes come every few seconds."""
+    from ..ledger.store import segments
+
+    memo: dict[str, object] = {}
+
+    def stamp() -> tuple[tuple[str, int, int], ...]:
+        out = []
+        for seg in segments(ledger):
+            try:
+                st = seg.stat()
+            except OSError:
+                continue
+            out.append((str(seg), st.st_size, st.st_mtime_ns))
+        return tuple(out)
+
+    def get() -> str:
+        key = stamp()
+        if memo.get("key") != key:
+            memo["text"] = make()
+            memo["key"] = key
+        return str(memo["text"])
+
+    return get
 
 
 def write_textfile(path: Path, text: str) -> None:
@@ -99,7 +126,7 @@ def metrics(
         from ..telemetry.metrics_server import serve_metrics
 
         host, port = parse_addr(serve)
-        serve_metrics(host, port, lambda: render(path, tags, top))
+        serve_metrics(host, port, cached(lambda: render(path, tags, top), path))
         return
     text = render(path, tags, top)
     if textfile is not None:

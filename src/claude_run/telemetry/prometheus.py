@@ -162,55 +162,74 @@ def exposition(
     exp.declare(
         "claude_run_ledger_records", "gauge", "Records counted (superseded and duplicate ones left out)."
     )
-    last = 0.0
+    # Fold into plain tuple keys first (one dict update per sample), label dicts only per series.
+    acc: dict[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], float] = {}
+
+    def add(
+        name: str, base: tuple[tuple[str, str], ...], extra: tuple[tuple[str, str], ...], v: float
+    ) -> None:
+        key = (name, base, extra)
+        acc[key] = acc.get(key, 0.0) + v
+
+    tag_names = [label_name(t) for t in tag_labels]
+    bases: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+    last = ""
     for r in rows:
-        base = {"project": _bounded(str(r.get("project") or UNKNOWN), keep_proj)}
         tags = _tags(r)
-        for t in tag_labels:
-            value = tags.get(t)
-            base[label_name(t)] = "" if value is None else _bounded(str(value), keep_tag[t])
-        exp.add(
+        raw = (str(r.get("project") or UNKNOWN), *(str(tags.get(t, "\0")) for t in tag_labels))
+        base = bases.get(raw)
+        if base is None:
+            labels = [("project", _bounded(raw[0], keep_proj))]
+            for name, t, value in zip(tag_names, tag_labels, raw[1:], strict=True):
+                labels.append((name, "" if value == "\0" else _bounded(value, keep_tag[t])))
+            base = bases[raw] = tuple(labels)
+        add(
             "claude_run_runs_total",
-            {**base, "status": str(r.get("status") or UNKNOWN), "mode": str(r.get("mode") or UNKNOWN)},
+            base,
+            (("status", str(r.get("status") or UNKNOWN)), ("mode", str(r.get("mode") or UNKNOWN))),
             1,
         )
         priced = r.get("cost_source") != "unpriced" and r.get("cost_usd") is not None
         for model, usage in _models(r):
-            mlabels = {**base, "model": _bounded(model, keep_model)}
+            mlabel = ("model", _bounded(model, keep_model))
             for kind in TOKEN_KINDS:
                 v = usage.get(kind)
                 if isinstance(v, (int, float)) and v:
-                    exp.add("claude_run_tokens_total", {**mlabels, "type": kind}, float(v))
+                    add("claude_run_tokens_total", base, (mlabel, ("type", kind)), float(v))
             cost = usage.get("cost_usd")
             if priced and isinstance(cost, (int, float)):
-                exp.add("claude_run_cost_usd_total", mlabels, float(cost))
+                add("claude_run_cost_usd_total", base, (mlabel,), float(cost))
         if not priced:
-            exp.add(
+            add(
                 "claude_run_unpriced_runs_total",
-                {**base, "model": _bounded(str(r.get("model") or UNKNOWN), keep_model)},
+                base,
+                (("model", _bounded(str(r.get("model") or UNKNOWN), keep_model)),),
                 1,
             )
         tel = r.get("telemetry")
         if isinstance(tel, dict):
             requests = tel.get("requests")
             by_model = requests.get("by_model") if isinstance(requests, dict) else None
-            by_model = by_model if isinstance(by_model, dict) else {}
-            for model, count in by_model.items():
-                if isinstance(count, int):
-                    exp.add(
-                        "claude_run_api_requests_total",
-                        {**base, "model": _bounded(str(model), keep_model)},
-                        count,
-                    )
+            if isinstance(by_model, dict):
+                for model, count in by_model.items():
+                    if isinstance(count, int):
+                        add(
+                            "claude_run_api_requests_total",
+                            base,
+                            (("model", _bounded(str(model), keep_model)),),
+                            count,
+                        )
         dur = r.get("duration_ms")
         if isinstance(dur, (int, float)):
-            exp.add("claude_run_duration_seconds_total", base, dur / 1000)
+            add("claude_run_duration_seconds_total", base, (), dur / 1000)
         ended = r.get("ended_at")
-        if isinstance(ended, str):
-            with contextlib.suppress(ValueError):
-                last = max(last, parse_iso(ended).timestamp())
+        if isinstance(ended, str) and ended > last:
+            last = ended  # our timestamps are uniform ISO-8601 UTC: the greatest string is the latest
+    for (name, base, extra), value in acc.items():
+        exp.add(name, dict(base + extra), value)
     if last:
-        exp.set("claude_run_last_run_timestamp_seconds", {}, last)
+        with contextlib.suppress(ValueError):
+            exp.set("claude_run_last_run_timestamp_seconds", {}, parse_iso(last).timestamp())
     exp.set("claude_run_ledger_records", {}, len(rows))
     return exp.render()
 
