@@ -34,6 +34,12 @@ HTTP_JSON = {
         ({**HTTP_JSON, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf"}, False, ()),
         ({k: v for k, v in HTTP_JSON.items() if k != "OTEL_EXPORTER_OTLP_PROTOCOL"}, False, ()),  # default
         ({"OTEL_METRICS_EXPORTER": "prometheus"}, False, ()),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+            True,
+            ("metrics", "logs"),
+        ),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, False, ()),  # endpoint alone: OTLP over http/protobuf
     ],
 )
 def test_decide(env: dict[str, str], builtin: bool, forward: tuple[str, ...]) -> None:

@@ -65,6 +65,8 @@ def decide(env: dict[str, str]) -> Plan:
     forward: list[str] = []
     for signal, var in (("metrics", "OTEL_METRICS_EXPORTER"), ("logs", "OTEL_LOGS_EXPORTER")):
         exporters = _exporters(env, var)
+        if not exporters and _user_endpoint(env, signal):
+            exporters = {"otlp"}  # an endpoint alone means OTLP, as modes.build_invocation reads it
         other = exporters - _PASSIVE_EXPORTERS
         if other:
             return Plan(
