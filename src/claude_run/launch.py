@@ -18,7 +18,17 @@ from .process import Child, feed_stdin_now, resolve_claude, spawn
 class Started:
     """A spawned run: what finish() needs to follow it to the end."""
 
-    __slots__ = ("child", "early_signals", "invocation", "mode", "mono0", "run_id", "stdin_rest", "t0")
+    __slots__ = (
+        "child",
+        "early_signals",
+        "invocation",
+        "mode",
+        "mono0",
+        "run_id",
+        "stdin_rest",
+        "t0",
+        "telemetry_plan",
+    )
 
     def __init__(self, mode: str, invocation: Invocation, child: Child, t0: float, mono0: float, run_id: str):
         self.stdin_rest = b""
@@ -29,6 +39,7 @@ class Started:
         self.t0 = t0
         self.mono0 = mono0
         self.run_id = run_id
+        self.telemetry_plan: object = None  # telemetry.plan.Plan when the built-in receiver was considered
 
 
 def start(
@@ -42,11 +53,19 @@ def start(
     cwd: str,
     env: dict[str, str] | None = None,
     telemetry_endpoint: str | None = None,
+    telemetry: bool = False,
 ) -> Started:
     env = dict(os.environ) if env is None else env
     claude = resolve_claude(claude_bin, env)
     t0 = time.time()
     run_id = new_id(int(t0 * 1000))
+    # --- telemetry (issue 5): bind the built-in receiver's socket before the spawn (`_socket`, fast) ---
+    plan = None
+    if telemetry and track and mode != INTERACTIVE and telemetry_endpoint is None:
+        from .telemetry.plan import prepare
+
+        plan = prepare(env)
+        telemetry_endpoint = plan.endpoint
     inv = build_invocation(
         mode,
         claude_bin=claude,
@@ -60,8 +79,14 @@ def start(
         resource_attributes={"claude_run.run_id": run_id} if telemetry_endpoint else None,
     )
     early = _EarlySignals() if mode != INTERACTIVE else None
-    child = spawn(inv.argv, inv.env, piped=mode != INTERACTIVE, cwd=cwd)
+    try:
+        child = spawn(inv.argv, inv.env, piped=mode != INTERACTIVE, cwd=cwd)
+    except BaseException:
+        if plan is not None:
+            plan.close()
+        raise
     started = Started(mode, inv, child, t0, time.monotonic(), run_id)
+    started.telemetry_plan = plan
     if early is not None:
         early.attach(started)
     if inv.stdin is not None:

@@ -77,6 +77,20 @@ class _Session:
         self._warned_bad = False
         self._stop_requested = False
         self.context: dict[str, Any] = {}
+        # --- telemetry (issue 5): the built-in OTLP receiver, when launch bound one ---
+        self.telemetry: Any = None
+        plan: Any = started.telemetry_plan
+        if plan is not None and plan.use_builtin:
+            from .telemetry.run import RunTelemetry
+
+            self.telemetry = RunTelemetry(plan, os.environ)
+
+    def expected_totals(self) -> tuple[dict[str, Any], float | None] | None:
+        """The result event's token and cost totals, for the telemetry receiver to settle against."""
+        if self.folder.result is None:
+            return None
+        totals = self.folder.totals()
+        return dict(totals.tokens.as_dict()), totals.cost_usd
 
     async def on_line(self, line: bytes) -> None:
         from .events import parse_line
@@ -224,6 +238,8 @@ class _Session:
             watchers.start_soon(self.watch_timeout)
             watchers.start_soon(self.ticker)
             watchers.start_soon(context)
+            if self.telemetry is not None:
+                watchers.start_soon(self.telemetry.serve)
             async with anyio.create_task_group() as io:
                 io.start_soon(write_stdin, self.s.child, self.s.stdin_rest)
                 io.start_soon(pipes)
@@ -233,6 +249,8 @@ class _Session:
                 with anyio.move_on_after(2.0):
                     await pipes_done.wait()
                 io.cancel_scope.cancel()
+            if self.telemetry is not None:
+                await self.telemetry.settle(self.expected_totals)
             with anyio.move_on_after(10.0):
                 await context_done.wait()
             watchers.cancel_scope.cancel()
@@ -247,7 +265,14 @@ def finish(started: Started, options: RunOptions) -> int:
     import anyio
 
     session = _Session(started, options)
-    anyio.run(session.run)
+    try:
+        anyio.run(session.run)
+    finally:
+        plan: Any = started.telemetry_plan
+        if session.telemetry is not None:
+            session.telemetry.close()
+        elif plan is not None:
+            plan.close()
     # The child is gone; a late Ctrl-C must not cost the record (a few milliseconds from now).
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
@@ -294,6 +319,14 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     if result is None:
         notes += _prefer_transcript(started, folder.session_id, record)
     record.update(session.context or {})
+    # --- telemetry (issue 5): what only telemetry knows, and whether it agrees with the result ---
+    plan: Any = started.telemetry_plan
+    if session.telemetry is not None:
+        fields = session.telemetry.record_fields(record["tokens"], record["cost_usd"])
+        notes += fields.pop("notes", [])
+        record.update(fields)
+    elif plan is not None and plan.note:
+        notes.append(plan.note)
     if notes:
         record["notes"] = notes
     return record
