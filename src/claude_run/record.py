@@ -68,6 +68,7 @@ class Record(TypedDict, total=False):
     models: dict[str, ModelUsage]
     duration_ms: int | None
     duration_api_ms: int | None
+    wall_ms: int | None
     num_turns: int | None
     subtype: str | None
     is_error: bool | None

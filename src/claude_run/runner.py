@@ -310,6 +310,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
             "cost_source": totals.cost_source,
             "models": model_usage_dict(totals),
             "duration_ms": (result.duration_ms if result else None) or int((ended - started.t0) * 1000),
+            "wall_ms": int((ended - started.t0) * 1000),
             "duration_api_ms": result.duration_api_ms if result else None,
             "num_turns": result.num_turns if result else folder.turns,
             "subtype": result.subtype if result else None,
@@ -440,7 +441,7 @@ def _finish_interactive(started: Started) -> int:
     record = _base_record(started, ended, status, code)
     record.update(_interactive_usage(started, before))
     record.update(collect(opts.cwd))
-    record["duration_ms"] = int((ended - started.t0) * 1000)
+    record["duration_ms"] = record["wall_ms"] = int((ended - started.t0) * 1000)
     return _conclude(started, record, None) if opts.track else code
 
 
