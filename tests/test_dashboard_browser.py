@@ -22,20 +22,15 @@ from claude_run.pricing import cache_savings
 
 from support.dashboard_cdp import Page, chromium, chromium_path
 from support.dashboard_ledger import known_records, make_record, write_ledger
+from support.dashboard_server import dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
 OUT = ROOT / ".test-output" / "dashboard"
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None,
     reason="chromium is not installed (Debian: apt-get install -y chromium); CI installs it",
 )
-
-
-def _env() -> dict[str, str]:
-    # TZ=UTC: the page's days are local days; the test's expected days are UTC days.
-    return {**os.environ, "PYTHONPATH": str(SRC), "TZ": "UTC"}
 
 
 @pytest.fixture
@@ -51,33 +46,8 @@ def browser(tmp_path: Path) -> Iterator[Page]:
 
 @pytest.fixture
 def server(tmp_path: Path, ledger: Path) -> Iterator[str]:
-    log = tmp_path / "server.log"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "claude_run", "dashboard", "--port", "0", "--poll", "0.1", "--ledger", str(ledger)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=_env(),
-        )
-    try:
-        deadline = time.monotonic() + 30
-        url = None
-        while url is None:
-            for line in log.read_text().splitlines():
-                if " serving " in line:
-                    url = line.split(" serving ", 1)[1].split()[0]
-            if url is None:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("dashboard did not start:\n" + log.read_text())
-                time.sleep(0.05)
+    with dashboard(ledger, tmp_path / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _expected(records: list[dict[str, object]]) -> dict[str, object]:

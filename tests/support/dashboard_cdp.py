@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,13 @@ class Page:
     def __init__(self, ws_url: str) -> None:
         from websockets.sync.client import connect
 
-        self._ws = connect(ws_url, max_size=None, open_timeout=15)
+        self._stack = ExitStack()
+        self._ws = self._stack.enter_context(connect(ws_url, max_size=None, open_timeout=15))
         self._next = 0
         self.events: list[dict[str, Any]] = []
 
     def close(self) -> None:
-        self._ws.close()
+        self._stack.close()
 
     def _recv(self, timeout: float) -> dict[str, Any]:
         msg: dict[str, Any] = json.loads(self._ws.recv(timeout=timeout))

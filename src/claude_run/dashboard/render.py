@@ -116,7 +116,9 @@ def nice_max(value: float) -> float:
 
 
 def model_colours(models: Sequence[str]) -> dict[str, str]:
-    colours = {m: PALETTE[i] for i, m in enumerate(models[: len(PALETTE)])}
+    """Colours by name order, not by spend: a model keeps its colour as live updates reorder spend."""
+    named = sorted(m for m in models if m != OTHER_MODELS)
+    colours = {m: PALETTE[i] for i, m in enumerate(named[: len(PALETTE)])}
     colours[OTHER_MODELS] = OTHER_COLOUR
     return colours
 
@@ -217,8 +219,10 @@ def group_bars(groups: list[Group], slug: str, title: str) -> str:
         w = plot_w * t["cost_usd"] / scale if t["cost_usd"] > 0 else 0
         label = g["key"] if len(g["key"]) <= 24 else g["key"][:23] + "…"
         value = fmt_usd(t["cost_usd"])
-        if t["unpriced_tokens"]:
-            value += f" + {fmt_compact(t['unpriced_tokens'])} tok unpriced"
+        if t["unpriced_tokens"] and not t["cost_usd"]:
+            value = f"unpriced ({fmt_compact(t['unpriced_tokens'])} tokens)"  # never drawn as $0
+        elif t["unpriced_tokens"]:
+            value += f" + {fmt_compact(t['unpriced_tokens'])} tokens unpriced"
         parts.append(
             f'<text class="label" x="{label_w - 8}" y="{y + 19}" text-anchor="end">{_e(label)}</text>'
             f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{max(w, 1):.2f}" height="{row_h - 10}"'
