@@ -5,10 +5,6 @@ Screenshots land in `.test-output/dashboard/` (gitignored) for a human to look a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +15,6 @@ from typer.testing import CliRunner
 
 from claude_run.ledger.store import append
 from claude_run.pricing import cache_savings
-
 from support.dashboard_cdp import Page, chromium, chromium_path
 from support.dashboard_ledger import known_records, make_record, write_ledger
 from support.dashboard_server import dashboard
@@ -90,7 +85,6 @@ _READ_DOM = """(() => {
     unpricedTokens: Number(document.querySelector('#total-unpriced').getAttribute('data-tokens')),
     byModel, projects,
     rows: document.querySelectorAll('#latest-runs tbody tr').length,
-    modelsInLegend: [...document.querySelectorAll('.legend')[0].querySelectorAll('li')].map(li => li.textContent),
   };
 })()"""
 
@@ -117,7 +111,9 @@ def test_page_renders_known_totals(browser: Page, server: str, ledger: Path) -> 
     browser.wait_for("document.body.getAttribute('data-updates') >= '1'")
     dom = browser.eval(_READ_DOM)
     _check_totals(dom, records)
-    assert dom["projects"] == pytest.approx({"alpha": 0.125 + 1.5 + 0.031415, "beta": 0.0009 + 2.75, "gamma": 0.0})
+    assert dom["projects"] == pytest.approx(
+        {"alpha": 0.125 + 1.5 + 0.031415, "beta": 0.0009 + 2.75, "gamma": 0.0}
+    )
     assert browser.eval("document.getElementById('live-status').textContent") == "live"
     browser.screenshot(OUT / "dashboard.png")
 
@@ -130,9 +126,9 @@ def test_page_renders_known_totals(browser: Page, server: str, ledger: Path) -> 
     assert browser.eval("location.search").endswith("project=beta&tag=") or "project=beta" in browser.eval(
         "location.search"
     )
-    assert float(browser.eval("document.getElementById('total-cost').getAttribute('data-value')")) == pytest.approx(
-        2.7509
-    )
+    assert float(
+        browser.eval("document.getElementById('total-cost').getAttribute('data-value')")
+    ) == pytest.approx(2.7509)
     browser.screenshot(OUT / "dashboard-filtered.png")
 
 
@@ -175,7 +171,9 @@ def _report_app() -> typer.Typer:
 def test_html_report_opens_without_network(browser: Page, ledger: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     result = CliRunner().invoke(
-        _report_app(), ["report", "--html", str(out), "--ledger", str(ledger), "--period", "all"], env={"TZ": "UTC"}
+        _report_app(),
+        ["report", "--html", str(out), "--ledger", str(ledger), "--period", "all"],
+        env={"TZ": "UTC"},
     )
     assert result.exit_code == 0, result.output
     url = out.as_uri()

@@ -16,7 +16,6 @@ from claude_run.dashboard.render import fmt_usd, nice_max
 from claude_run.errors import UsageError
 from claude_run.ledger.store import append, encode
 from claude_run.pricing import cache_savings
-
 from support.dashboard_ledger import known_records, make_record, write_ledger
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc)
@@ -126,7 +125,9 @@ def test_incremental_append_rotation_and_rebuild(tmp_path: Path) -> None:
 
 def test_bad_lines_are_counted_not_fatal(tmp_path: Path) -> None:
     ledger = tmp_path / "l.jsonl"
-    ledger.write_bytes(b'\x00\xffgarbage\n{"v":1}\n[1,2]\n' + encode(known_records(NOW)[0]) + b'{"v":1,"id":"x"}\n')
+    ledger.write_bytes(
+        b'\x00\xffgarbage\n{"v":1}\n[1,2]\n' + encode(known_records(NOW)[0]) + b'{"v":1,"id":"x"}\n'
+    )
     v = _view(ledger)
     assert v["read"] == {"records": 1, "bad_lines": 4}
     assert _view(tmp_path / "missing.jsonl")["totals"]["runs"] == 0
@@ -164,8 +165,16 @@ def test_ci_links_only_http() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, "unpriced"), (0, "$0.00"), (1234.5, "$1,234.50"), (0.01, "$0.01"), (0.0042, "$0.0042"),
-     (0.000123, "$0.00012"), (0.0009, "$0.00090"), (-2.5, "-$2.50")],
+    [
+        (None, "unpriced"),
+        (0, "$0.00"),
+        (1234.5, "$1,234.50"),
+        (0.01, "$0.01"),
+        (0.0042, "$0.0042"),
+        (0.000123, "$0.00012"),
+        (0.0009, "$0.00090"),
+        (-2.5, "-$2.50"),
+    ],
 )
 def test_fmt_usd(value: float | None, text: str) -> None:
     assert fmt_usd(value) == text
@@ -197,7 +206,9 @@ _rec = st.builds(
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(_rec, max_size=30), st.lists(st.integers(1, 400), max_size=8), st.sampled_from(["7d", "all"]))
-def test_incremental_reads_equal_one_shot(tmp_path_factory: Any, records: list[dict[str, Any]], cuts: list[int], period: str) -> None:
+def test_incremental_reads_equal_one_shot(
+    tmp_path_factory: Any, records: list[dict[str, Any]], cuts: list[int], period: str
+) -> None:
     """However the appends are split across looks (even mid-line), the sums match one full read."""
     ledger = tmp_path_factory.mktemp("inc") / "l.jsonl"
     data = b"".join(encode(r) for r in records)
@@ -218,5 +229,9 @@ def test_incremental_reads_equal_one_shot(tmp_path_factory: Any, records: list[d
     for key in ("totals", "by_day_by_model", "by_project", "by_tag", "by_branch", "latest_runs", "read"):
         assert live[key] == once[key], key  # type: ignore[literal-required]
     assert once["read"]["records"] == len(records)
-    priced = [r for r in records if r["cost_usd"] is not None and (period == "all" or r["started_at"] >= "2026-06-09")]
+    priced = [
+        r
+        for r in records
+        if r["cost_usd"] is not None and (period == "all" or r["started_at"] >= "2026-06-09")
+    ]
     assert once["totals"]["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in priced))

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from claude_run.ledger.store import append
-
 from support.dashboard_ledger import known_records, make_record, write_ledger
 from support.dashboard_server import SRC, dashboard
 

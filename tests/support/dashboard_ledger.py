@@ -49,8 +49,16 @@ def make_record(
         "models": models
         if models is not None
         else (
-            {model: {"input": inp, "output": out, "cache_read": read, "cache_creation": write, "cost_usd": cost,
-                     "cost_source": cost_source or ("claude" if cost is not None else "unpriced")}}
+            {
+                model: {
+                    "input": inp,
+                    "output": out,
+                    "cache_read": read,
+                    "cache_creation": write,
+                    "cost_usd": cost,
+                    "cost_source": cost_source or ("claude" if cost is not None else "unpriced"),
+                }
+            }
             if model
             else {}
         ),
@@ -74,19 +82,57 @@ def known_records(today: datetime) -> list[dict[str, Any]]:
     noon = today.replace(hour=12, minute=0, second=0, microsecond=0)
     d0, d1, d2 = noon - timedelta(days=2), noon - timedelta(days=1), noon
     return [
-        make_record(when=d0, model="claude-sonnet-4-5", project="alpha", tokens=(1000, 500, 20000, 3000),
-                    cost=0.125, tags={"team": "web"}),
-        make_record(when=d0 + timedelta(hours=1), model="claude-haiku-4-5", project="beta", branch="feat/x",
-                    tokens=(400, 100, 0, 0), cost=0.0009, tags={"team": "data"}, status="error"),
-        make_record(when=d1, model="claude-sonnet-4-5", project="alpha", tokens=(2000, 1500, 50000, 0),
-                    cost=1.5, tags={"team": "web", "pr": "42"},
-                    ci_url="https://github.com/acme/app/actions/runs/1"),
-        make_record(when=d1 + timedelta(hours=2), model="claude-opus-4-1", project="beta", branch="main",
-                    tokens=(300, 2000, 10000, 500), cost=2.75, cost_source="estimate"),
-        make_record(when=d2, model="mystery-model-9", project="gamma", tokens=(700, 300, 1000, 0), cost=None,
-                    tags={"team": "web"}),
-        make_record(when=d2 + timedelta(minutes=5), model="claude-haiku-4-5", project="alpha",
-                    tokens=(1234, 5678, 0, 0), cost=0.031415),
+        make_record(
+            when=d0,
+            model="claude-sonnet-4-5",
+            project="alpha",
+            tokens=(1000, 500, 20000, 3000),
+            cost=0.125,
+            tags={"team": "web"},
+        ),
+        make_record(
+            when=d0 + timedelta(hours=1),
+            model="claude-haiku-4-5",
+            project="beta",
+            branch="feat/x",
+            tokens=(400, 100, 0, 0),
+            cost=0.0009,
+            tags={"team": "data"},
+            status="error",
+        ),
+        make_record(
+            when=d1,
+            model="claude-sonnet-4-5",
+            project="alpha",
+            tokens=(2000, 1500, 50000, 0),
+            cost=1.5,
+            tags={"team": "web", "pr": "42"},
+            ci_url="https://github.com/acme/app/actions/runs/1",
+        ),
+        make_record(
+            when=d1 + timedelta(hours=2),
+            model="claude-opus-4-1",
+            project="beta",
+            branch="main",
+            tokens=(300, 2000, 10000, 500),
+            cost=2.75,
+            cost_source="estimate",
+        ),
+        make_record(
+            when=d2,
+            model="mystery-model-9",
+            project="gamma",
+            tokens=(700, 300, 1000, 0),
+            cost=None,
+            tags={"team": "web"},
+        ),
+        make_record(
+            when=d2 + timedelta(minutes=5),
+            model="claude-haiku-4-5",
+            project="alpha",
+            tokens=(1234, 5678, 0, 0),
+            cost=0.031415,
+        ),
     ]
 
 

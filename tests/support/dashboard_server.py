@@ -19,7 +19,19 @@ def dashboard(ledger: Path, log: Path, *extra: str) -> Iterator[str]:
     env = {**os.environ, "PYTHONPATH": str(SRC), "TZ": "UTC"}
     with open(log, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "claude_run", "dashboard", "--port", "0", "--poll", "0.1", "--ledger", str(ledger), *extra],
+            [
+                sys.executable,
+                "-m",
+                "claude_run",
+                "dashboard",
+                "--port",
+                "0",
+                "--poll",
+                "0.1",
+                "--ledger",
+                str(ledger),
+                *extra,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=err,
             env=env,

@@ -19,12 +19,19 @@ app = typer.Typer(
 def dashboard(
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).", min=0, max=65535)] = 8765,
     host: Annotated[
-        str, typer.Option(help="Address to listen on. Anything but loopback exposes your spend to the network.")
+        str,
+        typer.Option(help="Address to listen on. Anything but loopback exposes your spend to the network."),
     ] = "127.0.0.1",
-    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
-    ledger: Annotated[str | None, typer.Option(help="Ledger file (default: $CLAUDE_RUN_LEDGER or the data dir).")] = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser.")
+    ] = False,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger file (default: $CLAUDE_RUN_LEDGER or the data dir).")
+    ] = None,
     latest: Annotated[int, typer.Option(help="How many latest runs the table shows.", min=1, max=1000)] = 50,
-    poll: Annotated[float, typer.Option(help="Seconds between looks at the ledger files.", min=0.05, max=60)] = 0.5,
+    poll: Annotated[
+        float, typer.Option(help="Seconds between looks at the ledger files.", min=0.05, max=60)
+    ] = 0.5,
 ) -> None:
     """Serve the dashboard until interrupted (Ctrl-C)."""
     import anyio

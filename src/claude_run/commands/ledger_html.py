@@ -12,13 +12,17 @@ import typer
 
 
 def report(
-    html: Annotated[str, typer.Option("--html", help="Write the report to FILE ('-' for stdout).", metavar="FILE")],
+    html: Annotated[
+        str, typer.Option("--html", help="Write the report to FILE ('-' for stdout).", metavar="FILE")
+    ],
     period: Annotated[str, typer.Option(help="Nd (e.g. 7d, 30d) or all.")] = "30d",
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag (KEY=VALUE).")] = None,
     latest: Annotated[int, typer.Option(help="How many latest runs the table shows.", min=1, max=10000)] = 50,
-    ledger: Annotated[str | None, typer.Option(help="Ledger file (default: $CLAUDE_RUN_LEDGER or the data dir).")] = None,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger file (default: $CLAUDE_RUN_LEDGER or the data dir).")
+    ] = None,
 ) -> None:
     """Write the spend report (charts, totals, latest runs) as one HTML file that needs no network."""
     from ..dashboard.data import build_view, parse_filters

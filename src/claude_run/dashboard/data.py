@@ -197,7 +197,8 @@ class _DayOf:
 
 def _parts(rec: dict[str, Any], model: str) -> list[tuple[str, list[Any]]]:
     """A record's sums, split by model when every model's cost is known, else all on its main model."""
-    tokens = rec.get("tokens") if isinstance(rec.get("tokens"), dict) else {}
+    raw_tokens = rec.get("tokens")
+    tokens: dict[str, Any] = raw_tokens if isinstance(raw_tokens, dict) else {}
     cost = rec.get("cost_usd")
     cost = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
     estimate = rec.get("cost_source") == "estimate"
@@ -361,7 +362,8 @@ class Rollup:
         project = _str(rec.get("project"))
         git = rec.get("git")
         branch = _str(git.get("branch")) if isinstance(git, dict) else NONE_LABEL
-        tags = rec.get("tags") if isinstance(rec.get("tags"), dict) else {}
+        raw_tags = rec.get("tags")
+        tags: dict[str, Any] = raw_tags if isinstance(raw_tags, dict) else {}
         tag_keys = [f"{k}={v}" for k, v in tags.items() if isinstance(v, str)]
         parts = _parts(rec, model)
         for part_model, sums in parts:
@@ -399,9 +401,13 @@ class Rollup:
                 "output": total[OUTPUT],
                 "cache_read": total[CACHE_READ],
                 "cache_creation": total[CACHE_CREATION],
-                "cost_usd": float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+                "cost_usd": float(cost)
+                if isinstance(cost, (int, float)) and not isinstance(cost, bool)
+                else None,
                 "cost_source": _str(rec.get("cost_source")),
-                "duration_ms": duration if isinstance(duration, int) and not isinstance(duration, bool) else None,
+                "duration_ms": duration
+                if isinstance(duration, int) and not isinstance(duration, bool)
+                else None,
                 "ci_url": url,
                 "ci_label": label,
             }
@@ -563,7 +569,9 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
     cache_days: list[CacheDay] = []
     for day in sorted(by_day):
         t = by_day[day].totals()
-        cache_days.append({"day": day, "hit_ratio": t["cache_hit_ratio"], "savings_usd": t["cache_savings_usd"]})
+        cache_days.append(
+            {"day": day, "hit_ratio": t["cache_hit_ratio"], "savings_usd": t["cache_savings_usd"]}
+        )
     totals = total.totals()
     return {
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -611,7 +619,9 @@ def _tz_label() -> str:
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def build_view(ledger: Path, filters: Filters, *, today: date | None = None, latest: int = LATEST_SHOWN) -> View:
+def build_view(
+    ledger: Path, filters: Filters, *, today: date | None = None, latest: int = LATEST_SHOWN
+) -> View:
     """One-shot: read the whole ledger and answer one filter set (the HTML report's path)."""
     rollup = Rollup(ledger)
     rollup.refresh()

@@ -14,24 +14,32 @@ from .render import content, filter_form, options_signature
 
 # Text #1b1b1b on #fff is 17:1; muted #4a4a4a is 8.9:1; both pass WCAG AAA for body text.
 CSS = """
-:root { color-scheme: light; --fg:#1b1b1b; --muted:#4a4a4a; --line:#d0d0d0; --card:#f5f7fa; --ok:#00603f; --bad:#a3191f; }
+:root { color-scheme: light; --fg:#1b1b1b; --muted:#4a4a4a; --line:#d0d0d0; --card:#f5f7fa; --ok:#00603f;
+  --bad:#a3191f; }
 * { box-sizing: border-box; }
-body { margin:0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+body { margin:0;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
   color: var(--fg); background:#fff; }
-header { padding: 14px 24px; border-bottom: 1px solid var(--line); display:flex; flex-wrap:wrap; gap:8px 24px; align-items:baseline; }
+header { padding: 14px 24px; border-bottom: 1px solid var(--line); display:flex; flex-wrap:wrap;
+  gap:8px 24px; align-items:baseline; }
 header h1 { font-size: 20px; margin:0; }
 header .where { color: var(--muted); font-size: 13px; overflow-wrap:anywhere; }
 #live-status { font-size: 13px; color: var(--muted); }
 #live-status.live::before { content:"● "; color: var(--ok); }
 main { padding: 12px 24px 40px; max-width: 1280px; margin: 0 auto; }
-form#filters, .filters-text { display:flex; flex-wrap:wrap; gap: 8px 18px; margin: 6px 0 10px; align-items:center; }
+form#filters, .filters-text { display:flex; flex-wrap:wrap; gap: 8px 18px; margin: 6px 0 10px;
+  align-items:center; }
 form#filters label { font-size: 14px; }
-select { font: inherit; padding: 3px 6px; border:1px solid #767676; border-radius: 4px; background:#fff; color: var(--fg); }
-select:focus-visible, a:focus-visible, button:focus-visible { outline: 3px solid #0072B2; outline-offset: 2px; }
+select { font: inherit; padding: 3px 6px; border:1px solid #767676; border-radius: 4px; background:#fff;
+  color: var(--fg); }
+select:focus-visible, a:focus-visible, button:focus-visible { outline: 3px solid #0072B2;
+  outline-offset: 2px; }
 .scope { color: var(--muted); font-size: 13px; margin: 4px 0 12px; }
-.cards { display:grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px; margin-bottom: 8px; }
+.cards { display:grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px;
+  margin-bottom: 8px; }
 .card { background: var(--card); border:1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
-.card h3 { margin:0; font-size: 13px; font-weight:600; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
+.card h3 { margin:0; font-size: 13px; font-weight:600; color: var(--muted); text-transform: uppercase;
+  letter-spacing: .03em; }
 .card .big { margin: 2px 0; font-size: 26px; font-weight: 650; font-variant-numeric: tabular-nums; }
 .card .sub { font-size: 12.5px; color: var(--muted); }
 .card.warn { border-color: #b35c00; background:#fff6ea; }
@@ -46,9 +54,10 @@ svg .label { font-size: 14px; fill: var(--fg); }
 svg .value { font-size: 13px; fill: var(--fg); font-variant-numeric: tabular-nums; }
 svg rect.bar { stroke: #fff; stroke-width: 0.6; }
 svg rect.bar:hover { stroke: #000; stroke-width: 1.5; }
-.legend { list-style:none; display:flex; flex-wrap:wrap; gap: 4px 16px; padding:0; margin: 2px 0 6px; font-size: 13.5px; }
-.swatch { display:inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; vertical-align: -1px;
-  border: 1px solid rgba(0,0,0,.35); }
+.legend { list-style:none; display:flex; flex-wrap:wrap; gap: 4px 16px; padding:0; margin: 2px 0 6px;
+  font-size: 13.5px; }
+.swatch { display:inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px;
+  vertical-align: -1px; border: 1px solid rgba(0,0,0,.35); }
 .empty { color: var(--muted); font-style: italic; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; }
 th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align:left; vertical-align: top; }
@@ -83,7 +92,8 @@ LIVE_JS = """
         form.innerHTML = data.filters;
         form.setAttribute('data-sig', data.sig);
       }
-      document.body.setAttribute('data-updates', String(Number(document.body.getAttribute('data-updates') || 0) + 1));
+      var updates = Number(document.body.getAttribute('data-updates') || 0) + 1;
+      document.body.setAttribute('data-updates', String(updates));
       setStatus('live', true);
     });
     source.addEventListener('error', function () { setStatus('reconnecting…', false); });
@@ -118,8 +128,9 @@ def document(view: View, *, live: bool) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         # Belt and braces for the report file: even a stray reference could not load anything.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline';"
-        " script-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'self'\">"
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';'
+        " style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; connect-src 'self';"
+        " form-action 'self'\">"
         "<title>claude-run · spend</title>"
         f"<style>{CSS}</style></head>"
         f'<body data-live="{1 if live else 0}" data-updates="0">'

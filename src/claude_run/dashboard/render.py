@@ -23,6 +23,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 OTHER_COLOUR = "#6E6E6E"
 OTHER_MODELS = "other models"
 BAR_COLOUR = "#0072B2"
+NO_VALUE = "\u2013"  # an en dash for "no figure"
 CACHE_COLOUR = "#009E73"
 
 
@@ -30,7 +31,7 @@ CACHE_COLOUR = "#009E73"
 
 
 def fmt_int(n: int | float) -> str:
-    return f"{int(round(n)):,}"
+    return f"{round(n):,}"
 
 
 def fmt_usd(x: float | None) -> str:
@@ -73,7 +74,7 @@ def fmt_axis_usd(x: float) -> str:
 
 def fmt_duration(ms: int | None) -> str:
     if ms is None:
-        return "–"
+        return NO_VALUE
     seconds = ms / 1000
     if seconds < 60:
         return f"{seconds:.1f} s"
@@ -134,7 +135,9 @@ def chart_models(view: View) -> list[str]:
 # ---------------------------------------------------------------- charts
 
 
-def stacked_by_day(view: View, metric: str, *, title: str, fmt: Callable[[float], str], axis: Callable[[float], str]) -> str:
+def stacked_by_day(
+    view: View, metric: str, *, title: str, fmt: Callable[[float], str], axis: Callable[[float], str]
+) -> str:
     """Bars per day, stacked by model. metric is 'cost_usd' or 'tokens'."""
     days = view["days"]
     shown = chart_models(view)
@@ -169,7 +172,7 @@ def stacked_by_day(view: View, metric: str, *, title: str, fmt: Callable[[float]
     label_every = max(1, math.ceil(len(days) / 12))
     for i, day in enumerate(days):
         x = left + band * i + (band - bar_w) / 2
-        y_cursor = top + plot_h
+        y_cursor: float = top + plot_h
         for model in shown:
             value = stacks.get(day, {}).get(model, 0)
             if not value:
@@ -177,14 +180,16 @@ def stacked_by_day(view: View, metric: str, *, title: str, fmt: Callable[[float]
             h = plot_h * value / ymax
             y_cursor -= h
             parts.append(
-                f'<rect class="bar" x="{x:.2f}" y="{y_cursor:.2f}" width="{bar_w:.2f}" height="{max(h, 0.5):.2f}"'
-                f' fill="{colours[model]}" data-day="{_e(day)}" data-model="{_e(model)}" data-value="{_num(value)}">'
+                _rect(x, y_cursor, bar_w, h, colours[model])
+                + f' data-day="{_e(day)}" data-model="{_e(model)}" data-value="{_num(value)}">'
                 f"<title>{_e(day)} · {_e(model)}: {_e(fmt(value))}</title></rect>"
             )
         if i % label_every == 0:
             cx = left + band * i + band / 2
-            parts.append(f'<text class="tick" x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle">{_e(day[5:])}</text>')
-    parts.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/></svg>')
+            parts.append(_day_tick(cx, height - bottom + 16, day))
+    parts.append(
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/></svg>'
+    )
     return "".join(parts)
 
 
@@ -267,15 +272,28 @@ def cache_chart(view: View) -> str:
             x = left + band * i + (band - bar_w) / 2
             savings = entry["savings_usd"] if entry else None
             parts.append(
-                f'<rect class="bar" x="{x:.2f}" y="{top + plot_h - h:.2f}" width="{bar_w:.2f}" height="{max(h, 0.5):.2f}"'
-                f' fill="{CACHE_COLOUR}" data-day="{_e(day)}" data-value="{_num(ratio)}">'
+                _rect(x, top + plot_h - h, bar_w, h, CACHE_COLOUR)
+                + f' data-day="{_e(day)}" data-value="{_num(ratio)}">'
                 f"<title>{_e(day)}: {fmt_pct(ratio)} cache hits, saved {_e(fmt_usd(savings))}</title></rect>"
             )
         if i % label_every == 0:
             cx = left + band * i + band / 2
-            parts.append(f'<text class="tick" x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle">{_e(day[5:])}</text>')
-    parts.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/></svg>')
+            parts.append(_day_tick(cx, height - bottom + 16, day))
+    parts.append(
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/></svg>'
+    )
     return "".join(parts)
+
+
+def _rect(x: float, y: float, w: float, h: float, fill: str) -> str:
+    """An open <rect ...: callers add data attributes and close it (bars stay visible at 0.5 px)."""
+    return (
+        f'<rect class="bar" x="{x:.2f}" y="{y:.2f}" width="{w:.2f}" height="{max(h, 0.5):.2f}" fill="{fill}"'
+    )
+
+
+def _day_tick(x: float, y: float, day: str) -> str:
+    return f'<text class="tick" x="{x:.1f}" y="{y}" text-anchor="middle">{_e(day[5:])}</text>'
 
 
 def _empty_chart(title: str, slug: str) -> str:
@@ -285,39 +303,61 @@ def _empty_chart(title: str, slug: str) -> str:
 # ---------------------------------------------------------------- cards and tables
 
 
+def _card(ident: str, title: str, big: str, sub: str = "", attrs: str = "", cls: str = "card") -> str:
+    sub_html = f'<span class="sub">{sub}</span>' if sub else ""
+    return f'<div class="{cls}" id="{ident}"{attrs}><h3>{title}</h3><p class="big">{big}</p>{sub_html}</div>'
+
+
 def totals_cards(t: Totals) -> str:
-    cost = fmt_usd(t["cost_usd"])
-    est = (
-        f'<span class="sub">incl. {_e(fmt_usd(t["estimated_cost_usd"]))} estimated from list prices</span>'
-        if t["estimated_cost_usd"]
-        else ""
-    )
-    unpriced = (
-        f'<div class="card warn" id="total-unpriced" data-runs="{t["unpriced_runs"]}" data-tokens="{t["unpriced_tokens"]}">'
-        f'<h3>Unpriced</h3><p class="big">{_runs(t["unpriced_runs"])}</p>'
-        f'<span class="sub">{fmt_int(t["unpriced_tokens"])} tokens with no known price, not in the cost</span></div>'
-        if t["unpriced_runs"] or t["unpriced_tokens"]
-        else ""
-    )
+    est = t["estimated_cost_usd"]
+    unpriced = ""
+    if t["unpriced_runs"] or t["unpriced_tokens"]:
+        unpriced = _card(
+            "total-unpriced",
+            "Unpriced",
+            _runs(t["unpriced_runs"]),
+            f"{fmt_int(t['unpriced_tokens'])} tokens with no known price, not in the cost",
+            f' data-runs="{t["unpriced_runs"]}" data-tokens="{t["unpriced_tokens"]}"',
+            cls="card warn",
+        )
     savings = t["cache_savings_usd"]
-    savings_note = (
-        f'<span class="sub">{fmt_int(t["unpriced_savings_tokens"])} cache-read tokens of unpriced models not counted</span>'
-        if t["unpriced_savings_tokens"]
-        else '<span class="sub">vs. paying full input price for cache reads</span>'
+    if t["unpriced_savings_tokens"]:
+        savings_note = (
+            f"{fmt_int(t['unpriced_savings_tokens'])} cache-read tokens of unpriced models not counted"
+        )
+    else:
+        savings_note = "vs. paying full input price for cache reads"
+    tokens_sub = (
+        f"in {fmt_int(t['input'])} · out {fmt_int(t['output'])} · cache read {fmt_int(t['cache_read'])}"
+        f" · cache write {fmt_int(t['cache_creation'])}"
     )
     return (
         '<div class="cards">'
-        f'<div class="card" id="total-runs" data-value="{t["runs"]}"><h3>Runs</h3><p class="big">{fmt_int(t["runs"])}</p></div>'
-        f'<div class="card" id="total-cost" data-value="{_num(t["cost_usd"])}"><h3>Cost</h3><p class="big">{_e(cost)}</p>{est}</div>'
-        f"{unpriced}"
-        f'<div class="card" id="total-tokens" data-value="{t["tokens"]}"><h3>Tokens</h3><p class="big">{fmt_int(t["tokens"])}</p>'
-        f'<span class="sub">in {fmt_int(t["input"])} · out {fmt_int(t["output"])} · cache read {fmt_int(t["cache_read"])}'
-        f' · cache write {fmt_int(t["cache_creation"])}</span></div>'
-        f'<div class="card" id="total-cache-ratio" data-value="{_num(t["cache_hit_ratio"] or 0)}"><h3>Cache hit ratio</h3>'
-        f'<p class="big">{fmt_pct(t["cache_hit_ratio"])}</p><span class="sub">cache reads / all input tokens</span></div>'
-        f'<div class="card" id="total-cache-savings" data-value="{_num(savings or 0)}"><h3>Cache savings</h3>'
-        f'<p class="big">{_e(fmt_usd(savings) if savings is not None else "n/a")}</p>{savings_note}</div>'
-        "</div>"
+        + _card("total-runs", "Runs", fmt_int(t["runs"]), attrs=f' data-value="{t["runs"]}"')
+        + _card(
+            "total-cost",
+            "Cost",
+            _e(fmt_usd(t["cost_usd"])),
+            f"incl. {_e(fmt_usd(est))} estimated from list prices" if est else "",
+            f' data-value="{_num(t["cost_usd"])}"',
+        )
+        + unpriced
+        + _card("total-tokens", "Tokens", fmt_int(t["tokens"]), tokens_sub, f' data-value="{t["tokens"]}"')
+        + _card(
+            "total-cache-ratio",
+            "Cache hit ratio",
+            fmt_pct(t["cache_hit_ratio"]),
+            "cache reads / all input tokens",
+            f' data-value="{_num(t["cache_hit_ratio"] or 0)}"',
+        )
+        + _card(
+            "total-cache-savings",
+            "Cache savings",
+            _e(fmt_usd(savings) if savings is not None else "n/a"),
+            savings_note,
+            f' data-value="{_num(savings or 0)}"',
+        )
+        + "</div>"
     )
 
 
@@ -325,7 +365,14 @@ def _runs(n: int) -> str:
     return f"{fmt_int(n)} run" if n == 1 else f"{fmt_int(n)} runs"
 
 
-_STATUS_MARK = {"success": "✓", "error": "✗", "crashed": "✗", "budget_exceeded": "$", "timeout": "⏱", "interrupted": "■"}
+_STATUS_MARK = {
+    "success": "✓",
+    "error": "✗",
+    "crashed": "✗",
+    "budget_exceeded": "$",
+    "timeout": "⏱",
+    "interrupted": "■",
+}
 
 
 def runs_table(runs: list[Run]) -> str:
@@ -338,10 +385,11 @@ def runs_table(runs: list[Run]) -> str:
         cost = fmt_usd(r["cost_usd"]) if r["cost_usd"] is not None or r["tokens"] else "$0.00"
         if r["cost_source"] == "estimate" and r["cost_usd"] is not None:
             cost += " (est.)"
+        link_text = _e(r["ci_label"] or "CI run")
         ci = (
-            f'<a href="{_e(r["ci_url"])}" rel="noopener noreferrer" target="_blank">{_e(r["ci_label"] or "CI run")}</a>'
+            f'<a href="{_e(r["ci_url"])}" rel="noopener noreferrer" target="_blank">{link_text}</a>'
             if r["ci_url"]
-            else _e(r["ci_label"] or "–")
+            else _e(r["ci_label"] or NO_VALUE)
         )
         tags = ", ".join(f"{k}={v}" for k, v in r["tags"].items())
         rows.append(
@@ -351,16 +399,19 @@ def runs_table(runs: list[Run]) -> str:
             f"<td>{_e(r['model'])}</td><td>{_e(r['project'])}</td><td>{_e(r['branch'])}</td>"
             f'<td class="tags">{_e(tags)}</td>'
             f'<td class="num" title="in {fmt_int(r["input"])}, out {fmt_int(r["output"])}, cache read'
-            f' {fmt_int(r["cache_read"])}, cache write {fmt_int(r["cache_creation"])}">{fmt_int(r["tokens"])}</td>'
-            f'<td class="num">{_e(cost)}</td><td class="num">{_e(fmt_duration(r["duration_ms"]))}</td><td>{ci}</td></tr>'
+            f' {fmt_int(r["cache_read"])}, cache write {fmt_int(r["cache_creation"])}">'
+            f"{fmt_int(r['tokens'])}</td>"
+            f'<td class="num">{_e(cost)}</td><td class="num">{_e(fmt_duration(r["duration_ms"]))}</td>'
+            f"<td>{ci}</td></tr>"
         )
-    return (
-        '<table id="latest-runs"><thead><tr><th scope="col">Started</th><th scope="col">Status</th>'
-        '<th scope="col">Model</th><th scope="col">Project</th><th scope="col">Branch</th><th scope="col">Tags</th>'
-        '<th scope="col" class="num">Tokens</th><th scope="col" class="num">Cost</th>'
-        '<th scope="col" class="num">Duration</th><th scope="col">CI</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+    heads = "".join(
+        f'<th scope="col"{" class=num" if name in _NUMERIC else ""}>{name}</th>' for name in _COLUMNS
     )
+    return f'<table id="latest-runs"><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+_COLUMNS = ("Started", "Status", "Model", "Project", "Branch", "Tags", "Tokens", "Cost", "Duration", "CI")
+_NUMERIC = frozenset({"Tokens", "Cost", "Duration"})
 
 
 def _period_label(period: str | None) -> str:
@@ -369,9 +420,12 @@ def _period_label(period: str | None) -> str:
     return f"the last {period[:-1]} days" if period else "all time"
 
 
+def _section(slug: str, heading: str, body: str) -> str:
+    return f'<section aria-labelledby="h-{slug}"><h2 id="h-{slug}">{_e(heading)}</h2>{body}</section>'
+
+
 def content(view: View) -> str:
     """Everything under the filter bar: what the live page swaps in on each update."""
-    t = view["totals"]
     f = view["filters"]
     scope = [_period_label(f["period"])]
     for key in ("project", "model", "tag"):
@@ -379,29 +433,35 @@ def content(view: View) -> str:
             scope.append(f"{key} {f[key]}")
     read = view["read"]
     bad = f" · {fmt_int(read['bad_lines'])} unreadable lines skipped" if read["bad_lines"] else ""
+    stamp = view["generated_at"]
+    cache = view["cache"]
+    savings = fmt_usd(cache["savings_usd"]) if cache["savings_usd"] is not None else "n/a"
+    cost_chart = stacked_by_day(
+        view, "cost_usd", title="Cost per day, stacked by model", fmt=fmt_usd, axis=fmt_axis_usd
+    )
+    token_chart = stacked_by_day(
+        view, "tokens", title="Tokens per day, stacked by model", fmt=fmt_int, axis=fmt_compact
+    )
     return (
         f'<p class="scope" id="scope">Showing {_e(", ".join(scope))} · days in {_e(view["timezone"])} ·'
-        f' {fmt_int(read["records"])} records in the ledger{bad} · updated'
-        f' <time id="generated-at" datetime="{_e(view["generated_at"])}">{_e(_clock(view["generated_at"]))}</time></p>'
-        + totals_cards(t)
-        + '<section aria-labelledby="h-cost"><h2 id="h-cost">Cost per day, by model</h2>'
-        + legend(view)
-        + stacked_by_day(view, "cost_usd", title="Cost per day, stacked by model", fmt=fmt_usd, axis=fmt_axis_usd)
-        + "</section>"
-        + '<section aria-labelledby="h-tokens"><h2 id="h-tokens">Tokens per day, by model</h2>'
-        + legend(view)
-        + stacked_by_day(view, "tokens", title="Tokens per day, stacked by model", fmt=fmt_int, axis=fmt_compact)
-        + "</section>"
+        f" {fmt_int(read['records'])} records in the ledger{bad} · updated"
+        f' <time id="generated-at" datetime="{_e(stamp)}">{_e(_clock(stamp))}</time></p>'
+        + totals_cards(view["totals"])
+        + _section("cost", "Cost per day, by model", legend(view) + cost_chart)
+        + _section("tokens", "Tokens per day, by model", legend(view) + token_chart)
         + '<div class="two">'
-        + f'<section aria-labelledby="h-project"><h2 id="h-project">Spend by project</h2>{group_bars(view["by_project"], "project", "Spend by project")}</section>'
-        + f'<section aria-labelledby="h-branch"><h2 id="h-branch">Spend by branch</h2>{group_bars(view["by_branch"], "branch", "Spend by branch")}</section>'
+        + _section(
+            "project", "Spend by project", group_bars(view["by_project"], "project", "Spend by project")
+        )
+        + _section("branch", "Spend by branch", group_bars(view["by_branch"], "branch", "Spend by branch"))
         + "</div>"
-        + f'<section aria-labelledby="h-tag"><h2 id="h-tag">Spend by tag</h2>{group_bars(view["by_tag"], "tag", "Spend by tag")}</section>'
-        + '<section aria-labelledby="h-cache"><h2 id="h-cache">Cache</h2>'
-        + f'<p>Hit ratio {fmt_pct(view["cache"]["hit_ratio"])}; savings {_e(fmt_usd(view["cache"]["savings_usd"]) if view["cache"]["savings_usd"] is not None else "n/a")}.</p>'
-        + cache_chart(view)
-        + "</section>"
-        + f'<section aria-labelledby="h-runs"><h2 id="h-runs">Latest runs</h2>{runs_table(view["latest_runs"])}</section>'
+        + _section("tag", "Spend by tag", group_bars(view["by_tag"], "tag", "Spend by tag"))
+        + _section(
+            "cache",
+            "Cache",
+            f"<p>Hit ratio {fmt_pct(cache['hit_ratio'])}; savings {_e(savings)}.</p>" + cache_chart(view),
+        )
+        + _section("runs", "Latest runs", runs_table(view["latest_runs"]))
     )
 
 

@@ -135,7 +135,9 @@ async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str]) -> N
             headers[name.strip().lower()] = value.strip()
         is_head = method == "HEAD"
         if method not in ("GET", "HEAD"):
-            await stream.send(_response("405 Method Not Allowed", "text/plain", b"GET only\n", extra="Allow: GET, HEAD\r\n"))
+            await stream.send(
+                _response("405 Method Not Allowed", "text/plain", b"GET only\n", extra="Allow: GET, HEAD\r\n")
+            )
             return
         if headers.get("host", "").lower() not in allowed:
             await stream.send(_response("421 Misdirected Request", "text/plain", b"unexpected Host header\n"))
@@ -144,7 +146,9 @@ async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str]) -> N
         try:
             filters = _filters(parse_qs(url.query))
         except UsageError as exc:
-            await stream.send(_response("400 Bad Request", "text/plain; charset=utf-8", exc.message.encode() + b"\n"))
+            await stream.send(
+                _response("400 Bad Request", "text/plain; charset=utf-8", exc.message.encode() + b"\n")
+            )
             return
         if url.path == "/":
             view = await anyio.to_thread.run_sync(lambda: hub.rollup.view(filters, latest=hub.latest))
