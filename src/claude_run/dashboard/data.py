@@ -33,7 +33,6 @@ from ..record import is_record, parse_iso
 
 # Sums are plain lists (fast to add into); these name the slots.
 RUNS, INPUT, OUTPUT, CACHE_READ, CACHE_CREATION, COST, EST_COST, UNPRICED_RUNS, UNPRICED_TOKENS = range(9)
-_WIDTH = 9
 LATEST_KEPT = 2000  # newest runs kept in memory for the "latest runs" table (filtered at view time)
 LATEST_SHOWN = 50
 NONE_LABEL = "(none)"
@@ -151,42 +150,56 @@ def _new() -> list[Any]:
     return [0, 0, 0, 0, 0, 0.0, 0.0, 0, 0]
 
 
-def _add(into: list[Any], other: list[Any]) -> None:
-    for i in range(_WIDTH):
-        into[i] += other[i]
+def _add(a: list[Any], b: list[Any]) -> None:
+    # Unrolled: this runs once per row per group on every view.
+    a[0] += b[0]
+    a[1] += b[1]
+    a[2] += b[2]
+    a[3] += b[3]
+    a[4] += b[4]
+    a[5] += b[5]
+    a[6] += b[6]
+    a[7] += b[7]
+    a[8] += b[8]
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if type(value) is int else 0
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) and value else NONE_LABEL
+    return value if type(value) is str and value else NONE_LABEL
+
+
+def _cost(value: Any) -> float | None:
+    return float(value) if type(value) is float or type(value) is int else None
 
 
 class _DayOf:
     """UTC ISO timestamp -> local calendar day, cached per hour (1M records share ~9k hours a year)."""
 
     def __init__(self) -> None:
-        self._hours: dict[str, datetime] = {}
+        self._hours: dict[str, str | datetime] = {}
 
     def __call__(self, stamp: Any) -> str | None:
-        if not isinstance(stamp, str):
+        if type(stamp) is not str:
             return None
         if len(stamp) >= 16 and stamp[10] == "T" and stamp.endswith(("Z", "+00:00")):
             hour = stamp[:13]
-            local = self._hours.get(hour)
-            if local is None:
+            cached = self._hours.get(hour)
+            if cached is None:
                 try:
                     utc = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
                 except ValueError:
                     return None
                 local = utc.astimezone()
-                self._hours[hour] = local
-            if local.minute == 0:  # whole-hour offset: the minute cannot move the day
-                return local.strftime("%Y-%m-%d")
+                # Whole-hour offsets: the minute cannot move the day, so the day string is the answer.
+                cached = local.strftime("%Y-%m-%d") if local.minute == 0 else local
+                self._hours[hour] = cached
+            if type(cached) is str:
+                return cached
             try:
-                return (local + timedelta(minutes=int(stamp[14:16]))).strftime("%Y-%m-%d")
+                return (cached + timedelta(minutes=int(stamp[14:16]))).strftime("%Y-%m-%d")  # type: ignore[operator]
             except ValueError:
                 return None
         try:
@@ -198,15 +211,14 @@ class _DayOf:
 def _parts(rec: dict[str, Any], model: str) -> list[tuple[str, list[Any]]]:
     """A record's sums, split by model when every model's cost is known, else all on its main model."""
     raw_tokens = rec.get("tokens")
-    tokens: dict[str, Any] = raw_tokens if isinstance(raw_tokens, dict) else {}
-    cost = rec.get("cost_usd")
-    cost = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
-    estimate = rec.get("cost_source") == "estimate"
+    tokens: dict[str, Any] = raw_tokens if type(raw_tokens) is dict else {}
+    cost = _cost(rec.get("cost_usd"))
     models = rec.get("models")
-    if cost is not None and isinstance(models, dict) and len(models) > 1:
+    if cost is not None and type(models) is dict and len(models) > 1:
         split: list[tuple[str, list[Any]]] = []
         for name, mu in models.items():
-            if not isinstance(mu, dict) or not isinstance(mu.get("cost_usd"), (int, float)):
+            mu_cost = _cost(mu.get("cost_usd")) if type(mu) is dict else None
+            if mu_cost is None:
                 split = []
                 break
             sums = _new()
@@ -214,43 +226,74 @@ def _parts(rec: dict[str, Any], model: str) -> list[tuple[str, list[Any]]]:
             sums[OUTPUT] = _int(mu.get("output"))
             sums[CACHE_READ] = _int(mu.get("cache_read"))
             sums[CACHE_CREATION] = _int(mu.get("cache_creation"))
-            sums[COST] = float(mu["cost_usd"])
+            sums[COST] = mu_cost
             if mu.get("cost_source") == "estimate":
-                sums[EST_COST] = sums[COST]
+                sums[EST_COST] = mu_cost
             split.append((str(name), sums))
         if split:
             # The run counts once, on its main model (or the first when the main one is not listed).
             names = [n for n, _ in split]
-            main = names.index(model) if model in names else 0
-            split[main][1][RUNS] = 1
+            split[names.index(model) if model in names else 0][1][RUNS] = 1
             return split
-    sums = _new()
-    sums[RUNS] = 1
-    sums[INPUT] = _int(tokens.get("input"))
-    sums[OUTPUT] = _int(tokens.get("output"))
-    sums[CACHE_READ] = _int(tokens.get("cache_read"))
-    sums[CACHE_CREATION] = _int(tokens.get("cache_creation"))
-    used = sums[INPUT] + sums[OUTPUT] + sums[CACHE_READ] + sums[CACHE_CREATION]
+    inp = _int(tokens.get("input"))
+    out = _int(tokens.get("output"))
+    read = _int(tokens.get("cache_read"))
+    write = _int(tokens.get("cache_creation"))
     if cost is not None:
-        sums[COST] = cost
-        if estimate:
-            sums[EST_COST] = cost
-    elif used:
-        # Unpriced usage is kept apart: folding it in as $0 would understate the spend.
-        sums[UNPRICED_RUNS] = 1
-        sums[UNPRICED_TOKENS] = used
-    return [(model, sums)]
+        est = cost if rec.get("cost_source") == "estimate" else 0.0
+        return [(model, [1, inp, out, read, write, cost, est, 0, 0])]
+    used = inp + out + read + write
+    # Unpriced usage is kept apart: folding it in as $0 would understate the spend. A run that used
+    # nothing (it crashed before the first request) has nothing to price.
+    return [(model, [1, inp, out, read, write, 0.0, 0.0, 1 if used else 0, used])]
 
 
 def _ci(rec: dict[str, Any]) -> tuple[str | None, str | None]:
     ci = rec.get("ci")
-    if not isinstance(ci, dict):
+    if type(ci) is not dict:
         return None, None
-    url = ci.get("url") if isinstance(ci.get("url"), str) else None
+    url = ci.get("url") if type(ci.get("url")) is str else None
     if url is not None and not url.startswith(("https://", "http://")):
         url = None  # never render a javascript: or other scheme as a link
-    bits = [str(ci[k]) for k in ("provider", "workflow", "job") if isinstance(ci.get(k), str) and ci.get(k)]
+    bits = [str(ci[k]) for k in ("provider", "workflow", "job") if type(ci.get(k)) is str and ci.get(k)]
     return url, " / ".join(bits) or None
+
+
+def _tags(rec: dict[str, Any]) -> dict[str, str]:
+    raw = rec.get("tags")
+    if type(raw) is not dict or not raw:
+        return {}
+    return {str(k): v for k, v in raw.items() if type(v) is str}
+
+
+def _run(day: str, rec: dict[str, Any]) -> Run:
+    """The latest-runs table's row, built only for the runs actually shown."""
+    total = _new()
+    for _, sums in _parts(rec, _str(rec.get("model"))):
+        _add(total, sums)
+    git = rec.get("git")
+    duration = rec.get("duration_ms")
+    url, label = _ci(rec)
+    return {
+        "id": str(rec.get("id")),
+        "started_at": str(rec.get("started_at")),
+        "day": day,
+        "status": _str(rec.get("status")),
+        "model": _str(rec.get("model")),
+        "project": _str(rec.get("project")),
+        "branch": _str(git.get("branch")) if type(git) is dict else NONE_LABEL,
+        "tags": _tags(rec),
+        "tokens": total[INPUT] + total[OUTPUT] + total[CACHE_READ] + total[CACHE_CREATION],
+        "input": total[INPUT],
+        "output": total[OUTPUT],
+        "cache_read": total[CACHE_READ],
+        "cache_creation": total[CACHE_CREATION],
+        "cost_usd": _cost(rec.get("cost_usd")),
+        "cost_source": _str(rec.get("cost_source")),
+        "duration_ms": duration if type(duration) is int else None,
+        "ci_url": url,
+        "ci_label": label,
+    }
 
 
 @dataclass
@@ -259,29 +302,59 @@ class _FileState:
     pending: bytes = b""
 
 
+Cell = tuple[str, str, str]  # model, project, branch
+DayRows = dict[str, dict[Cell, list[Any]]]  # day -> cell -> sums
+
+
+def _bump(days: DayRows, day: str, cell: Cell, sums: list[Any]) -> None:
+    rows = days.get(day)
+    if rows is None:
+        rows = days[day] = {}
+    row = rows.get(cell)
+    if row is None:
+        rows[cell] = list(sums)
+    else:
+        _add(row, sums)
+
+
 @dataclass
 class Rollup:
-    """Incremental sums over one ledger (all its segments)."""
+    """Incremental sums over one ledger (all its segments), bucketed by day.
+
+    Per day, sums are keyed by (model, project, branch): the filter dimensions plus the one extra
+    grouping the page shows. The same again per tag KEY=VALUE. A view for the last N days touches
+    only N buckets, whatever the ledger's age.
+    """
 
     ledger: Path
-    base: dict[Key, list[Any]] = field(default_factory=dict)
-    tagged: dict[str, dict[Key, list[Any]]] = field(default_factory=dict)
-    latest: deque[Run] = field(default_factory=lambda: deque(maxlen=LATEST_KEPT))
+    days: DayRows = field(default_factory=dict)
+    tag_days: dict[str, DayRows] = field(default_factory=dict)
+    latest: deque[tuple[str, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=LATEST_KEPT))
+    models: set[str] = field(default_factory=set)
+    projects: set[str] = field(default_factory=set)
     records: int = 0
     bad_lines: int = 0
+    version: int = 0
     _files: dict[tuple[int, int], _FileState] = field(default_factory=dict)
     _day_of: _DayOf = field(default_factory=_DayOf)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cache: dict[tuple[int, Filters, date, int], View] = field(default_factory=dict)
 
     def refresh(self) -> bool:
         """Fold whatever was appended since the last call; True when anything changed."""
         with self._lock:
-            return self._refresh()
+            changed = self._refresh()
+            if changed:
+                self.version += 1
+                self._cache.clear()
+            return changed
 
     def _reset(self) -> None:
-        self.base.clear()
-        self.tagged.clear()
+        self.days.clear()
+        self.tag_days.clear()
         self.latest.clear()
+        self.models.clear()
+        self.projects.clear()
         self.records = 0
         self.bad_lines = 0
         self._files.clear()
@@ -339,6 +412,7 @@ class Rollup:
 
     def fold_lines(self, lines: Iterable[bytes]) -> None:
         loads = orjson.loads
+        fold = self.fold
         for line in lines:
             if not line.strip():
                 continue
@@ -350,7 +424,7 @@ class Rollup:
             if not is_record(rec):
                 self.bad_lines += 1
                 continue
-            self.fold(rec)
+            fold(rec)
 
     def fold(self, rec: dict[str, Any]) -> None:
         day = self._day_of(rec.get("started_at"))
@@ -361,67 +435,52 @@ class Rollup:
         model = _str(rec.get("model"))
         project = _str(rec.get("project"))
         git = rec.get("git")
-        branch = _str(git.get("branch")) if isinstance(git, dict) else NONE_LABEL
+        branch = _str(git.get("branch")) if type(git) is dict else NONE_LABEL
         raw_tags = rec.get("tags")
-        tags: dict[str, Any] = raw_tags if isinstance(raw_tags, dict) else {}
-        tag_keys = [f"{k}={v}" for k, v in tags.items() if isinstance(v, str)]
-        parts = _parts(rec, model)
-        for part_model, sums in parts:
-            key = (day, part_model, project, branch)
-            row = self.base.get(key)
-            if row is None:
-                self.base[key] = list(sums)
-            else:
-                _add(row, sums)
-            for tk in tag_keys:
-                bucket = self.tagged.setdefault(tk, {})
-                row = bucket.get(key)
-                if row is None:
-                    bucket[key] = list(sums)
-                else:
-                    _add(row, sums)
-        total = _new()
-        for _, sums in parts:
-            _add(total, sums)
-        cost = rec.get("cost_usd")
-        url, label = _ci(rec)
-        duration = rec.get("duration_ms")
-        self.latest.append(
-            {
-                "id": str(rec.get("id")),
-                "started_at": str(rec.get("started_at")),
-                "day": day,
-                "status": _str(rec.get("status")),
-                "model": model,
-                "project": project,
-                "branch": branch,
-                "tags": {k: v for k, v in tags.items() if isinstance(v, str)},
-                "tokens": total[INPUT] + total[OUTPUT] + total[CACHE_READ] + total[CACHE_CREATION],
-                "input": total[INPUT],
-                "output": total[OUTPUT],
-                "cache_read": total[CACHE_READ],
-                "cache_creation": total[CACHE_CREATION],
-                "cost_usd": float(cost)
-                if isinstance(cost, (int, float)) and not isinstance(cost, bool)
-                else None,
-                "cost_source": _str(rec.get("cost_source")),
-                "duration_ms": duration
-                if isinstance(duration, int) and not isinstance(duration, bool)
-                else None,
-                "ci_url": url,
-                "ci_label": label,
-            }
+        tag_keys = (
+            [f"{k}={v}" for k, v in raw_tags.items() if type(v) is str]
+            if type(raw_tags) is dict and raw_tags
+            else ()
         )
+        self.projects.add(project)
+        for part_model, sums in _parts(rec, model):
+            self.models.add(part_model)
+            cell = (part_model, project, branch)
+            _bump(self.days, day, cell, sums)
+            for tk in tag_keys:
+                tagged = self.tag_days.get(tk)
+                if tagged is None:
+                    tagged = self.tag_days[tk] = {}
+                _bump(tagged, day, cell, sums)
+        self.latest.append((day, rec))
 
     def view(self, filters: Filters, *, today: date | None = None, latest: int = LATEST_SHOWN) -> View:
+        """The view model for one filter set; cached until the ledger changes (SSE clients share it)."""
+        day = today or datetime.now().astimezone().date()
         with self._lock:
-            return _view(self, filters, today or datetime.now().astimezone().date(), latest)
+            key = (self.version, filters, day, latest)
+            cached = self._cache.get(key)
+            if cached is None:
+                if len(self._cache) > 64:
+                    self._cache.clear()
+                cached = self._cache[key] = _view(self, filters, day, latest)
+            return cached
 
 
 def _cutoff(period: str, today: date) -> str:
     if period == "all":
         return ""
     return (today - timedelta(days=int(period[:-1]) - 1)).isoformat()
+
+
+def _saving_rate(model: str, cache: dict[str, float | None]) -> float | None:
+    """USD saved per cache-read token for a model (input price minus cache-read price)."""
+    if model not in cache:
+        from ..pricing import rates
+
+        r = rates(model) if model != NONE_LABEL else None
+        cache[model] = (r.input - r.cache_read) if r is not None else None
+    return cache[model]
 
 
 def _totals(sums: list[Any], savings: float | None, unpriced_savings_tokens: int) -> Totals:
@@ -443,119 +502,111 @@ def _totals(sums: list[Any], savings: float | None, unpriced_savings_tokens: int
     }
 
 
-def _saving_rate(model: str, cache: dict[str, float | None]) -> float | None:
-    """USD saved per cache-read token for a model (input price minus cache-read price)."""
-    if model not in cache:
-        from ..pricing import rates
-
-        r = rates(model) if model != NONE_LABEL else None
-        cache[model] = (r.input - r.cache_read) if r is not None else None
-    return cache[model]
-
-
-class _Acc:
-    """Sums plus cache savings for one group."""
-
-    __slots__ = ("savings", "sums", "unpriced_savings")
-
-    def __init__(self) -> None:
-        self.sums = _new()
-        self.savings = 0.0
-        self.unpriced_savings = 0
-
-    def add(self, sums: list[Any], rate: float | None) -> None:
-        _add(self.sums, sums)
+def _collapse(
+    by_model: dict[tuple[str, str], list[Any]], rates: dict[str, float | None]
+) -> dict[str, Totals]:
+    """(group, model) sums -> group totals; cache savings are priced per model, then summed."""
+    acc: dict[str, list[Any]] = {}
+    savings: dict[str, float] = {}
+    unknown: dict[str, int] = {}
+    for (group, model), sums in by_model.items():
+        row = acc.get(group)
+        if row is None:
+            row = acc[group] = _new()
+            savings[group] = 0.0
+            unknown[group] = 0
+        _add(row, sums)
+        rate = _saving_rate(model, rates)
         if rate is None:
-            self.unpriced_savings += sums[CACHE_READ]
+            unknown[group] += sums[CACHE_READ]
         else:
-            self.savings += sums[CACHE_READ] * rate
+            savings[group] += sums[CACHE_READ] * rate
+    out = {}
+    for group, row in acc.items():
+        # Savings are unknown only when every cache-read token belongs to an unpriced model.
+        known = round(savings[group], 10) if row[CACHE_READ] > unknown[group] or not row[CACHE_READ] else None
+        out[group] = _totals(row, known, unknown[group])
+    return out
 
-    def totals(self) -> Totals:
-        known = self.savings if self.sums[CACHE_READ] > self.unpriced_savings else None
-        return _totals(self.sums, round(known, 10) if known is not None else None, self.unpriced_savings)
 
-
-def _groups(accs: dict[str, _Acc], limit: int) -> list[Group]:
-    ordered = sorted(accs.items(), key=lambda kv: (-kv[1].sums[COST], -kv[1].sums[RUNS], kv[0]))
-    out: list[Group] = [{"key": k, "totals": a.totals()} for k, a in ordered[:limit]]
+def _groups(totals: dict[str, Totals], limit: int) -> list[Group]:
+    ordered = sorted(totals.items(), key=lambda kv: (-kv[1]["cost_usd"], -kv[1]["runs"], kv[0]))
+    out: list[Group] = [{"key": k, "totals": t} for k, t in ordered[:limit]]
     if len(ordered) > limit:
-        rest = _Acc()
-        for _, a in ordered[limit:]:
-            _add(rest.sums, a.sums)
-            rest.savings += a.savings
-            rest.unpriced_savings += a.unpriced_savings
-        out.append({"key": f"{len(ordered) - limit} others", "totals": rest.totals()})
+        rest = _new()
+        savings = 0.0
+        unknown = 0
+        for _, t in ordered[limit:]:
+            _add(
+                rest,
+                [t["runs"], t["input"], t["output"], t["cache_read"], t["cache_creation"], t["cost_usd"],
+                 t["estimated_cost_usd"], t["unpriced_runs"], t["unpriced_tokens"]],
+            )  # fmt: skip
+            savings += t["cache_savings_usd"] or 0.0
+            unknown += t["unpriced_savings_tokens"]
+        out.append(
+            {"key": f"{len(ordered) - limit} others", "totals": _totals(rest, round(savings, 10), unknown)}
+        )
     return out
 
 
 def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
     cutoff = _cutoff(filters.period, today)
-    rows = rollup.base if filters.tag is None else rollup.tagged.get(filters.tag, {})
+    source = rollup.days if filters.tag is None else rollup.tag_days.get(filters.tag, {})
+    want_model, want_project = filters.model, filters.project
     rates: dict[str, float | None] = {}
-    total = _Acc()
-    by_dm: dict[tuple[str, str], _Acc] = {}
-    by_project: dict[str, _Acc] = {}
-    by_branch: dict[str, _Acc] = {}
-    by_day: dict[str, _Acc] = {}
+    by_dm: dict[tuple[str, str], list[Any]] = {}
+    by_pm: dict[tuple[str, str], list[Any]] = {}
+    by_bm: dict[tuple[str, str], list[Any]] = {}
 
-    def keep(key: Key) -> bool:
-        day, model, project, _ = key
-        return (
-            day >= cutoff
-            and (filters.model is None or model == filters.model)
-            and (filters.project is None or project == filters.project)
-        )
+    def acc(into: dict[tuple[str, str], list[Any]], key: tuple[str, str], sums: list[Any]) -> None:
+        row = into.get(key)
+        if row is None:
+            into[key] = list(sums)
+        else:
+            _add(row, sums)
 
-    for key, sums in rows.items():
-        if not keep(key):
+    for day, rows in source.items():
+        if day < cutoff:
             continue
-        day, model, project, branch = key
-        rate = _saving_rate(model, rates)
-        total.add(sums, rate)
-        for accs, k in ((by_project, project), (by_branch, branch), (by_day, day)):
-            acc = accs.get(k)
-            if acc is None:
-                acc = accs[k] = _Acc()
-            acc.add(sums, rate)
-        dm = by_dm.get((day, model))
-        if dm is None:
-            dm = by_dm[(day, model)] = _Acc()
-        dm.add(sums, rate)
+        for (model, project, branch), sums in rows.items():
+            if (want_model is not None and model != want_model) or (
+                want_project is not None and project != want_project
+            ):
+                continue
+            acc(by_dm, (day, model), sums)
+            acc(by_pm, (project, model), sums)
+            acc(by_bm, (branch, model), sums)
 
-    by_tag: dict[str, _Acc] = {}
-    for tag, bucket in rollup.tagged.items():
+    by_tm: dict[tuple[str, str], list[Any]] = {}
+    for tag, tag_rows in rollup.tag_days.items():
         if filters.tag is not None and tag != filters.tag:
             continue
-        acc = _Acc()
-        for key, sums in bucket.items():
-            if keep(key):
-                acc.add(sums, _saving_rate(key[1], rates))
-        if acc.sums[RUNS] or acc.sums[COST] or acc.sums[UNPRICED_TOKENS]:
-            by_tag[tag] = acc
+        for day, rows in tag_rows.items():
+            if day < cutoff:
+                continue
+            for (model, project, _), sums in rows.items():
+                if (want_model is not None and model != want_model) or (
+                    want_project is not None and project != want_project
+                ):
+                    continue
+                acc(by_tm, (tag, model), sums)
 
-    model_cost: dict[str, list[float]] = {}
-    for (_, model), acc in by_dm.items():
-        entry = model_cost.setdefault(model, [0.0, 0.0])
-        entry[0] += acc.sums[COST]
-        entry[1] += acc.sums[INPUT] + acc.sums[OUTPUT] + acc.sums[CACHE_READ] + acc.sums[CACHE_CREATION]
-    models = sorted(model_cost, key=lambda m: (-model_cost[m][0], -model_cost[m][1], m))
+    by_model = _collapse({(m, m): s for (_, m), s in _merge_first(by_dm).items()}, rates)
+    by_day = _collapse(by_dm, rates)
+    total = _collapse({("", m): s for (m, _), s in _merge_first(by_dm).items()}, rates).get("")
+    totals = total if total is not None else _totals(_new(), None, 0)
+    models = sorted(by_model, key=lambda m: (-by_model[m]["cost_usd"], -by_model[m]["tokens"], m))
 
     if by_day:
-        first = date.fromisoformat(min(by_day)) if not cutoff else date.fromisoformat(cutoff)
+        first = date.fromisoformat(cutoff) if cutoff else date.fromisoformat(min(by_day))
         last = max(today, date.fromisoformat(max(by_day)))
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
     else:
         days = []
 
-    options = {
-        "periods": list(PERIODS),
-        "projects": sorted({k[2] for k in rollup.base}),
-        "models": sorted({k[1] for k in rollup.base}),
-        "tags": sorted(rollup.tagged),
-    }
     day_models: list[DayModel] = []
-    for (day, model), acc in sorted(by_dm.items()):
-        s = acc.sums
+    for (day, model), s in sorted(by_dm.items()):
         day_models.append(
             {
                 "day": day,
@@ -566,26 +617,28 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
                 "unpriced_tokens": s[UNPRICED_TOKENS],
             }
         )
-    cache_days: list[CacheDay] = []
-    for day in sorted(by_day):
-        t = by_day[day].totals()
-        cache_days.append(
-            {"day": day, "hit_ratio": t["cache_hit_ratio"], "savings_usd": t["cache_savings_usd"]}
-        )
-    totals = total.totals()
+    cache_days: list[CacheDay] = [
+        {"day": d, "hit_ratio": t["cache_hit_ratio"], "savings_usd": t["cache_savings_usd"]}
+        for d, t in sorted(by_day.items())
+    ]
     return {
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ledger": str(rollup.ledger),
         "timezone": _tz_label(),
         "filters": filters.as_dict(),
-        "options": options,
+        "options": {
+            "periods": list(PERIODS),
+            "projects": sorted(rollup.projects),
+            "models": sorted(rollup.models),
+            "tags": sorted(rollup.tag_days),
+        },
         "days": days,
         "models": models,
         "totals": totals,
         "by_day_by_model": day_models,
-        "by_project": _groups(by_project, 12),
-        "by_tag": _groups(by_tag, 12),
-        "by_branch": _groups(by_branch, 12),
+        "by_project": _groups(_collapse(by_pm, rates), 12),
+        "by_tag": _groups(_collapse(by_tm, rates), 12),
+        "by_branch": _groups(_collapse(by_bm, rates), 12),
         "cache": {
             "hit_ratio": totals["cache_hit_ratio"],
             "savings_usd": totals["cache_savings_usd"],
@@ -597,18 +650,35 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
     }
 
 
-def _latest(runs: Iterable[Run], filters: Filters, cutoff: str, limit: int) -> list[Run]:
+def _merge_first(by_dm: dict[tuple[str, str], list[Any]]) -> dict[tuple[str, str], list[Any]]:
+    """(day, model) -> (model, model) sums: drop the day, keep the model for pricing savings."""
+    out: dict[tuple[str, str], list[Any]] = {}
+    for (_, model), sums in by_dm.items():
+        row = out.get((model, model))
+        if row is None:
+            out[(model, model)] = list(sums)
+        else:
+            _add(row, sums)
+    return out
+
+
+def _latest(
+    runs: Iterable[tuple[str, dict[str, Any]]], filters: Filters, cutoff: str, limit: int
+) -> list[Run]:
     tag_key, _, tag_value = (filters.tag or "").partition("=")
-    picked = [
-        r
-        for r in runs
-        if r["day"] >= cutoff
-        and (filters.project is None or r["project"] == filters.project)
-        and (filters.model is None or r["model"] == filters.model)
-        and (filters.tag is None or r["tags"].get(tag_key) == tag_value)
-    ]
-    picked.sort(key=lambda r: r["started_at"], reverse=True)
-    return picked[:limit]
+    picked = []
+    for day, rec in runs:
+        if day < cutoff:
+            continue
+        if filters.project is not None and _str(rec.get("project")) != filters.project:
+            continue
+        if filters.model is not None and _str(rec.get("model")) != filters.model:
+            continue
+        if filters.tag is not None and _tags(rec).get(tag_key) != tag_value:
+            continue
+        picked.append((day, rec))
+    picked.sort(key=lambda dr: str(dr[1].get("started_at")), reverse=True)
+    return [_run(day, rec) for day, rec in picked[:limit]]
 
 
 def _tz_label() -> str:
