@@ -157,7 +157,7 @@ def stacked_by_day(
     peak = max((sum(s.values()) for s in stacks.values()), default=0)
     ymax = nice_max(peak)
     band = plot_w / len(days)
-    bar_w = max(1.0, band * 0.78)
+    bar_w = min(max(1.0, band * 0.78), 56.0)
     parts = [
         f'<svg class="chart" id="chart-{slug}" data-total="{_num(grand)}" viewBox="0 0 {width} {height}"'
         f' role="img" aria-labelledby="chart-{slug}-title"><title id="chart-{slug}-title">{_e(title)}</title>'
@@ -206,8 +206,8 @@ def group_bars(groups: list[Group], slug: str, title: str) -> str:
     """Horizontal bars of spend per group, with runs and tokens in the label."""
     if not groups:
         return _empty_chart(title, slug)
-    row_h, width = 28, 600
-    label_w, value_w = 180, 200
+    row_h, width = 28, 640
+    label_w, value_w = 170, 270
     plot_w = width - label_w - value_w
     height = row_h * len(groups) + 8
     peak = max(g["totals"]["cost_usd"] for g in groups)
@@ -252,7 +252,7 @@ def cache_chart(view: View) -> str:
     left, right, top, bottom = 64, 12, 12, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     band = plot_w / len(days)
-    bar_w = max(1.0, band * 0.78)
+    bar_w = min(max(1.0, band * 0.78), 56.0)
     parts = [
         f'<svg class="chart" id="chart-cache" viewBox="0 0 {width} {height}" role="img"'
         f' aria-labelledby="chart-cache-title"><title id="chart-cache-title">{_e(title)}</title>'
