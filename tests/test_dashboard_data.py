@@ -129,7 +129,7 @@ def test_bad_lines_are_counted_not_fatal(tmp_path: Path) -> None:
         b'\x00\xffgarbage\n{"v":1}\n[1,2]\n' + encode(known_records(NOW)[0]) + b'{"v":1,"id":"x"}\n'
     )
     v = _view(ledger)
-    assert v["read"] == {"records": 1, "bad_lines": 4}
+    assert v["read"] == {"records": 1, "bad_lines": 4, "not_counted": 0}
     assert _view(tmp_path / "missing.jsonl")["totals"]["runs"] == 0
 
 
@@ -235,3 +235,64 @@ def test_incremental_reads_equal_one_shot(
         if r["cost_usd"] is not None and (period == "all" or r["started_at"] >= "2026-06-09")
     ]
     assert once["totals"]["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in priced))
+
+
+def _side(rec: dict[str, Any], *, mode: str, session: str, supersedes: str | None = None) -> dict[str, Any]:
+    rec.update(mode=mode, source={"imported": "import"}.get(mode, mode), session_id=session)
+    if supersedes:
+        rec["supersedes"] = supersedes
+    return rec
+
+
+def test_fold_supersedes_and_duplicate_imports(tmp_path: Path) -> None:
+    """The same records count as in `ledger summary`: superseded ones and re-imported runs do not."""
+    t = NOW - timedelta(hours=3)
+    run1 = make_record(when=t, cost=1.0)
+    run1["session_id"] = "s1"
+    imp_dup = _side(make_record(when=t, cost=1.0), mode="imported", session="s1")  # run1 already has it
+    imp2 = _side(make_record(when=t, cost=2.0), mode="imported", session="s2")
+    imp2b = _side(make_record(when=t, cost=2.5), mode="imported", session="s2", supersedes=imp2["id"])
+    tel1 = _side(make_record(when=t, cost=4.0), mode="telemetry", session="s4")
+    tel2 = _side(make_record(when=t, cost=4.5), mode="telemetry", session="s4", supersedes=tel1["id"])
+    run3 = make_record(when=t, cost=8.0)
+    run3b = make_record(when=t, cost=8.25)
+    run3b["supersedes"] = run3["id"]  # replaces a tracked run: the rollup rebuilds once
+    imp5 = _side(make_record(when=t, cost=16.0), mode="imported", session="s5")
+    run5 = make_record(when=t, cost=16.5)
+    run5["session_id"] = "s5"  # the import came first; the tracked run wins
+    records = [run1, imp_dup, imp2, imp2b, tel1, tel2, run3, run3b, imp5, run5]
+    counted = [run1, imp2b, tel2, run3b, run5]
+    ledger = tmp_path / "l.jsonl"
+    rollup = Rollup(ledger)
+    for rec in records:  # one look per append, as the live dashboard sees them
+        append(ledger, rec)
+        rollup.refresh()
+    once = build_view(ledger, Filters(), today=TODAY)
+    live = rollup.view(Filters(), today=TODAY)
+    for v in (once, live):
+        assert v["totals"]["runs"] == len(counted)
+        assert v["totals"]["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in counted))
+        assert {r["id"] for r in v["latest_runs"]} == {r["id"] for r in counted}
+        assert v["read"]["not_counted"] == len(records) - len(counted)
+        assert v["by_day_by_model"] == once["by_day_by_model"]
+
+
+def test_superseding_record_before_its_target(tmp_path: Path) -> None:
+    """Merged ledgers can hold the replacement before the original: the original is still skipped."""
+    old = _side(make_record(when=NOW, cost=1.0), mode="telemetry", session="s")
+    new = _side(make_record(when=NOW, cost=3.0), mode="telemetry", session="s", supersedes=old["id"])
+    v = _view(write_ledger(tmp_path / "l.jsonl", [new, old]))
+    assert (v["totals"]["runs"], v["totals"]["cost_usd"]) == (1, 3.0)
+
+
+def test_tag_keys_with_too_many_values_are_not_charted(tmp_path: Path) -> None:
+    from claude_run.dashboard.data import MAX_TAG_VALUES
+
+    recs = [
+        make_record(when=NOW, cost=1.0, tags={"pr": str(i), "team": "web"}) for i in range(MAX_TAG_VALUES + 5)
+    ]
+    v = _view(write_ledger(tmp_path / "l.jsonl", recs))
+    assert v["options"]["tags"] == ["team=web"]
+    assert v["options"]["uncharted_tag_keys"] == ["pr"]
+    assert [g["key"] for g in v["by_tag"]] == ["team=web"]
+    assert v["by_tag"][0]["totals"]["runs"] == len(recs)

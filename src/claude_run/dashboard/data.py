@@ -35,6 +35,7 @@ from ..record import is_record, parse_iso
 RUNS, INPUT, OUTPUT, CACHE_READ, CACHE_CREATION, COST, EST_COST, UNPRICED_RUNS, UNPRICED_TOKENS = range(9)
 LATEST_KEPT = 2000  # newest runs kept in memory for the "latest runs" table (filtered at view time)
 LATEST_SHOWN = 50
+MAX_TAG_VALUES = 64  # a tag key with more distinct values is left out of the tag chart and filter
 NONE_LABEL = "(none)"
 PERIODS: tuple[str, ...] = ("7d", "30d", "90d", "365d", "all")
 _PERIOD_RE = re.compile(r"^(\d{1,5})d$")
@@ -317,6 +318,23 @@ def _bump(days: DayRows, day: str, cell: Cell, sums: list[Any]) -> None:
         _add(row, sums)
 
 
+def _unbump(days: DayRows, day: str, cell: Cell, sums: list[Any]) -> None:
+    row = days.get(day, {}).get(cell)
+    if row is not None:
+        for i, v in enumerate(sums):
+            row[i] -= v
+
+
+@dataclass
+class _Contrib:
+    """What one side record (import, telemetry, superseding) added, so the fold can take it back."""
+
+    day: str
+    parts: list[tuple[Cell, list[Any]]]
+    tag_keys: list[str]
+    session: str | None
+
+
 @dataclass
 class Rollup:
     """Incremental sums over one ledger (all its segments), bucketed by day.
@@ -334,7 +352,19 @@ class Rollup:
     projects: set[str] = field(default_factory=set)
     records: int = 0
     bad_lines: int = 0
+    not_counted: int = 0
     version: int = 0
+    # The fold `ledger summary` applies too: a record named by a later record's `supersedes` is not
+    # counted, nor an imported session that a tracked run already recorded.
+    superseded: set[str] = field(default_factory=set)
+    dropped: set[str] = field(default_factory=set)
+    _side: dict[str, _Contrib] = field(default_factory=dict)
+    _imports_by_session: dict[str, str] = field(default_factory=dict)
+    _run_sessions: set[int] = field(default_factory=set)
+    _rebuild: bool = False
+    # Tag keys with too many values (a PR number, a commit) are not charted: they would swamp the page.
+    tag_values: dict[str, set[str]] = field(default_factory=dict)
+    dropped_tag_keys: set[str] = field(default_factory=set)
     _files: dict[tuple[int, int], _FileState] = field(default_factory=dict)
     _day_of: _DayOf = field(default_factory=_DayOf)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -350,6 +380,7 @@ class Rollup:
             return changed
 
     def _reset(self) -> None:
+        """Forget every sum; keep `superseded` (a rebuild needs it to skip what was replaced)."""
         self.days.clear()
         self.tag_days.clear()
         self.latest.clear()
@@ -357,6 +388,13 @@ class Rollup:
         self.projects.clear()
         self.records = 0
         self.bad_lines = 0
+        self.not_counted = 0
+        self.dropped.clear()
+        self._side.clear()
+        self._imports_by_session.clear()
+        self._run_sessions.clear()
+        self.tag_values.clear()
+        self.dropped_tag_keys.clear()
         self._files.clear()
 
     def _snapshot(self) -> list[tuple[Path, tuple[int, int], int]]:
@@ -383,6 +421,14 @@ class Rollup:
             if size > state.offset:
                 self._read(path, state, size)
                 changed = True
+        if self._rebuild:
+            # A record superseded one we had already summed and cannot take back: read it all again,
+            # now knowing to skip it. Rare (imports and telemetry replace their own side records).
+            self._rebuild = False
+            self._reset()
+            for path, ident, size in snap:
+                self._read(path, self._files.setdefault(ident, _FileState()), size)
+            self._rebuild = False
         return changed
 
     def _read(self, path: Path, state: _FileState, size: int) -> None:
@@ -432,27 +478,96 @@ class Rollup:
             self.bad_lines += 1
             return
         self.records += 1
+        rid = rec["id"]
+        target = rec.get("supersedes")
+        if type(target) is str and target:
+            self._supersede(target)
+        mode = rec.get("mode")
+        session = rec.get("session_id") if type(rec.get("session_id")) is str else None
+        if rid in self.superseded or (mode == "imported" and session and hash(session) in self._run_sessions):
+            self.not_counted += 1
+            if rid not in self.superseded:
+                self.dropped.add(rid)
+            return
         model = _str(rec.get("model"))
         project = _str(rec.get("project"))
         git = rec.get("git")
         branch = _str(git.get("branch")) if type(git) is dict else NONE_LABEL
         raw_tags = rec.get("tags")
-        tag_keys = (
-            [f"{k}={v}" for k, v in raw_tags.items() if type(v) is str]
-            if type(raw_tags) is dict and raw_tags
-            else ()
-        )
+        tag_keys = self._tag_keys(raw_tags) if type(raw_tags) is dict and raw_tags else []
         self.projects.add(project)
-        for part_model, sums in _parts(rec, model):
+        days, tag_days = self.days, self.tag_days
+        parts = _parts(rec, model)
+        for part_model, sums in parts:
             self.models.add(part_model)
             cell = (part_model, project, branch)
-            _bump(self.days, day, cell, sums)
+            _bump(days, day, cell, sums)
             for tk in tag_keys:
-                tagged = self.tag_days.get(tk)
+                tagged = tag_days.get(tk)
                 if tagged is None:
-                    tagged = self.tag_days[tk] = {}
+                    tagged = tag_days[tk] = {}
                 _bump(tagged, day, cell, sums)
+        if mode in ("imported", "telemetry") or rec.get("source") != "run" or target:
+            self._side[rid] = _Contrib(
+                day, [((m, project, branch), sums) for m, sums in parts], tag_keys, session
+            )
+            if mode == "imported" and session:
+                self._imports_by_session[session] = rid
+        elif session:
+            self._run_sessions.add(hash(session))
+            earlier = self._imports_by_session.pop(session, None)
+            if earlier is not None:  # the import came first: the tracked run's record wins
+                self._take_back(earlier)
+                self.dropped.add(earlier)
+                self.not_counted += 1
         self.latest.append((day, rec))
+
+    def _tag_keys(self, raw_tags: dict[str, Any]) -> list[str]:
+        out = []
+        for k, v in raw_tags.items():
+            if type(v) is not str or k in self.dropped_tag_keys:
+                continue
+            seen = self.tag_values.get(k)
+            if seen is None:
+                seen = self.tag_values[k] = set()
+            if v not in seen:
+                seen.add(v)
+                if len(seen) > MAX_TAG_VALUES:
+                    self._drop_tag_key(k)
+                    continue
+            out.append(f"{k}={v}")
+        return out
+
+    def _drop_tag_key(self, key: str) -> None:
+        self.dropped_tag_keys.add(key)
+        prefix = key + "="
+        for tk in [t for t in self.tag_days if t.startswith(prefix)]:
+            del self.tag_days[tk]
+        self.tag_values[key] = set()
+
+    def _supersede(self, target: str) -> None:
+        if target in self.superseded:
+            return
+        self.superseded.add(target)
+        if target in self._side:
+            self._take_back(target)
+            self.not_counted += 1
+        elif target not in self.dropped:
+            # Either not read yet (it will be skipped when it comes) or summed as a tracked run,
+            # whose contribution we did not keep: rebuild once, cheaply correct.
+            self._rebuild = True
+
+    def _take_back(self, rid: str) -> None:
+        contrib = self._side.pop(rid, None)
+        if contrib is None:
+            return
+        if contrib.session and self._imports_by_session.get(contrib.session) == rid:
+            del self._imports_by_session[contrib.session]
+        for cell, sums in contrib.parts:
+            _unbump(self.days, contrib.day, cell, sums)
+            for tk in contrib.tag_keys:
+                if tk in self.tag_days:
+                    _unbump(self.tag_days[tk], contrib.day, cell, sums)
 
     def view(self, filters: Filters, *, today: date | None = None, latest: int = LATEST_SHOWN) -> View:
         """The view model for one filter set; cached until the ledger changes (SSE clients share it)."""
@@ -631,6 +746,7 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
             "projects": sorted(rollup.projects),
             "models": sorted(rollup.models),
             "tags": sorted(rollup.tag_days),
+            "uncharted_tag_keys": sorted(rollup.dropped_tag_keys),
         },
         "days": days,
         "models": models,
@@ -645,8 +761,8 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
             "unpriced_savings_tokens": totals["unpriced_savings_tokens"],
             "by_day": cache_days,
         },
-        "latest_runs": _latest(rollup.latest, filters, cutoff, latest),
-        "read": {"records": rollup.records, "bad_lines": rollup.bad_lines},
+        "latest_runs": _latest(rollup, filters, cutoff, latest),
+        "read": {"records": rollup.records, "bad_lines": rollup.bad_lines, "not_counted": rollup.not_counted},
     }
 
 
@@ -662,13 +778,11 @@ def _merge_first(by_dm: dict[tuple[str, str], list[Any]]) -> dict[tuple[str, str
     return out
 
 
-def _latest(
-    runs: Iterable[tuple[str, dict[str, Any]]], filters: Filters, cutoff: str, limit: int
-) -> list[Run]:
+def _latest(rollup: Rollup, filters: Filters, cutoff: str, limit: int) -> list[Run]:
     tag_key, _, tag_value = (filters.tag or "").partition("=")
     picked = []
-    for day, rec in runs:
-        if day < cutoff:
+    for day, rec in rollup.latest:
+        if day < cutoff or rec["id"] in rollup.superseded or rec["id"] in rollup.dropped:
             continue
         if filters.project is not None and _str(rec.get("project")) != filters.project:
             continue

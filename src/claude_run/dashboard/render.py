@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 
 from ..record import parse_iso
-from .data import Group, Run, Totals, View
+from .data import MAX_TAG_VALUES, Group, Run, Totals, View
 
 # Okabe-Ito, strongest contrast first (yellow last: it is faint on white).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
@@ -433,6 +433,14 @@ def content(view: View) -> str:
             scope.append(f"{key} {f[key]}")
     read = view["read"]
     bad = f" · {fmt_int(read['bad_lines'])} unreadable lines skipped" if read["bad_lines"] else ""
+    if read.get("not_counted"):
+        bad += f" · {fmt_int(read['not_counted'])} superseded or duplicate imported records not counted"
+    uncharted = view["options"].get("uncharted_tag_keys") or []
+    if uncharted:
+        bad += (
+            f" · tag keys with more than {MAX_TAG_VALUES} values are not charted: {', '.join(uncharted)}"
+            " (use `claude-run ledger summary --by tag:KEY`)"
+        )
     stamp = view["generated_at"]
     cache = view["cache"]
     savings = fmt_usd(cache["savings_usd"]) if cache["savings_usd"] is not None else "n/a"
