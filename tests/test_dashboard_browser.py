@@ -22,10 +22,13 @@ from support.dashboard_server import dashboard
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / ".test-output" / "dashboard"
 
-pytestmark = pytest.mark.skipif(
-    chromium_path() is None,
-    reason="chromium is not installed (Debian: apt-get install -y chromium); CI installs it",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        chromium_path() is None,
+        reason="chromium is not installed (Debian: apt-get install -y chromium); CI installs it",
+    ),
+    pytest.mark.slow,  # a real browser: about 1-3 s per test, plus one chromium start per module
+]
 
 
 @pytest.fixture
@@ -33,10 +36,19 @@ def ledger(tmp_path: Path) -> Path:
     return write_ledger(tmp_path / "ledger.jsonl", known_records(datetime.now(timezone.utc)))
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Page]:
-    with chromium(tmp_path / "profile", tmp_path / "chromium.log") as new_page:
+@pytest.fixture(scope="module")
+def _chromium_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+    base = tmp_path_factory.mktemp("chromium")
+    with chromium(base / "profile", base / "chromium.log") as new_page:
         yield new_page()
+
+
+@pytest.fixture
+def browser(_chromium_page: Page) -> Page:
+    """One chromium per module (its start is the slow part); each test starts from a blank page."""
+    _chromium_page.navigate("about:blank")
+    _chromium_page.events.clear()
+    return _chromium_page
 
 
 @pytest.fixture
@@ -178,10 +190,14 @@ def test_html_report_opens_without_network(browser: Page, ledger: Path, tmp_path
     assert result.exit_code == 0, result.output
     url = out.as_uri()
     browser.call("Network.enable")
+    browser.call("Log.enable")
     browser.navigate(url)
     browser.drain(1.0)
+    # Chromium reports a request here even when the page's CSP then blocks it (checked by hand with a
+    # sabotaged report), so an empty list means the page asked for nothing.
     requested = [e["params"]["request"]["url"] for e in browser.events_named("Network.requestWillBeSent")]
     assert requested == [url]
+    assert [e["params"]["entry"]["text"] for e in browser.events_named("Log.entryAdded")] == []
     assert browser.events_named("Network.webSocketCreated") == []
     records = known_records(datetime.now(timezone.utc))
     _check_totals(browser.eval(_READ_DOM), records)

@@ -296,3 +296,18 @@ def test_tag_keys_with_too_many_values_are_not_charted(tmp_path: Path) -> None:
     assert v["options"]["uncharted_tag_keys"] == ["pr"]
     assert [g["key"] for g in v["by_tag"]] == ["team=web"]
     assert v["by_tag"][0]["totals"]["runs"] == len(recs)
+
+
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=300),
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50),
+)
+def test_compact_hash_set_is_a_set(added: list[int], probes: list[int]) -> None:
+    from claude_run.dashboard.data import _HashSet
+
+    hs = _HashSet()
+    hs._MERGE_AT = 16  # merge often, so the sorted part is exercised
+    for h in added:
+        hs.add(h)
+    assert all(h in hs for h in added)
+    assert [p in hs for p in probes] == [p in set(added) for p in probes]

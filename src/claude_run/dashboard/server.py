@@ -17,6 +17,7 @@ import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -51,13 +52,23 @@ class Hub:
 
 
 async def watch(hub: Hub, poll: float) -> None:
+    today = date.today()
+    complained = False
     while True:
         await anyio.sleep(poll)
         try:
             changed = await anyio.to_thread.run_sync(hub.rollup.refresh)
-        except ClaudeRunError as exc:  # e.g. the ledger became a symlink: keep serving what we have
-            sys.stderr.write(f"claude-run dashboard: {exc.message}\n")
+            complained = False
+        except (ClaudeRunError, OSError) as exc:
+            # e.g. the ledger became a symlink or unreadable: keep serving what we have, say so once.
+            if not complained:
+                message = exc.message if isinstance(exc, ClaudeRunError) else str(exc)
+                sys.stderr.write(f"claude-run dashboard: {message}\n")
+                complained = True
             continue
+        if date.today() != today:  # a new day: "the last 7 days" moved even if no run came
+            today = date.today()
+            changed = True
         if changed:
             hub.bump()
 
@@ -79,7 +90,13 @@ def _response(status: str, ctype: str, body: bytes, *, head: bool = False, extra
     return headers.encode() + (b"" if head else body)
 
 
-def _allowed_hosts(host: str, port: int) -> set[str]:
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _allowed_hosts(host: str, port: int) -> set[str] | None:
+    """Host header values to accept, or None for any (when listening beyond loopback on purpose)."""
+    if not (host in LOOPBACK or host.startswith("127.")):
+        return None  # reachable under names we cannot know; DNS rebinding needs a loopback target
     names = {host, "127.0.0.1", "localhost", "[::1]"}
     if ":" in host and not host.startswith("["):
         names.add(f"[{host}]")
@@ -116,7 +133,7 @@ async def _events(stream: anyio.abc.ByteStream, hub: Hub, filters: Filters) -> N
             await stream.send(b": keep-alive\n\n")  # also tells us when the browser went away
 
 
-async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str]) -> None:
+async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str] | None) -> None:
     async with stream:
         reader = BufferedByteReceiveStream(stream)
         try:
@@ -139,7 +156,7 @@ async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str]) -> N
                 _response("405 Method Not Allowed", "text/plain", b"GET only\n", extra="Allow: GET, HEAD\r\n")
             )
             return
-        if headers.get("host", "").lower() not in allowed:
+        if allowed is not None and headers.get("host", "").lower() not in allowed:
             await stream.send(_response("421 Misdirected Request", "text/plain", b"unexpected Host header\n"))
             return
         url = urlsplit(target)
