@@ -417,7 +417,7 @@ _NUMERIC = frozenset({"Tokens", "Cost", "Duration"})
 def _period_label(period: str | None) -> str:
     if period in (None, "all"):
         return "all time"
-    return f"the last {period[:-1]} days" if period else "all time"
+    return f"last {period[:-1]} days" if period else "all time"
 
 
 def _section(slug: str, heading: str, body: str) -> str:
@@ -492,7 +492,8 @@ def filter_form(view: View) -> str:
             present.append(current)  # a filter naming nothing still shows what was asked
         for v in present:
             sel = " selected" if v == current else ""
-            items.append(f'<option value="{_e(v)}"{sel}>{_e(v)}</option>')
+            text = _period_label(v) if name == "period" else v
+            items.append(f'<option value="{_e(v)}"{sel}>{_e(text)}</option>')
         return f'<label>{_e(label)} <select name="{name}" id="f-{name}">{"".join(items)}</select></label>'
 
     periods = opts["periods"]
