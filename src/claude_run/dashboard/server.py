@@ -34,6 +34,7 @@ from .render import content, filter_form, options_signature
 
 MAX_HEAD = 16 * 1024
 HEARTBEAT_S = 15.0
+HEAD_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -137,8 +138,9 @@ async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str] | Non
     async with stream:
         reader = BufferedByteReceiveStream(stream)
         try:
-            head = await reader.receive_until(b"\r\n\r\n", MAX_HEAD)
-        except (anyio.IncompleteRead, anyio.DelimiterNotFound, anyio.EndOfStream, OSError):
+            with anyio.fail_after(HEAD_TIMEOUT_S):  # an idle or trickling client must not hold a task forever
+                head = await reader.receive_until(b"\r\n\r\n", MAX_HEAD)
+        except (anyio.IncompleteRead, anyio.DelimiterNotFound, anyio.EndOfStream, OSError, TimeoutError):
             return
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
