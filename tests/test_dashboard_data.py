@@ -277,6 +277,21 @@ def test_fold_supersedes_and_duplicate_imports(tmp_path: Path) -> None:
         assert v["by_day_by_model"] == once["by_day_by_model"]
 
 
+def test_a_cell_emptied_by_supersedes_is_not_drawn(tmp_path: Path) -> None:
+    old = _side(make_record(when=NOW, project="gone", cost=0.1), mode="telemetry", session="s")
+    new = _side(
+        make_record(when=NOW, project="kept", cost=0.3), mode="telemetry", session="s", supersedes=old["id"]
+    )
+    ledger = tmp_path / "l.jsonl"
+    rollup = Rollup(ledger)
+    for rec in (old, new):
+        append(ledger, rec)
+        rollup.refresh()
+    v = rollup.view(Filters(), today=TODAY)
+    assert [g["key"] for g in v["by_project"]] == ["kept"]
+    assert v["totals"]["cost_usd"] == pytest.approx(0.3)
+
+
 def test_superseding_record_before_its_target(tmp_path: Path) -> None:
     """Merged ledgers can hold the replacement before the original: the original is still skipped."""
     old = _side(make_record(when=NOW, cost=1.0), mode="telemetry", session="s")

@@ -666,6 +666,11 @@ class Rollup:
             return cached
 
 
+def _empty(sums: list[Any]) -> bool:
+    """A cell whose records were all taken back (superseded): nothing to draw, not even $0."""
+    return not (sums[RUNS] or sums[INPUT] or sums[OUTPUT] or sums[CACHE_READ] or sums[CACHE_CREATION])
+
+
 def _cutoff(period: str, today: date) -> str:
     if period == "all":
         return ""
@@ -769,8 +774,10 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
         if day < cutoff:
             continue
         for (model, project, branch), sums in rows.items():
-            if (want_model is not None and model != want_model) or (
-                want_project is not None and project != want_project
+            if (
+                (want_model is not None and model != want_model)
+                or (want_project is not None and project != want_project)
+                or _empty(sums)
             ):
                 continue
             acc(by_dm, (day, model), sums)
@@ -785,8 +792,10 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
             if day < cutoff:
                 continue
             for (model, project, _), sums in rows.items():
-                if (want_model is not None and model != want_model) or (
-                    want_project is not None and project != want_project
+                if (
+                    (want_model is not None and model != want_model)
+                    or (want_project is not None and project != want_project)
+                    or _empty(sums)
                 ):
                     continue
                 acc(by_tm, (tag, model), sums)
