@@ -12,11 +12,14 @@ from typing import Any
 
 import orjson
 import pytest
-from support.fake_claude import make_fake_claude
 
 from support import fake_claude
+from support.fake_claude import make_fake_claude
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "claude-code-2.1.330"
+if not SAMPLES.is_dir():  # a worktree outside the checkout layout
+    SAMPLES = Path("/work/shared/samples/claude-code-2.1.330")
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -350,3 +353,38 @@ def test_budget_stop_is_recorded_as_budget_exceeded(tmp_path: Path, ledger: Path
     (rec,) = ledger_records(ledger)
     assert rec["status"] == "budget_exceeded"
     assert rec["tokens"]["input"] == 233 and rec["tokens"]["output"] == 47
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_on_a_terminal_stderr_shows_a_live_status_line_and_a_summary(tmp_path: Path) -> None:
+    import pty
+
+    claude = make_fake_claude(tmp_path, "replay", file=SAMPLES / "stream-tool.jsonl", line_delay=0.3)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "claude_run", "--claude-bin", str(claude), "hi"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=cli_env(tmp_path),
+            cwd=tmp_path,
+        )
+        os.close(slave)
+        out, _ = proc.communicate(timeout=60)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert out == b"mock answer 3\n"  # stdout stays the result alone
+    assert "\r\x1b[2K" in screen and "turn 2" in screen and "tok" in screen
+    assert "✓ success" in screen and "2 turns" in screen

@@ -141,6 +141,10 @@ def session_fields(path: Path, offset: int = 0) -> dict[str, Any]:
     from . import pricing
 
     s, _ = read_session(path, offset)
+    if offset == 0:
+        # Subagents' messages live in `<session>/subagents/agent-*.jsonl` beside the main file.
+        for agent_file in sorted(path.with_suffix("").glob("subagents/*.jsonl")):
+            read_session(agent_file, 0, into=s)
     per_model_tokens = s.per_model()
     models: dict[str, dict[str, Any]] = {}
     state_models = {}
