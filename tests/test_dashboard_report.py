@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -71,3 +74,25 @@ def test_empty_ledger_report(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert "no runs match these filters" in result.stdout
     assert 'id="total-runs" data-value="0"' in result.stdout
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "claude_run", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_real_cli_report_and_exit_codes(ledger: Path, tmp_path: Path) -> None:
+    out = tmp_path / "spend.html"
+    done = _cli("ledger", "report", "--html", str(out), "--ledger", str(ledger), "--period", "7d")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().startswith("<!doctype html>") and "wrote" in done.stderr
+    bad = _cli("ledger", "report", "--html", str(out), "--ledger", str(ledger), "--period", "soon")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "bad period" in bad.stderr
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(ledger)
+    refused = _cli("ledger", "report", "--html", str(out), "--ledger", str(link))
+    assert (
+        refused.returncode == 74 and "symbolic link" in refused.stderr and "Traceback" not in refused.stderr
+    )

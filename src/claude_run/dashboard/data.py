@@ -31,7 +31,7 @@ from typing import Any, TypedDict
 
 import orjson
 
-from ..errors import UsageError
+from ..errors import LedgerError, UsageError
 from ..ledger.store import segments
 from ..record import is_record, parse_iso
 
@@ -449,6 +449,8 @@ class Rollup:
     def _snapshot(self) -> list[tuple[Path, tuple[int, int], int]]:
         out = []
         for seg in segments(self.ledger):
+            if seg.is_symlink():  # as every ledger reader: a symlink could point at anyone's file
+                raise LedgerError(f"refusing to read ledger segment {seg}: it is a symbolic link")
             try:
                 st = os.stat(seg, follow_symlinks=False)
             except FileNotFoundError:
