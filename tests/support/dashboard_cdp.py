@@ -127,6 +127,8 @@ def chromium(profile: Path, log: Path) -> Iterator[Callable[[], Page]]:
     exe = chromium_path()
     assert exe is not None
     profile.mkdir(parents=True, exist_ok=True)
+    port_file = profile / "DevToolsActivePort"
+    port_file.unlink(missing_ok=True)  # a reused profile must not hand us the last run's port
     with open(log, "wb") as err:
         proc = subprocess.Popen(
             [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
@@ -135,7 +137,6 @@ def chromium(profile: Path, log: Path) -> Iterator[Callable[[], Page]]:
         )
     pages: list[Page] = []
     try:
-        port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().strip()):
             if proc.poll() is not None or time.monotonic() > deadline:

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @contextmanager
-def dashboard(ledger: Path, log: Path, *extra: str) -> Iterator[str]:
+def dashboard(ledger: Path, log: Path, *extra: str, start_timeout: float = 30) -> Iterator[str]:
     # TZ=UTC: the page's days are local days; the tests' expected days are UTC days.
     env = {**os.environ, "PYTHONPATH": str(SRC), "TZ": "UTC"}
     with open(log, "wb") as err:
@@ -37,7 +37,7 @@ def dashboard(ledger: Path, log: Path, *extra: str) -> Iterator[str]:
             env=env,
         )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout
         url = None
         while url is None:
             for line in log.read_text().splitlines():

@@ -35,12 +35,13 @@ select { font: inherit; padding: 3px 6px; border:1px solid #767676; border-radiu
 select:focus-visible, a:focus-visible, button:focus-visible { outline: 3px solid #0072B2;
   outline-offset: 2px; }
 .scope { color: var(--muted); font-size: 13px; margin: 4px 0 12px; }
-.cards { display:grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px;
+.cards { display:grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px;
   margin-bottom: 8px; }
 .card { background: var(--card); border:1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
 .card h3 { margin:0; font-size: 13px; font-weight:600; color: var(--muted); text-transform: uppercase;
   letter-spacing: .03em; }
 .card .big { margin: 2px 0; font-size: 26px; font-weight: 650; font-variant-numeric: tabular-nums; }
+.card .big.long { font-size: 20px; }
 .card .sub { font-size: 12.5px; color: var(--muted); }
 .card.warn { border-color: #b35c00; background:#fff6ea; }
 section { margin-top: 22px; }
@@ -52,6 +53,7 @@ svg .axis { stroke: #767676; stroke-width: 1; }
 svg .tick { font-size: 12px; fill: var(--muted); font-variant-numeric: tabular-nums; }
 svg .label { font-size: 14px; fill: var(--fg); }
 svg .value { font-size: 13px; fill: var(--fg); font-variant-numeric: tabular-nums; }
+svg .sub { font-size: 11.5px; fill: var(--muted); font-variant-numeric: tabular-nums; }
 svg rect.bar { stroke: #fff; stroke-width: 0.6; }
 svg rect.bar:hover { stroke: #000; stroke-width: 1.5; }
 .legend { list-style:none; display:flex; flex-wrap:wrap; gap: 4px 16px; padding:0; margin: 2px 0 6px;

@@ -186,7 +186,7 @@ def stacked_by_day(
             )
         if i % label_every == 0:
             cx = left + band * i + band / 2
-            parts.append(_day_tick(cx, height - bottom + 16, day))
+            parts.append(_day_tick(cx, height - bottom + 16, day, days[0][:4] != days[-1][:4]))
     parts.append(
         f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/></svg>'
     )
@@ -206,11 +206,15 @@ def group_bars(groups: list[Group], slug: str, title: str) -> str:
     """Horizontal bars of spend per group, with runs and tokens in the label."""
     if not groups:
         return _empty_chart(title, slug)
-    row_h, width = 28, 640
-    label_w, value_w = 170, 270
+    row_h, width = 36, 640
+    label_w, value_w = 170, 250
     plot_w = width - label_w - value_w
     height = row_h * len(groups) + 8
-    peak = max(g["totals"]["cost_usd"] for g in groups)
+    # The folded "N others" bar would dwarf every named one: scale by the named groups, draw it grey
+    # and cut at the plot's edge (its exact figure is in the text beside it).
+    has_other = len(groups) > 1 and groups[-1]["key"].endswith(" others")
+    named = groups[:-1] if has_other else groups
+    peak = max(g["totals"]["cost_usd"] for g in named)
     scale = nice_max(peak) if peak > 0 else 1.0
     total = sum(g["totals"]["cost_usd"] for g in groups)
     parts = [
@@ -221,22 +225,22 @@ def group_bars(groups: list[Group], slug: str, title: str) -> str:
     for i, g in enumerate(groups):
         t = g["totals"]
         y = 4 + i * row_h
-        w = plot_w * t["cost_usd"] / scale if t["cost_usd"] > 0 else 0
+        w = min(plot_w * t["cost_usd"] / scale, plot_w) if t["cost_usd"] > 0 else 0
+        fill = OTHER_COLOUR if has_other and i == len(groups) - 1 else BAR_COLOUR
         label = g["key"] if len(g["key"]) <= 24 else g["key"][:23] + "…"
-        value = fmt_usd(t["cost_usd"])
-        if t["unpriced_tokens"] and not t["cost_usd"]:
-            value = f"unpriced ({fmt_compact(t['unpriced_tokens'])} tokens)"  # never drawn as $0
-        elif t["unpriced_tokens"]:
-            value += f" + {fmt_compact(t['unpriced_tokens'])} tokens unpriced"
+        # Unpriced usage goes on its own small line: never folded in, never drawn as $0.
+        value = "unpriced" if t["unpriced_tokens"] and not t["cost_usd"] else fmt_usd(t["cost_usd"])
+        sub = f"+ {fmt_compact(t['unpriced_tokens'])} tokens unpriced" if t["unpriced_tokens"] else ""
+        x_text = label_w + max(w, 1) + 6
         parts.append(
-            f'<text class="label" x="{label_w - 8}" y="{y + 19}" text-anchor="end">{_e(label)}</text>'
-            f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{max(w, 1):.2f}" height="{row_h - 10}"'
-            f' fill="{BAR_COLOUR}" data-key="{_e(g["key"])}" data-value="{_num(t["cost_usd"])}"'
+            f'<text class="label" x="{label_w - 8}" y="{y + 18}" text-anchor="end">{_e(label)}</text>'
+            f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{max(w, 1):.2f}" height="{row_h - 14}"'
+            f' fill="{fill}" data-key="{_e(g["key"])}" data-value="{_num(t["cost_usd"])}"'
             f' data-runs="{t["runs"]}" data-tokens="{t["tokens"]}">'
             f"<title>{_e(g['key'])}: {_e(fmt_usd(t['cost_usd']))}, {_runs(t['runs'])},"
             f" {fmt_int(t['tokens'])} tokens</title></rect>"
-            f'<text class="value" x="{label_w + max(w, 1) + 6:.2f}" y="{y + 19}">{_e(value)}'
-            f" · {_runs(t['runs'])}</text>"
+            f'<text class="value" x="{x_text:.2f}" y="{y + 15}">{_e(value)} · {_runs(t["runs"])}</text>'
+            + (f'<text class="sub" x="{x_text:.2f}" y="{y + 29}">{_e(sub)}</text>' if sub else "")
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -278,7 +282,7 @@ def cache_chart(view: View) -> str:
             )
         if i % label_every == 0:
             cx = left + band * i + band / 2
-            parts.append(_day_tick(cx, height - bottom + 16, day))
+            parts.append(_day_tick(cx, height - bottom + 16, day, days[0][:4] != days[-1][:4]))
     parts.append(
         f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/></svg>'
     )
@@ -292,8 +296,9 @@ def _rect(x: float, y: float, w: float, h: float, fill: str) -> str:
     )
 
 
-def _day_tick(x: float, y: float, day: str) -> str:
-    return f'<text class="tick" x="{x:.1f}" y="{y}" text-anchor="middle">{_e(day[5:])}</text>'
+def _day_tick(x: float, y: float, day: str, with_year: bool = False) -> str:
+    label = day if with_year else day[5:]  # MM-DD unless the range crosses a year
+    return f'<text class="tick" x="{x:.1f}" y="{y}" text-anchor="middle">{_e(label)}</text>'
 
 
 def _empty_chart(title: str, slug: str) -> str:
@@ -305,7 +310,9 @@ def _empty_chart(title: str, slug: str) -> str:
 
 def _card(ident: str, title: str, big: str, sub: str = "", attrs: str = "", cls: str = "card") -> str:
     sub_html = f'<span class="sub">{sub}</span>' if sub else ""
-    return f'<div class="{cls}" id="{ident}"{attrs}><h3>{title}</h3><p class="big">{big}</p>{sub_html}</div>'
+    size = " long" if len(big) > 11 else ""  # 122,408,618,452 must fit its card
+    head = f'<div class="{cls}" id="{ident}"{attrs}><h3>{title}</h3>'
+    return f'{head}<p class="big{size}">{big}</p>{sub_html}</div>'
 
 
 def totals_cards(t: Totals) -> str:
