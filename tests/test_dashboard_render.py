@@ -60,3 +60,17 @@ def test_fmt_compact() -> None:
         "2.5M",
         "3B",
     ]
+
+
+def test_a_partial_read_is_flagged_on_the_page(tmp_path: Path) -> None:
+    from claude_run.dashboard.data import Rollup
+
+    recs = [make_record(when=datetime.now(timezone.utc), cost=0.1) for _ in range(5)]
+    rollup = Rollup(write_ledger(tmp_path / "l.jsonl", recs))
+    rollup.refresh(budget=1500)
+    assert rollup.behind
+    page = document(rollup.view(Filters()), live=True)
+    assert 'id="loading"' in page and "Still reading the ledger" in page
+    while rollup.behind:
+        rollup.refresh(budget=1500)
+    assert 'id="loading"' not in document(rollup.view(Filters()), live=True)

@@ -101,3 +101,27 @@ def test_port_in_use_is_a_one_line_error(tmp_path: Path, server: tuple[str, Path
     assert out.returncode == 2
     assert "cannot listen on 127.0.0.1:" + port in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_big_ledger_is_served_while_it_is_read(tmp_path: Path) -> None:
+    """The first read goes a slice at a time (here 2 kB, normally 64 MB): the server listens before
+    the ledger is read, says so, and pushed views grow until it is read, flagged partial until then."""
+    ledger = write_ledger(tmp_path / "ledger.jsonl", known_records(datetime.now(timezone.utc)))
+    with dashboard(ledger, tmp_path / "server.log", "--read-step", "2000") as url:
+        assert "still reading the ledger" in (tmp_path / "server.log").read_text()
+        conn = _conn(url)
+        conn.request("GET", "/events?period=all")
+        resp = conn.getresponse()
+        seen: list[int] = []
+        data = None
+        while not seen or seen[-1] < 6:
+            line = resp.fp.readline().decode().rstrip("\n")
+            if line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "" and data is not None:
+                seen.append(data["records"])
+                assert ('id="loading"' in data["content"]) == (seen[-1] < 6)
+                data = None
+        conn.close()
+    # How many partial views a client catches depends on timing; what it sees must only ever grow.
+    assert seen == sorted(seen) and seen[-1] == 6

@@ -32,6 +32,9 @@ def dashboard(
     poll: Annotated[
         float, typer.Option(help="Seconds between looks at the ledger files.", min=0.05, max=60)
     ] = 0.5,
+    read_step: Annotated[
+        int, typer.Option(hidden=True, min=1, help="Bytes read per step of the first read.")
+    ] = (64 * 1024 * 1024),
 ) -> None:
     """Serve the dashboard until interrupted (Ctrl-C)."""
     import anyio
@@ -41,8 +44,9 @@ def dashboard(
 
     path = ledger_path(ledger)
 
-    def ready(url: str) -> None:
-        sys.stderr.write(f"claude-run dashboard: serving {url} (ledger {path}; Ctrl-C to stop)\n")
+    def ready(url: str, behind: bool) -> None:
+        more = "; still reading the ledger, the page fills in as it goes" if behind else ""
+        sys.stderr.write(f"claude-run dashboard: serving {url} (ledger {path}{more}; Ctrl-C to stop)\n")
         sys.stderr.flush()
         if open_browser:
             import webbrowser
@@ -52,6 +56,10 @@ def dashboard(
     sys.stderr.write(f"claude-run dashboard: reading {path} ...\n")
     sys.stderr.flush()
     try:
-        anyio.run(lambda: serve(path, host=host, port=port, poll=poll, latest=latest, ready=ready))
+        anyio.run(
+            lambda: serve(
+                path, host=host, port=port, poll=poll, latest=latest, ready=ready, read_step=read_step
+            )
+        )
     except KeyboardInterrupt:
         sys.stderr.write("claude-run dashboard: stopped\n")

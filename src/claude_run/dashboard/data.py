@@ -389,6 +389,8 @@ class Rollup:
     bad_lines: int = 0
     not_counted: int = 0
     version: int = 0
+    read_bytes: int = 0
+    total_bytes: int = 0
     # The fold `ledger summary` applies too: a record named by a later record's `supersedes` is not
     # counted, nor an imported session that a tracked run already recorded.
     superseded: set[str] = field(default_factory=set)
@@ -406,8 +408,12 @@ class Rollup:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[tuple[int, Filters, date, int], View] = field(default_factory=dict)
 
-    def refresh(self) -> bool:
-        """Fold whatever was appended since the last call; True when anything changed."""
+    def refresh(self, budget: int | None = None) -> bool:
+        """Fold whatever was appended since the last call; True when anything changed.
+
+        `budget` caps the bytes read in this call (oldest segment first), so a server can show a huge
+        ledger while it is still being read; `behind` then says more is waiting.
+        """
         with self._lock:
             before = self.records
             # The fold allocates millions of small containers and frees none: the cyclic GC would
@@ -416,7 +422,7 @@ class Rollup:
             paused = gc.isenabled()
             gc.disable()
             try:
-                changed = self._refresh()
+                changed = self._refresh(budget)
             finally:
                 if paused:
                     gc.enable()
@@ -458,7 +464,7 @@ class Rollup:
             out.append((seg, (st.st_dev, st.st_ino), st.st_size))
         return out
 
-    def _refresh(self) -> bool:
+    def _refresh(self, budget: int | None) -> bool:
         snap = self._snapshot()
         seen = {ident for _, ident, _ in snap}
         rebuild = any(ident not in seen for ident in self._files) or any(
@@ -467,20 +473,34 @@ class Rollup:
         if rebuild:
             self._reset()
         changed = rebuild
+        left = budget
         for path, ident, size in snap:
             state = self._files.setdefault(ident, _FileState())
-            if size > state.offset:
-                self._read(path, state, size)
+            if size > state.offset and (left is None or left > 0):
+                stop = size if left is None else min(size, state.offset + left)
+                if left is not None:
+                    left -= stop - state.offset
+                self._read(path, state, stop)
                 changed = True
         if self._rebuild:
             # A record superseded one we had already summed and cannot take back: read it all again,
             # now knowing to skip it. Rare (imports and telemetry replace their own side records).
             self._rebuild = False
             self._reset()
-            for path, ident, size in snap:
-                self._read(path, self._files.setdefault(ident, _FileState()), size)
-            self._rebuild = False
+            if budget is None:
+                for path, ident, size in snap:
+                    self._read(path, self._files.setdefault(ident, _FileState()), size)
+            self._rebuild = False  # with a budget, the next calls read it all again from the start
+        self.total_bytes = sum(size for _, _, size in snap)
+        self.read_bytes = sum(
+            min(self._files[ident].offset, size) for _, ident, size in snap if ident in self._files
+        )
         return changed
+
+    @property
+    def behind(self) -> bool:
+        """True while bytes already in the ledger files are not read yet (a budgeted first read)."""
+        return self.read_bytes < self.total_bytes
 
     def _read(self, path: Path, state: _FileState, size: int) -> None:
         try:
@@ -857,7 +877,13 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
             "by_day": cache_days,
         },
         "latest_runs": _latest(rollup, filters, cutoff, latest),
-        "read": {"records": rollup.records, "bad_lines": rollup.bad_lines, "not_counted": rollup.not_counted},
+        "read": {
+            "records": rollup.records,
+            "bad_lines": rollup.bad_lines,
+            "not_counted": rollup.not_counted,
+            "read_bytes": rollup.read_bytes,
+            "total_bytes": rollup.total_bytes,
+        },
     }
 
 

@@ -35,6 +35,7 @@ select { font: inherit; padding: 3px 6px; border:1px solid #767676; border-radiu
 select:focus-visible, a:focus-visible, button:focus-visible { outline: 3px solid #0072B2;
   outline-offset: 2px; }
 .scope { color: var(--muted); font-size: 13px; margin: 4px 0 12px; }
+.loading { background: #fff6ea; border: 1px solid #b35c00; border-radius: 6px; padding: 6px 10px; }
 .cards { display:grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px;
   margin-bottom: 8px; }
 .card { background: var(--card); border:1px solid var(--line); border-radius: 8px; padding: 10px 14px; }

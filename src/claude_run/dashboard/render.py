@@ -450,6 +450,15 @@ def content(view: View) -> str:
         )
     stamp = view["generated_at"]
     cache = view["cache"]
+    loading = ""
+    if read.get("read_bytes", 0) < read.get("total_bytes", 0):
+        share = read["read_bytes"] / read["total_bytes"]
+        loading = (
+            f'<p class="loading" id="loading" role="status" data-read="{read["read_bytes"]}"'
+            f' data-total="{read["total_bytes"]}">Still reading the ledger: {share * 100:.0f}%'
+            f" ({fmt_int(read['records'])} records so far). The figures below are partial and update by"
+            " themselves.</p>"
+        )
     savings = fmt_usd(cache["savings_usd"]) if cache["savings_usd"] is not None else "n/a"
     cost_chart = stacked_by_day(
         view, "cost_usd", title="Cost per day, stacked by model", fmt=fmt_usd, axis=fmt_axis_usd
@@ -461,6 +470,7 @@ def content(view: View) -> str:
         f'<p class="scope" id="scope">Showing {_e(", ".join(scope))} · days in {_e(view["timezone"])} ·'
         f" {fmt_int(read['records'])} records in the ledger{bad} · updated"
         f' <time id="generated-at" datetime="{_e(stamp)}">{_e(_clock(stamp))}</time></p>'
+        + loading
         + totals_cards(view["totals"])
         + _section("cost", "Cost per day, by model", legend(view) + cost_chart)
         + _section("tokens", "Tokens per day, by model", legend(view) + token_chart)

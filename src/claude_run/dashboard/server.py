@@ -34,6 +34,7 @@ from .render import content, filter_form, options_signature
 
 MAX_HEAD = 16 * 1024
 HEARTBEAT_S = 15.0
+READ_STEP = 64 * 1024 * 1024  # bytes folded per step: the first one before listening, the rest live
 HEAD_TIMEOUT_S = 10.0
 
 
@@ -52,13 +53,15 @@ class Hub:
         old.set()
 
 
-async def watch(hub: Hub, poll: float) -> None:
+async def watch(hub: Hub, poll: float, step: int = READ_STEP) -> None:
     today = date.today()
     complained = False
     while True:
-        await anyio.sleep(poll)
+        # While a big ledger is still being read, go on at once (a chunk at a time, so pages show
+        # progress); after that, look every `poll` seconds.
+        await anyio.sleep(0 if hub.rollup.behind else poll)
         try:
-            changed = await anyio.to_thread.run_sync(hub.rollup.refresh)
+            changed = await anyio.to_thread.run_sync(hub.rollup.refresh, step)
             complained = False
         except (ClaudeRunError, OSError) as exc:
             # e.g. the ledger became a symlink or unreadable: keep serving what we have, say so once.
@@ -192,11 +195,13 @@ async def serve(
     port: int = 8765,
     poll: float = 0.5,
     latest: int = LATEST_SHOWN,
-    ready: Callable[[str], Any] | None = None,
+    ready: Callable[[str, bool], Any] | None = None,
+    read_step: int = READ_STEP,
 ) -> None:
-    """Read the ledger, listen, and serve until cancelled. `ready(url)` is called once listening."""
+    """Read the ledger, listen, and serve until cancelled. `ready(url, behind)` is called once listening."""
     rollup = Rollup(ledger)
-    await anyio.to_thread.run_sync(rollup.refresh)
+    # A small ledger is read whole before we listen; a huge one is served at once and filled in live.
+    await anyio.to_thread.run_sync(rollup.refresh, read_step)
     hub = Hub(rollup, latest=latest)
     try:
         listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
@@ -206,9 +211,9 @@ async def serve(
     allowed = _allowed_hosts(host, bound)
     shown_host = f"[{host}]" if ":" in host else host
     async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(watch, hub, poll)
+        tg.start_soon(watch, hub, poll, read_step)
         if ready is not None:
-            ready(f"http://{shown_host}:{bound}/")
+            ready(f"http://{shown_host}:{bound}/", rollup.behind)
 
         async def _serve_one(stream: anyio.abc.ByteStream) -> None:
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
