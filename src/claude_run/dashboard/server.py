@@ -1,0 +1,222 @@
+"""A small HTTP server on anyio (no web framework): the page, a JSON view, and server-sent events.
+
+Routes (GET/HEAD only):
+- `/`            the page, server-rendered for the filters in the query string
+- `/api/view`    the view model as JSON (`?period=&project=&model=&tag=`)
+- `/events`      text/event-stream: an `event: view` with the rendered fragments now, then again
+                 every time the ledger changes (the server polls file sizes; the browser never polls)
+
+One watcher task stats the ledger files every `poll` seconds and folds appended bytes into the shared
+`Rollup`; each SSE client then renders its own filters from the sums. The Host header must name the
+address we listen on, so a web page elsewhere cannot read the ledger through DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import anyio.abc
+import orjson
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from ..errors import ClaudeRunError, UsageError
+from .data import LATEST_SHOWN, Filters, Rollup, parse_filters
+from .page import document
+from .render import content, filter_form, options_signature
+
+MAX_HEAD = 16 * 1024
+HEARTBEAT_S = 15.0
+READ_STEP = 64 * 1024 * 1024  # bytes folded per step: the first one before listening, the rest live
+HEAD_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Hub:
+    """The shared rollup and a broadcast 'it changed' signal (an Event replaced on every change)."""
+
+    rollup: Rollup
+    latest: int = LATEST_SHOWN
+    version: int = 0
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+    def bump(self) -> None:
+        self.version += 1
+        old, self.changed = self.changed, anyio.Event()
+        old.set()
+
+
+async def watch(hub: Hub, poll: float, step: int = READ_STEP) -> None:
+    today = date.today()
+    complained = False
+    while True:
+        # While a big ledger is still being read, go on at once (a chunk at a time, so pages show
+        # progress); after that, look every `poll` seconds.
+        await anyio.sleep(0 if hub.rollup.behind else poll)
+        try:
+            changed = await anyio.to_thread.run_sync(hub.rollup.refresh, step)
+            complained = False
+        except (ClaudeRunError, OSError) as exc:
+            # e.g. the ledger became a symlink or unreadable: keep serving what we have, say so once.
+            if not complained:
+                message = exc.message if isinstance(exc, ClaudeRunError) else str(exc)
+                sys.stderr.write(f"claude-run dashboard: {message}\n")
+                complained = True
+            continue
+        if date.today() != today:  # a new day: "the last 7 days" moved even if no run came
+            today = date.today()
+            changed = True
+        if changed:
+            hub.bump()
+
+
+def _filters(query: dict[str, list[str]]) -> Filters:
+    def one(name: str) -> str | None:
+        values = query.get(name)
+        return values[-1] if values else None
+
+    return parse_filters(one("period"), one("project"), one("model"), one("tag"))
+
+
+def _response(status: str, ctype: str, body: bytes, *, head: bool = False, extra: str = "") -> bytes:
+    headers = (
+        f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
+        f"Connection: close\r\n{extra}\r\n"
+    )
+    return headers.encode() + (b"" if head else body)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _allowed_hosts(host: str, port: int) -> set[str] | None:
+    """Host header values to accept, or None for any (when listening beyond loopback on purpose)."""
+    if not (host in LOOPBACK or host.startswith("127.")):
+        return None  # reachable under names we cannot know; DNS rebinding needs a loopback target
+    names = {host, "127.0.0.1", "localhost", "[::1]"}
+    if ":" in host and not host.startswith("["):
+        names.add(f"[{host}]")
+    return {f"{n}:{port}" for n in names} | names
+
+
+async def _view_event(hub: Hub, filters: Filters) -> bytes:
+    def build() -> bytes:
+        view = hub.rollup.view(filters, latest=hub.latest)
+        payload = {
+            "content": content(view),
+            "filters": filter_form(view),
+            "sig": options_signature(view),
+            "records": view["read"]["records"],
+        }
+        return b"event: view\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+    return await anyio.to_thread.run_sync(build)
+
+
+async def _events(stream: anyio.abc.ByteStream, hub: Hub, filters: Filters) -> None:
+    await stream.send(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\n"
+        b"X-Accel-Buffering: no\r\nConnection: keep-alive\r\n\r\nretry: 2000\n\n"
+    )
+    while True:
+        waiter = hub.changed  # taken before rendering, so a change during rendering is not missed
+        await stream.send(await _view_event(hub, filters))
+        while True:
+            with anyio.move_on_after(HEARTBEAT_S) as scope:
+                await waiter.wait()
+            if not scope.cancelled_caught:
+                break
+            await stream.send(b": keep-alive\n\n")  # also tells us when the browser went away
+
+
+async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str] | None) -> None:
+    async with stream:
+        reader = BufferedByteReceiveStream(stream)
+        try:
+            with anyio.fail_after(HEAD_TIMEOUT_S):  # an idle or trickling client must not hold a task forever
+                head = await reader.receive_until(b"\r\n\r\n", MAX_HEAD)
+        except (anyio.IncompleteRead, anyio.DelimiterNotFound, anyio.EndOfStream, OSError, TimeoutError):
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3:
+            await stream.send(_response("400 Bad Request", "text/plain", b"bad request\n"))
+            return
+        method, target, _ = parts
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        is_head = method == "HEAD"
+        if method not in ("GET", "HEAD"):
+            await stream.send(
+                _response("405 Method Not Allowed", "text/plain", b"GET only\n", extra="Allow: GET, HEAD\r\n")
+            )
+            return
+        if allowed is not None and headers.get("host", "").lower() not in allowed:
+            await stream.send(_response("421 Misdirected Request", "text/plain", b"unexpected Host header\n"))
+            return
+        url = urlsplit(target)
+        try:
+            filters = _filters(parse_qs(url.query))
+        except UsageError as exc:
+            await stream.send(
+                _response("400 Bad Request", "text/plain; charset=utf-8", exc.message.encode() + b"\n")
+            )
+            return
+        if url.path == "/":
+            view = await anyio.to_thread.run_sync(lambda: hub.rollup.view(filters, latest=hub.latest))
+            body = document(view, live=True).encode()
+            await stream.send(_response("200 OK", "text/html; charset=utf-8", body, head=is_head))
+        elif url.path == "/api/view":
+            view = await anyio.to_thread.run_sync(lambda: hub.rollup.view(filters, latest=hub.latest))
+            await stream.send(_response("200 OK", "application/json", orjson.dumps(view), head=is_head))
+        elif url.path == "/events" and not is_head:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                await _events(stream, hub, filters)
+        elif url.path == "/favicon.ico":
+            await stream.send(_response("204 No Content", "text/plain", b"", head=True))
+        else:
+            await stream.send(_response("404 Not Found", "text/plain", b"not found\n", head=is_head))
+
+
+async def serve(
+    ledger: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    poll: float = 0.5,
+    latest: int = LATEST_SHOWN,
+    ready: Callable[[str, bool], Any] | None = None,
+    read_step: int = READ_STEP,
+) -> None:
+    """Read the ledger, listen, and serve until cancelled. `ready(url, behind)` is called once listening."""
+    rollup = Rollup(ledger)
+    # A small ledger is read whole before we listen; a huge one is served at once and filled in live.
+    await anyio.to_thread.run_sync(rollup.refresh, read_step)
+    hub = Hub(rollup, latest=latest)
+    try:
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    bound = listener.extra(anyio.abc.SocketAttribute.local_port)
+    allowed = _allowed_hosts(host, bound)
+    shown_host = f"[{host}]" if ":" in host else host
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(watch, hub, poll, read_step)
+        if ready is not None:
+            ready(f"http://{shown_host}:{bound}/", rollup.behind)
+
+        async def _serve_one(stream: anyio.abc.ByteStream) -> None:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                await handle(stream, hub, allowed)
+
+        await listener.serve(_serve_one, task_group=tg)

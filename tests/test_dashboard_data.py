@@ -1,0 +1,355 @@
+"""The dashboard's view model: sums from a known ledger, incremental reads, filters, formatting."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from claude_run.dashboard.data import Filters, Rollup, build_view, parse_filters
+from claude_run.dashboard.render import fmt_usd, nice_max
+from claude_run.errors import UsageError
+from claude_run.ledger.store import append, encode
+from claude_run.pricing import cache_savings
+from support.dashboard_ledger import known_records, make_record, write_ledger
+
+NOW = datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc)
+TODAY = date(2026, 6, 15)
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Days are local days; pin the zone so expected days are plain UTC dates.
+    monkeypatch.setenv("TZ", "UTC")
+    import time
+
+    time.tzset()
+
+
+def _view(ledger: Path, **filters: Any) -> Any:
+    return build_view(ledger, parse_filters(**filters), today=TODAY)
+
+
+def test_known_ledger_totals(tmp_path: Path) -> None:
+    records = known_records(NOW)
+    ledger = write_ledger(tmp_path / "l.jsonl", records)
+    v = _view(ledger, period="30d")
+    t = v["totals"]
+    assert t["runs"] == 6
+    assert t["cost_usd"] == pytest.approx(0.125 + 0.0009 + 1.5 + 2.75 + 0.031415)
+    assert t["estimated_cost_usd"] == pytest.approx(2.75)
+    # The unknown model's usage stays apart: counted as unpriced, never as $0 of cost.
+    assert (t["unpriced_runs"], t["unpriced_tokens"]) == (1, 2000)
+    assert t["tokens"] == sum(sum(r["tokens"].values()) for r in records)
+    assert t["cache_read"] == 81000
+    assert t["cache_hit_ratio"] == pytest.approx(81000 / (t["input"] + 81000 + t["cache_creation"]))
+    expected_savings = sum(cache_savings(r["model"], r["tokens"]["cache_read"]) or 0 for r in records)
+    assert t["cache_savings_usd"] == pytest.approx(expected_savings)
+    assert t["unpriced_savings_tokens"] == 1000  # the mystery model's cache reads
+    assert v["days"][0] == "2026-05-17" and v["days"][-1] == "2026-06-15" and len(v["days"]) == 30
+    by_project = {g["key"]: g["totals"]["cost_usd"] for g in v["by_project"]}
+    assert by_project == pytest.approx({"alpha": 1.656415, "beta": 2.7509, "gamma": 0.0})
+    by_tag = {g["key"]: g["totals"]["runs"] for g in v["by_tag"]}
+    assert by_tag == {"team=web": 3, "team=data": 1, "pr=42": 1}
+    assert {g["key"] for g in v["by_branch"]} == {"main", "feat/x"}
+    assert [r["started_at"] for r in v["latest_runs"]] == sorted(
+        (r["started_at"] for r in records), reverse=True
+    )
+    per_day = {}
+    for row in v["by_day_by_model"]:
+        per_day[row["day"]] = per_day.get(row["day"], 0) + row["cost_usd"]
+    assert per_day == pytest.approx({"2026-06-13": 0.1259, "2026-06-14": 4.25, "2026-06-15": 0.031415})
+
+
+def test_filters(tmp_path: Path) -> None:
+    ledger = write_ledger(tmp_path / "l.jsonl", known_records(NOW))
+    assert _view(ledger, project="beta")["totals"]["runs"] == 2
+    assert _view(ledger, model="claude-haiku-4-5")["totals"]["cost_usd"] == pytest.approx(0.032315)
+    web = _view(ledger, tag="team=web")
+    assert web["totals"]["runs"] == 3
+    assert {r["project"] for r in web["latest_runs"]} == {"alpha", "gamma"}
+    assert _view(ledger, period="1d")["totals"]["runs"] == 2
+    assert _view(ledger, period="2d")["totals"]["runs"] == 4
+    assert _view(ledger, tag="team=nobody")["totals"]["runs"] == 0
+    both = _view(ledger, project="alpha", tag="team=web")
+    assert both["totals"]["cost_usd"] == pytest.approx(1.625)
+    # The option lists stay complete whatever is filtered, so a filter can be undone.
+    assert both["options"]["projects"] == ["alpha", "beta", "gamma"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [({"period": "week"}, "bad period"), ({"period": "0d"}, "at least"), ({"tag": "team"}, "KEY=VALUE")],
+)
+def test_bad_filters(args: dict[str, str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_filters(**args)
+
+
+def test_incremental_append_rotation_and_rebuild(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.jsonl"
+    records = known_records(NOW)
+    write_ledger(ledger, records[:3])
+    rollup = Rollup(ledger)
+    assert rollup.refresh() is True
+    assert rollup.refresh() is False  # nothing new: no re-read
+    append(ledger, records[3])
+    assert rollup.refresh() is True
+    assert rollup.view(Filters(), today=TODAY)["totals"]["runs"] == 4
+    # Rotation: the live file is renamed to a dated segment and a new live file starts.
+    os.rename(ledger, tmp_path / "l.20260615T000000Z.jsonl")
+    append(ledger, records[4])
+    assert rollup.refresh() is True
+    assert rollup.records == 5
+    # A torn tail is held back until its newline arrives, then read as the line it becomes.
+    with open(ledger, "ab") as fh:
+        fh.write(encode(records[5])[:-20])
+    rollup.refresh()
+    assert rollup.records == 5 and rollup.bad_lines == 0
+    with open(ledger, "ab") as fh:
+        fh.write(encode(records[5])[-20:])
+    rollup.refresh()
+    assert rollup.records == 6
+    # A file that shrank (prune, repair) means start again: no stale sums.
+    write_ledger(ledger.with_suffix(".new"), records[:1])
+    os.replace(ledger.with_suffix(".new"), ledger)
+    (tmp_path / "l.20260615T000000Z.jsonl").unlink()
+    assert rollup.refresh() is True
+    assert rollup.view(Filters(), today=TODAY)["totals"]["runs"] == 1
+
+
+def test_bad_lines_are_counted_not_fatal(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.jsonl"
+    ledger.write_bytes(
+        b'\x00\xffgarbage\n{"v":1}\n[1,2]\n' + encode(known_records(NOW)[0]) + b'{"v":1,"id":"x"}\n'
+    )
+    v = _view(ledger)
+    assert {k: v["read"][k] for k in ("records", "bad_lines", "not_counted")} == {
+        "records": 1,
+        "bad_lines": 4,
+        "not_counted": 0,
+    }
+    assert _view(tmp_path / "missing.jsonl")["totals"]["runs"] == 0
+
+
+def test_multi_model_run_is_split_when_every_model_is_priced(tmp_path: Path) -> None:
+    rec = make_record(
+        when=NOW,
+        model="claude-sonnet-4-5",
+        tokens=(110, 60, 0, 0),
+        cost=0.5,
+        models={
+            "claude-sonnet-4-5": {"input": 100, "output": 50, "cost_usd": 0.4, "cost_source": "claude"},
+            "claude-haiku-4-5": {"input": 10, "output": 10, "cost_usd": 0.1, "cost_source": "claude"},
+        },
+    )
+    v = _view(write_ledger(tmp_path / "l.jsonl", [rec]))
+    rows = {r["model"]: (r["runs"], r["cost_usd"], r["tokens"]) for r in v["by_day_by_model"]}
+    assert rows == {"claude-sonnet-4-5": (1, 0.4, 150), "claude-haiku-4-5": (0, 0.1, 20)}
+    assert v["totals"]["runs"] == 1 and v["totals"]["cost_usd"] == pytest.approx(0.5)
+
+
+def test_zero_token_run_without_cost_is_not_unpriced(tmp_path: Path) -> None:
+    rec = make_record(when=NOW, tokens=(0, 0, 0, 0), cost=None, status="crashed")
+    t = _view(write_ledger(tmp_path / "l.jsonl", [rec]))["totals"]
+    assert (t["runs"], t["unpriced_runs"], t["cost_usd"]) == (1, 0, 0)
+
+
+def test_ci_links_only_http() -> None:
+    from claude_run.dashboard.data import _ci
+
+    assert _ci({"ci": {"provider": "github", "url": "javascript:alert(1)"}}) == (None, "github")
+    assert _ci({"ci": {"url": "https://ci.example/1", "job": "j"}}) == ("https://ci.example/1", "j")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "unpriced"),
+        (0, "$0.00"),
+        (1234.5, "$1,234.50"),
+        (0.01, "$0.01"),
+        (0.0042, "$0.0042"),
+        (0.000123, "$0.00012"),
+        (0.0009, "$0.00090"),
+        (-2.5, "-$2.50"),
+    ],
+)
+def test_fmt_usd(value: float | None, text: str) -> None:
+    assert fmt_usd(value) == text
+
+
+@given(st.floats(min_value=1e-9, max_value=1e12))
+def test_nice_max_bounds(value: float) -> None:
+    top = nice_max(value)
+    assert value * 0.999999 <= top <= value * 5.0001
+
+
+_rec = st.builds(
+    lambda day, model, project, tok, cost, tag: make_record(
+        when=NOW - timedelta(days=day, minutes=tok[0] % 60),
+        model=model,
+        project=project,
+        tokens=tok,
+        cost=cost,
+        tags={"team": tag} if tag else {},
+    ),
+    st.integers(0, 40),
+    st.sampled_from(["claude-sonnet-4-5", "claude-haiku-4-5", "unknown-x", None]),
+    st.sampled_from(["a", "b", None]),
+    st.tuples(*[st.integers(0, 10**6)] * 4),
+    st.one_of(st.none(), st.floats(0, 100, allow_nan=False)),
+    st.sampled_from(["x", "y", None]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_rec, max_size=30), st.lists(st.integers(1, 400), max_size=8), st.sampled_from(["7d", "all"]))
+def test_incremental_reads_equal_one_shot(
+    tmp_path_factory: Any, records: list[dict[str, Any]], cuts: list[int], period: str
+) -> None:
+    """However the appends are split across looks (even mid-line), the sums match one full read."""
+    ledger = tmp_path_factory.mktemp("inc") / "l.jsonl"
+    data = b"".join(encode(r) for r in records)
+    rollup = Rollup(ledger)
+    ledger.write_bytes(b"")
+    pos = 0
+    for cut in cuts:
+        with open(ledger, "ab") as fh:
+            fh.write(data[pos : pos + cut])
+        pos += cut
+        rollup.refresh()
+    with open(ledger, "ab") as fh:
+        fh.write(data[pos:])
+    rollup.refresh()
+    filters = Filters(period=period)
+    live = rollup.view(filters, today=TODAY)
+    once = build_view(ledger, filters, today=TODAY)
+    for key in ("totals", "by_day_by_model", "by_project", "by_tag", "by_branch", "latest_runs", "read"):
+        assert live[key] == once[key], key  # type: ignore[literal-required]
+    assert once["read"]["records"] == len(records)
+    priced = [
+        r
+        for r in records
+        if r["cost_usd"] is not None and (period == "all" or r["started_at"] >= "2026-06-09")
+    ]
+    assert once["totals"]["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in priced))
+
+
+def _side(rec: dict[str, Any], *, mode: str, session: str, supersedes: str | None = None) -> dict[str, Any]:
+    rec.update(mode=mode, source={"imported": "import"}.get(mode, mode), session_id=session)
+    if supersedes:
+        rec["supersedes"] = supersedes
+    return rec
+
+
+def test_fold_supersedes_and_duplicate_imports(tmp_path: Path) -> None:
+    """The same records count as in `ledger summary`: superseded ones and re-imported runs do not."""
+    t = NOW - timedelta(hours=3)
+    run1 = make_record(when=t, cost=1.0)
+    run1["session_id"] = "s1"
+    imp_dup = _side(make_record(when=t, cost=1.0), mode="imported", session="s1")  # run1 already has it
+    imp2 = _side(make_record(when=t, cost=2.0), mode="imported", session="s2")
+    imp2b = _side(make_record(when=t, cost=2.5), mode="imported", session="s2", supersedes=imp2["id"])
+    tel1 = _side(make_record(when=t, cost=4.0), mode="telemetry", session="s4")
+    tel2 = _side(make_record(when=t, cost=4.5), mode="telemetry", session="s4", supersedes=tel1["id"])
+    run3 = make_record(when=t, cost=8.0)
+    run3b = make_record(when=t, cost=8.25)
+    run3b["supersedes"] = run3["id"]  # replaces a tracked run: the rollup rebuilds once
+    imp5 = _side(make_record(when=t, cost=16.0), mode="imported", session="s5")
+    run5 = make_record(when=t, cost=16.5)
+    run5["session_id"] = "s5"  # the import came first; the tracked run wins
+    records = [run1, imp_dup, imp2, imp2b, tel1, tel2, run3, run3b, imp5, run5]
+    counted = [run1, imp2b, tel2, run3b, run5]
+    ledger = tmp_path / "l.jsonl"
+    rollup = Rollup(ledger)
+    for rec in records:  # one look per append, as the live dashboard sees them
+        append(ledger, rec)
+        rollup.refresh()
+    once = build_view(ledger, Filters(), today=TODAY)
+    live = rollup.view(Filters(), today=TODAY)
+    for v in (once, live):
+        assert v["totals"]["runs"] == len(counted)
+        assert v["totals"]["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in counted))
+        assert {r["id"] for r in v["latest_runs"]} == {r["id"] for r in counted}
+        assert v["read"]["not_counted"] == len(records) - len(counted)
+        assert v["by_day_by_model"] == once["by_day_by_model"]
+
+
+def test_a_cell_emptied_by_supersedes_is_not_drawn(tmp_path: Path) -> None:
+    old = _side(make_record(when=NOW, project="gone", cost=0.1), mode="telemetry", session="s")
+    new = _side(
+        make_record(when=NOW, project="kept", cost=0.3), mode="telemetry", session="s", supersedes=old["id"]
+    )
+    ledger = tmp_path / "l.jsonl"
+    rollup = Rollup(ledger)
+    for rec in (old, new):
+        append(ledger, rec)
+        rollup.refresh()
+    v = rollup.view(Filters(), today=TODAY)
+    assert [g["key"] for g in v["by_project"]] == ["kept"]
+    assert v["totals"]["cost_usd"] == pytest.approx(0.3)
+
+
+def test_superseding_record_before_its_target(tmp_path: Path) -> None:
+    """Merged ledgers can hold the replacement before the original: the original is still skipped."""
+    old = _side(make_record(when=NOW, cost=1.0), mode="telemetry", session="s")
+    new = _side(make_record(when=NOW, cost=3.0), mode="telemetry", session="s", supersedes=old["id"])
+    v = _view(write_ledger(tmp_path / "l.jsonl", [new, old]))
+    assert (v["totals"]["runs"], v["totals"]["cost_usd"]) == (1, 3.0)
+
+
+def test_tag_keys_with_too_many_values_are_not_charted(tmp_path: Path) -> None:
+    from claude_run.dashboard.data import MAX_TAG_VALUES
+
+    recs = [
+        make_record(when=NOW, cost=1.0, tags={"pr": str(i), "team": "web"}) for i in range(MAX_TAG_VALUES + 5)
+    ]
+    v = _view(write_ledger(tmp_path / "l.jsonl", recs))
+    assert v["options"]["tags"] == ["team=web"]
+    assert v["options"]["uncharted_tag_keys"] == ["pr"]
+    assert [g["key"] for g in v["by_tag"]] == ["team=web"]
+    assert v["by_tag"][0]["totals"]["runs"] == len(recs)
+
+
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=300),
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50),
+)
+def test_compact_hash_set_is_a_set(added: list[int], probes: list[int]) -> None:
+    from claude_run.dashboard.data import _HashSet
+
+    hs = _HashSet()
+    hs._MERGE_AT = 16  # merge often, so the sorted part is exercised
+    for h in added:
+        hs.add(h)
+    assert all(h in hs for h in added)
+    assert [p in hs for p in probes] == [p in set(added) for p in probes]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(_rec, min_size=1, max_size=25), st.integers(1, 3000))
+def test_budgeted_reads_converge_to_the_full_read(
+    tmp_path_factory: Any, records: list[dict[str, Any]], step: int
+) -> None:
+    """Reading a big ledger a slice at a time (the server's first read) ends where one full read does."""
+    ledger = tmp_path_factory.mktemp("budget") / "l.jsonl"
+    ledger.write_bytes(b"".join(encode(r) for r in records))
+    rollup = Rollup(ledger)
+    rollup.refresh(step)
+    looks = 1
+    while rollup.behind:
+        partial = rollup.view(Filters(period="all"), today=TODAY)
+        assert partial["read"]["read_bytes"] < partial["read"]["total_bytes"]
+        rollup.refresh(step)
+        looks += 1
+    assert looks == -(-ledger.stat().st_size // step)
+    live = rollup.view(Filters(period="all"), today=TODAY)
+    once = build_view(ledger, Filters(period="all"), today=TODAY)
+    for key in ("totals", "by_day_by_model", "by_project", "by_tag", "by_branch", "latest_runs", "read"):
+        assert live[key] == once[key], key  # type: ignore[literal-required]

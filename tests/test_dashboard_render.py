@@ -1,0 +1,76 @@
+"""Server-side SVG: figures in data attributes, scales that keep small bars visible, no injection."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from claude_run.dashboard.data import Filters, build_view
+from claude_run.dashboard.page import document
+from claude_run.dashboard.render import OTHER_COLOUR, fmt_compact, group_bars
+from support.dashboard_ledger import make_record, write_ledger
+
+
+def _totals(cost: float, runs: int = 1) -> dict[str, object]:
+    return {
+        "runs": runs, "input": 1, "output": 1, "cache_read": 0, "cache_creation": 0, "tokens": 2,
+        "cost_usd": cost, "estimated_cost_usd": 0.0, "unpriced_runs": 0, "unpriced_tokens": 0,
+        "cache_hit_ratio": 0.0, "cache_savings_usd": 0.0, "unpriced_savings_tokens": 0,
+    }  # fmt: skip
+
+
+def test_others_bar_does_not_dwarf_named_groups() -> None:
+    groups = [{"key": f"p{i}", "totals": _totals(10.0 - i / 2)} for i in range(12)]
+    groups.append({"key": "30 others", "totals": _totals(500.0, 30)})
+    svg = group_bars(groups, "project", "Spend by project")  # type: ignore[arg-type]
+    widths = {
+        k: float(w)
+        for w, k in re.findall(
+            r'<rect class="bar" x="\d+" y="[\d.]+" width="([\d.]+)"[^>]*data-key="([^"]+)"', svg
+        )
+    }
+    assert widths["p0"] > 100  # the biggest named bar uses the plot, not 2% of it
+    assert widths["30 others"] <= 640  # cut at the plot's edge
+    assert f'fill="{OTHER_COLOUR}" data-key="30 others" data-value="500.0"' in svg
+
+
+def test_markup_in_names_is_escaped(tmp_path: Path) -> None:
+    rec = make_record(when=datetime.now(timezone.utc), project='<script>alert("x")</script>', branch="a&b")
+    rec["tags"] = {"k": '"><img src=x>'}
+    view = build_view(write_ledger(tmp_path / "l.jsonl", [rec]), Filters())
+    html = document(view, live=True)
+    assert "<script>alert" not in html and "<img src=x>" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html and "a&amp;b" in html
+
+
+def test_day_ticks_show_the_year_across_years(tmp_path: Path) -> None:
+    recs = [make_record(when=datetime(2025, 12, 30, 12, tzinfo=timezone.utc)),
+            make_record(when=datetime(2026, 1, 2, 12, tzinfo=timezone.utc))]  # fmt: skip
+    view = build_view(write_ledger(tmp_path / "l.jsonl", recs), Filters(period="all"))
+    assert ">2025-12-30</text>" in document(view, live=False)
+
+
+def test_fmt_compact() -> None:
+    assert [fmt_compact(v) for v in (0, 999, 1000, 1500, 2_500_000, 3e9)] == [
+        "0",
+        "999",
+        "1k",
+        "1.5k",
+        "2.5M",
+        "3B",
+    ]
+
+
+def test_a_partial_read_is_flagged_on_the_page(tmp_path: Path) -> None:
+    from claude_run.dashboard.data import Rollup
+
+    recs = [make_record(when=datetime.now(timezone.utc), cost=0.1) for _ in range(5)]
+    rollup = Rollup(write_ledger(tmp_path / "l.jsonl", recs))
+    rollup.refresh(budget=1500)
+    assert rollup.behind
+    page = document(rollup.view(Filters()), live=True)
+    assert 'id="loading"' in page and "Still reading the ledger" in page
+    while rollup.behind:
+        rollup.refresh(budget=1500)
+    assert 'id="loading"' not in document(rollup.view(Filters()), live=True)
