@@ -220,7 +220,9 @@ def run_import(
         # session counts toward the session where it first appeared.
         scans.sort(key=lambda s: (s.first_ts is None, s.first_ts or "", s.path))
         changed: set[str] = set()
-        for scan in scans:
+        scans.reverse()
+        while scans:
+            scan = scans.pop()  # each read is dropped once folded: memory stays one copy
             tf = by_file[scan.path]
             result.files_read += 1
             result.bytes_read += scan.end - scan.start
@@ -237,7 +239,6 @@ def run_import(
             state.files[scan.path] = FileState(
                 st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, scan.end, tf.session_key, tf.subagent
             )
-        del scans
         emit = [sessions[k] for k in sorted(changed) if sessions[k].messages]
         written: list[tuple[Session, str]] = []
         if emit:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,10 +90,9 @@ class ImportState:
 
     def save(self) -> None:
         if self._sessions is not None:
-            data = {"v": STATE_VERSION, "s": {k: s.to_state() for k, s in self._sessions.items()}}
-            _write_atomic(self.sessions_path, orjson.dumps(data))
+            _write_atomic(self.sessions_path, _sessions_json(self._sessions))
         index = {"v": STATE_VERSION, "files": {p: f.to_json() for p, f in self.files.items()}}
-        _write_atomic(self.index_path, orjson.dumps(index))
+        _write_atomic(self.index_path, [orjson.dumps(index)])
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -127,12 +126,23 @@ def _read_json(path: Path) -> Any:
         return None  # a damaged state only costs a full re-read; records supersede by session
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _sessions_json(sessions: dict[str, Session]) -> Iterator[bytes]:
+    """The sessions document, one session at a time: never the whole (tens of MB) in memory."""
+    yield b'{"v":%d,"s":{' % STATE_VERSION
+    first = True
+    for key, session in sessions.items():
+        yield (b"" if first else b",") + orjson.dumps(key) + b":" + orjson.dumps(session.to_state())
+        first = False
+    yield b"}}"
+
+
+def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                for data in chunks:
+                    fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)

@@ -23,14 +23,15 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any
 
 import orjson
 
 CHUNK = 4 << 20  # bytes read at a time: bounds memory whatever the file size
 
 # (model, input, output, cache_read, cache_creation, cache_creation_1h, sidechain, timestamp, cost_usd)
-Msg = tuple[str, int, int, int, int, int, bool, str, "float | None"]
+# The timestamp is kept only on request (per-day totals): 200k messages' strings weigh 15 MB.
+Msg = tuple[str, int, int, int, int, int, bool, "str | None", "float | None"]
 
 _USAGE = b'"usage"'
 _COST_STATE = b'"cost-state"'
@@ -39,6 +40,7 @@ _TS_BYTES = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}
 _TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z")
 _VERSION_RE = re.compile(r"\d+\.\d+\.\d+")
 SYNTHETIC = "<synthetic>"
+_ABSENT: Any = object()
 
 
 @dataclass
@@ -67,84 +69,109 @@ class FileScan:
             self.last_ts = ts
 
 
-def _num(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+_NUM_TYPES = (int, float)  # `type(x) in` also rejects bool, as a JSON schema `number` does
 
 
-def _nonempty(value: object) -> bool:
-    return isinstance(value, str) and value != ""
-
-
-def usage_entry(obj: dict[str, Any], sidechain_file: bool) -> tuple[str | None, Msg] | None:
-    """(dedup key or None, message) for a line that counts as usage; None for any other line."""
+def usage_entry(
+    obj: dict[str, Any], sidechain_file: bool, keep_ts: bool = False
+) -> tuple[str | None, Msg, str] | None:
+    """(dedup key or None, message, timestamp) for a line that counts as usage; None for any other."""
     msg = obj.get("message")
-    if not isinstance(msg, dict):
+    if type(msg) is not dict:
         return None
     usage = msg.get("usage")
-    if not isinstance(usage, dict):
+    if type(usage) is not dict:
         return None
     ts = obj.get("timestamp")
-    if not isinstance(ts, str) or not _TS_RE.fullmatch(ts):
+    if type(ts) is not str or not _TS_RE.fullmatch(ts):
         return None
-    inp, out = usage.get("input_tokens"), usage.get("output_tokens")
-    if not _num(inp) or not _num(out):
+    inp: Any = usage.get("input_tokens")
+    out: Any = usage.get("output_tokens")
+    cc: Any = usage.get("cache_creation_input_tokens", 0)
+    cr: Any = usage.get("cache_read_input_tokens", 0)
+    if (
+        type(inp) not in _NUM_TYPES
+        or type(out) not in _NUM_TYPES
+        or type(cc) not in _NUM_TYPES
+        or type(cr) not in _NUM_TYPES
+    ):
         return None
-    cc, cr = usage.get("cache_creation_input_tokens", 0), usage.get("cache_read_input_tokens", 0)
-    if not _num(cc) or not _num(cr):
-        return None
-    speed = usage.get("speed")
-    if speed is not None and speed not in ("standard", "fast"):
-        return None
-    if "speed" in usage and speed is None:
+    speed = usage.get("speed", "standard")
+    if speed != "standard" and speed != "fast":
         return None
     if not _valid_optionals(obj, msg):
         return None
     model = msg.get("model")
-    name = model if isinstance(model, str) else "unknown"
+    name = model if type(model) is str else "unknown"
     if speed == "fast":
         name += "-fast"
     one_hour = 0
     split = usage.get("cache_creation")
-    if isinstance(split, dict):
-        hour = split.get("ephemeral_1h_input_tokens")
-        if isinstance(hour, (int, float)) and not isinstance(hour, bool):
+    if type(split) is dict:
+        hour: Any = split.get("ephemeral_1h_input_tokens")
+        if type(hour) in _NUM_TYPES:
             one_hour = int(hour)
     cost = obj.get("costUSD")
     mid, rid = msg.get("id"), obj.get("requestId")
-    key = f"{mid}:{rid}" if isinstance(mid, str) and isinstance(rid, str) else None
+    key = f"{mid}:{rid}" if type(mid) is str and type(rid) is str else None
     side = obj.get("isSidechain") is True or sidechain_file
-    entry: Msg = (name, int(inp), int(out), int(cr), int(cc), one_hour, side, ts, cost)
-    return key, entry
+    entry: Msg = (name, int(inp), int(out), int(cr), int(cc), one_hour, side, ts if keep_ts else None, cost)
+    return key, entry, ts
 
 
 def _valid_optionals(obj: dict[str, Any], msg: dict[str, Any]) -> bool:
     """ccusage drops a line whose optional fields are present but malformed: do the same."""
-    for key in ("sessionId", "requestId"):
-        if key in obj and not _nonempty(obj[key]):
-            return False
-    for key in ("model", "id"):
-        if key in msg and not _nonempty(msg[key]):
-            return False
-    if "cwd" in obj and not isinstance(obj["cwd"], str):
+    v = obj.get("sessionId", _ABSENT)
+    if v is not _ABSENT and (type(v) is not str or not v):
         return False
-    if "version" in obj:
-        v = obj["version"]
-        if not isinstance(v, str) or not _VERSION_RE.match(v):
-            return False
-    if "costUSD" in obj and not _num(obj["costUSD"]):
+    v = obj.get("requestId", _ABSENT)
+    if v is not _ABSENT and (type(v) is not str or not v):
         return False
-    if "isApiErrorMessage" in obj and not isinstance(obj["isApiErrorMessage"], bool):
+    v = msg.get("model", _ABSENT)
+    if v is not _ABSENT and (type(v) is not str or not v):
         return False
-    if "content" in msg:
-        content = msg["content"]
-        if not isinstance(content, list):
+    v = msg.get("id", _ABSENT)
+    if v is not _ABSENT and (type(v) is not str or not v):
+        return False
+    v = obj.get("cwd", _ABSENT)
+    if v is not _ABSENT and type(v) is not str:
+        return False
+    v = obj.get("version", _ABSENT)
+    if v is not _ABSENT and (type(v) is not str or not _VERSION_RE.match(v)):
+        return False
+    v = obj.get("costUSD", _ABSENT)
+    if v is not _ABSENT and type(v) not in _NUM_TYPES:
+        return False
+    v = obj.get("isApiErrorMessage", _ABSENT)
+    if v is not _ABSENT and type(v) is not bool:
+        return False
+    content = msg.get("content", _ABSENT)
+    if content is not _ABSENT:
+        if type(content) is not list:
             return False
         for block in content:
-            if not isinstance(block, dict):
+            if type(block) is not dict:
                 return False
-            if "text" in block and not isinstance(block["text"], str):
+            text = block.get("text", _ABSENT)
+            if text is not _ABSENT and type(text) is not str:
                 return False
     return True
+
+
+def _may_grow(usage: object, old: Msg) -> bool:
+    """False only when `usage` is well-formed and its total is not above the kept copy's."""
+    if type(usage) is not dict:
+        return False
+    try:
+        total = (
+            usage["input_tokens"]
+            + usage["output_tokens"]
+            + usage.get("cache_read_input_tokens", 0)
+            + usage.get("cache_creation_input_tokens", 0)
+        )
+    except (KeyError, TypeError):
+        return False  # not a valid usage line: could not be counted anyway
+    return bool(total > old[1] + old[2] + old[3] + old[4])
 
 
 def bigger(new: Msg, old: Msg) -> bool:
@@ -171,11 +198,13 @@ def _meta(scan: FileScan, obj: dict[str, Any]) -> None:
 
 
 class _Reader:
-    def __init__(self, scan: FileScan, ino: int, sidechain_file: bool) -> None:
+    def __init__(self, scan: FileScan, ino: int, sidechain_file: bool, keep_ts: bool) -> None:
         self.scan = scan
+        self.keep_ts = keep_ts
         self.ino = ino
         self.side = sidechain_file
         self.need_meta = True
+        self.need_first = True
 
     def line(self, raw: bytes | memoryview, abs_offset: int) -> None:
         try:
@@ -183,18 +212,36 @@ class _Reader:
         except orjson.JSONDecodeError:
             self.scan.bad_lines += 1
             return
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             return
         scan = self.scan
-        _meta(scan, obj)
-        if obj.get("type") == "cost-state":
-            scan.cost_state = obj
+        if self.need_first:
+            _meta(scan, obj)
+            self.need_first = scan.session_id is None or scan.cwd is None or scan.entrypoint is None
+        else:
+            # Only these change along a session (Claude Code updated, branch switched).
+            version = obj.get("version")
+            if type(version) is str and version:
+                scan.version = version
+            branch = obj.get("gitBranch")
+            if type(branch) is str and branch:
+                scan.branch = branch
+        msg = obj.get("message")
+        if type(msg) is not dict:
+            if obj.get("type") == "cost-state":
+                scan.cost_state = obj
             return
-        found = usage_entry(obj, self.side)
+        mid, rid = msg.get("id"), obj.get("requestId")
+        key = f"{mid}:{rid}" if type(mid) is str and type(rid) is str else None
+        if key is not None:
+            old = scan.messages.get(key)
+            if old is not None and not _may_grow(msg.get("usage"), old):
+                return  # a copy no larger than the one kept cannot change anything: skip checking it
+        found = usage_entry(obj, self.side, self.keep_ts)
         if found is None:
             return
-        key, entry = found
-        scan.see_ts(entry[7])
+        entry = found[1]
+        scan.see_ts(found[2])
         if key is None:
             scan.messages[f"@{self.ino}:{abs_offset}"] = entry
             return
@@ -252,7 +299,9 @@ class _Reader:
             self.need_meta = False
 
 
-def scan_file(path: str, start: int = 0, sidechain_file: bool = False, need_meta: bool = True) -> FileScan:
+def scan_file(
+    path: str, start: int = 0, sidechain_file: bool = False, need_meta: bool = True, keep_ts: bool = False
+) -> FileScan:
     """Read `path` from byte `start` to its last complete line (a torn tail is left for next time)."""
     scan = FileScan(path=path, start=start, end=start)
     try:
@@ -261,7 +310,7 @@ def scan_file(path: str, start: int = 0, sidechain_file: bool = False, need_meta
         scan.error = exc.strerror or str(exc)
         return scan
     try:
-        reader = _Reader(scan, os.fstat(fh.fileno()).st_ino, sidechain_file)
+        reader = _Reader(scan, os.fstat(fh.fileno()).st_ino, sidechain_file, keep_ts)
         reader.need_meta = need_meta
         fh.seek(start)
         carry = b""

@@ -84,6 +84,21 @@ class Session:
             self.cost_state = _cost_state(scan.cost_state)
             changed = True
         self.bad_lines += scan.bad_lines
+        if not self.messages:
+            # The common case (a session's first read): keep the scan's dict instead of copying it.
+            theirs = scan.messages
+            for key in list(theirs):
+                if key[0] == "@":
+                    continue
+                owner = owners.get(key)
+                if owner is None:
+                    owners[key] = self.key
+                elif owner != self.key:
+                    del theirs[key]
+                    self.counted_elsewhere += 1
+            self.messages = theirs
+            scan.messages = {}
+            return changed or bool(theirs)
         mine = self.messages
         for key, entry in scan.messages.items():
             if key[0] == "@":  # no id to deduplicate by: every such line counts
