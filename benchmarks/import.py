@@ -158,7 +158,8 @@ def main() -> int:
     print(f"{'':{width}}  {'wall s':>7}  {'peak RSS tree MB':>16}  {'largest process MB':>18}")
     for name, r in results.items():
         print(
-            f"{name:{width}}  {r['wall_s']:7.2f}  {r['peak_rss_tree_mb']:16.0f}  {r['peak_rss_single_mb']:18.0f}"
+            f"{name:{width}}  {r['wall_s']:7.2f}  {r['peak_rss_tree_mb']:16.0f}"
+            f"  {r['peak_rss_single_mb']:18.0f}"
         )
     first = results["claude-run import, first"]
     print("claude-run:", str(first["stderr"]).strip().splitlines()[-1] if first["stderr"] else "")

@@ -96,7 +96,8 @@ def encode(record: Record | dict[str, Any]) -> bytes:
 
 def open_for_append(ledger: Path) -> int:
     _refuse_symlink(ledger)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    # O_RDWR, not O_WRONLY: _needs_newline preads the last byte.
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
         return os.open(ledger, flags, FILE_MODE)
     except OSError as exc:
