@@ -46,9 +46,13 @@ print(n)
 """
 
 
-def _tree_rss_kb(pid: int) -> tuple[int, int]:
-    """(sum of VmRSS over pid and its descendants, largest single one), in kB."""
-    total = largest = 0
+def _tree_rss_kb(pid: int) -> tuple[int, int, int]:
+    """(sum of VmRSS, sum of Pss, largest single VmRSS) over pid and its descendants, in kB.
+
+    RSS summed over processes counts shared pages (the interpreter, libraries) once per process;
+    Pss splits them among sharers, so its sum is what the tree really occupies.
+    """
+    total = pss = largest = 0
     stack = [pid]
     while stack:
         p = stack.pop()
@@ -60,26 +64,30 @@ def _tree_rss_kb(pid: int) -> tuple[int, int]:
                         total += kb
                         largest = max(largest, kb)
                         break
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                        break
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as fh:
                     stack.extend(int(c) for c in fh.read().split())
         except (OSError, ValueError):
             continue
-    return total, largest
+    return total, pss, largest
 
 
 def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     """Wall seconds and peak RSS (tree sum sampled every 10 ms; max single process from rusage)."""
-    peak = [0, 0]
+    peak = [0, 0, 0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            total, largest = _tree_rss_kb(proc.pid)
-            peak[0] = max(peak[0], total)
-            peak[1] = max(peak[1], largest)
+            for i, kb in enumerate(_tree_rss_kb(proc.pid)):
+                peak[i] = max(peak[i], kb)
             done.wait(0.01)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -93,7 +101,8 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, flo
     return {
         "wall_s": wall,
         "peak_rss_tree_mb": peak[0] / 1024,
-        "peak_rss_single_mb": peak[1] / 1024,
+        "peak_pss_tree_mb": peak[1] / 1024,
+        "peak_rss_single_mb": peak[2] / 1024,
         "stdout": out.decode()[-4000:],  # type: ignore[dict-item]
         "stderr": err.decode()[-4000:],  # type: ignore[dict-item]
     }
@@ -105,6 +114,8 @@ def find_ccusage(given: str | None) -> str | None:
     for base in (REPO / "node_modules", Path("/tmp/import-cc20/node_modules")):
         native = base / "@ccusage" / "ccusage-linux-x64" / "bin" / "ccusage"
         if native.exists():
+            if not os.access(native, os.X_OK):
+                native.chmod(0o755)  # npm unpacks it without the bit; ccusage's own cli.js sets it too
             return str(native)
     return shutil.which("ccusage")
 
@@ -155,11 +166,14 @@ def main() -> int:
         )
     print(f"load average after: {os.getloadavg()}")
     width = max(len(k) for k in results)
-    print(f"{'':{width}}  {'wall s':>7}  {'peak RSS tree MB':>16}  {'largest process MB':>18}")
+    print(
+        f"{'':{width}}  {'wall s':>7}  {'peak RSS sum MB':>15}  {'peak PSS sum MB':>15}"
+        f"  {'largest RSS MB':>14}"
+    )
     for name, r in results.items():
         print(
-            f"{name:{width}}  {r['wall_s']:7.2f}  {r['peak_rss_tree_mb']:16.0f}"
-            f"  {r['peak_rss_single_mb']:18.0f}"
+            f"{name:{width}}  {r['wall_s']:7.2f}  {r['peak_rss_tree_mb']:15.0f}"
+            f"  {r['peak_pss_tree_mb']:15.0f}  {r['peak_rss_single_mb']:14.0f}"
         )
     first = results["claude-run import, first"]
     print("claude-run:", str(first["stderr"]).strip().splitlines()[-1] if first["stderr"] else "")

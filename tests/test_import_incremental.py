@@ -239,3 +239,21 @@ def test_cli_missing_dir_is_a_usage_error(tmp_path: Path) -> None:
     out = _cli(str(tmp_path / "nope"), "--ledger", str(tmp_path / "l.jsonl"), cwd=tmp_path)
     assert out.returncode == 2
     assert "not a directory" in out.stderr
+
+
+def test_parallel_read_gives_the_serial_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import claude_run.import_run as import_run
+    from support.import_history import HistorySpec, generate
+
+    generate(tmp_path / "h", HistorySpec(sessions=9, messages=15, header_kb=1))
+    serial = run_import(tmp_path / "a.jsonl", [tmp_path / "h"], workers=1)
+    monkeypatch.setattr(import_run, "PARALLEL_MIN_BYTES", 0)
+    parallel = run_import(tmp_path / "b.jsonl", [tmp_path / "h"], workers=3)
+
+    def strip(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(
+            ({k: v for k, v in r.items() if k != "id"} for r in recs), key=lambda r: r["session_id"]
+        )
+
+    assert len(serial.records) == 9
+    assert strip(parallel.records) == strip(serial.records)

@@ -55,22 +55,55 @@ def _scan_task(task: Task) -> FileScan:
     return scan_file(task.path, task.start, task.subagent, task.need_meta)
 
 
+def _scan_batch(batch: list[Task]) -> list[FileScan]:
+    return [_scan_task(t) for t in batch]
+
+
 def _run_tasks(tasks: list[Task], workers: int) -> Iterator[FileScan]:
+    """Read every task; with N workers, this process is one of them and N-1 are child processes.
+
+    This process would otherwise sit idle waiting: scanning here saves a process (its memory and
+    start-up) and the pickling of a share of the results.
+    """
     total = sum(t.size - t.start for t in tasks)
     if workers <= 1 or len(tasks) < 2 or total < PARALLEL_MIN_BYTES:
         for t in tasks:
             yield _scan_task(t)
         return
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-    # fork: workers inherit the loaded modules instead of importing them again (spawn costs ~0.1 s each).
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    # Largest files first so that one big transcript does not finish alone at the end.
-    ordered = sorted(tasks, key=lambda t: t.size - t.start, reverse=True)
-    chunk = max(1, min(64, len(ordered) // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        yield from pool.map(_scan_task, ordered, chunksize=chunk)
+    methods = mp.get_all_start_methods()
+    # fork: a child starts at once and shares this process's pages (copy-on-write) until it writes.
+    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+    # Largest files first to the children, smallest last here, so both ends finish together.
+    pending = deque(sorted(tasks, key=lambda t: t.size - t.start, reverse=True))
+    batch_bytes = max(1 << 20, total // (workers * 16))
+    children = workers - 1
+    inflight: set[Future[list[FileScan]]] = set()
+
+    def feed(pool: ProcessPoolExecutor) -> None:
+        while pending and len(inflight) < 2 * children:
+            batch: list[Task] = []
+            size = 0
+            while pending and (not batch or size < batch_bytes):
+                t = pending.popleft()
+                batch.append(t)
+                size += t.size - t.start
+            inflight.add(pool.submit(_scan_batch, batch))
+
+    with ProcessPoolExecutor(max_workers=children, mp_context=ctx) as pool:
+        feed(pool)
+        while pending or inflight:
+            for fut in [f for f in inflight if f.done()]:
+                inflight.discard(fut)
+                yield from fut.result()
+            feed(pool)
+            if pending:
+                yield _scan_task(pending.pop())
+            elif inflight:
+                wait(inflight, return_when=FIRST_COMPLETED)
 
 
 def _stat_identity(st: os.stat_result) -> tuple[int, int, int, int]:
