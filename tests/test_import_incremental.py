@@ -257,3 +257,19 @@ def test_parallel_read_gives_the_serial_result(tmp_path: Path, monkeypatch: pyte
 
     assert len(serial.records) == 9
     assert strip(parallel.records) == strip(serial.records)
+
+
+@pytest.mark.parametrize("damage", ["delete", "garble"])
+def test_damaged_session_state_means_a_full_reread_not_partial_totals(tmp_path: Path, damage: str) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    write(tmp_path, [assistant("m1", "r1")])
+    run_import(ledger, [tmp_path])
+    sessions_state = ledger.with_name(ledger.name + ".import-sessions.json")
+    if damage == "delete":
+        sessions_state.unlink()
+    else:
+        sessions_state.write_text("{not json")
+    write(tmp_path, [assistant("m2", "r2")], mode="a")
+    run_import(ledger, [tmp_path])
+    live = latest_by_session(records(ledger))
+    assert live[SID]["tokens"]["input"] == 20  # both messages, not only the appended one

@@ -220,8 +220,8 @@ def run_import(
             result.seconds = time.perf_counter() - t0
             return result
         sessions = state.sessions()
-        if not state.files and sessions:
-            sessions.clear()
+        if state.reset:
+            tasks, rebuild, stats = plan(state, files, since)
         owners: dict[str, str] = {}
         for s in sessions.values():
             for key in s.messages:

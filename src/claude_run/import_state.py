@@ -48,6 +48,7 @@ class FileState:
 class ImportState:
     ledger: Path
     files: dict[str, FileState] = field(default_factory=dict)
+    reset: bool = False  # the sessions state was missing or damaged: every file must be read again
     _sessions: dict[str, Session] | None = None
 
     @property
@@ -86,6 +87,7 @@ class ImportState:
             elif self.files:
                 # The index without its sessions is useless (cannot continue a session): start over.
                 self.files.clear()
+                self.reset = True
         return self._sessions
 
     def save(self) -> None:
