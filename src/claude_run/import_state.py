@@ -59,10 +59,6 @@ class ImportState:
     def sessions_path(self) -> Path:
         return self.ledger.with_name(self.ledger.name + ".import-sessions.json")
 
-    @property
-    def lock_path(self) -> Path:
-        return self.ledger.with_name(self.ledger.name + ".import.lock")
-
     @classmethod
     def load(cls, ledger: Path) -> ImportState:
         state = cls(ledger)
@@ -98,21 +94,15 @@ class ImportState:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """One import at a time per ledger (two would both read the same new bytes)."""
-        from .ledger.store import FILE_MODE, ensure_dir
+        """One import at a time per ledger (two would both read the same new bytes).
 
-        ensure_dir(self.ledger)
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
-        except OSError as exc:
-            raise LedgerError(f"cannot open import lock {self.lock_path}: {exc.strerror or exc}") from exc
-        try:
-            import fcntl
+        The ledger's own locking, on `<ledger>.import.lock`: not the ledger's lock, which the
+        import takes again to append its records.
+        """
+        from .ledger.store import locked
 
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locked(self.ledger.with_name(self.ledger.name + ".import")):
             yield
-        finally:
-            os.close(fd)
 
 
 def _read_json(path: Path) -> Any:
