@@ -74,3 +74,25 @@ def test_any_split_of_appends_gives_the_same_totals(lines: list[str], cuts: list
             done = point
             run_import(split / "ledger.jsonl", [split], workers=1)
         assert _live(split / "ledger.jsonl") == _live(once / "ledger.jsonl")
+
+
+msg_st = st.tuples(
+    st.sampled_from(MODELS),
+    st.integers(0, 2**40),
+    st.integers(0, 2**40),
+    st.integers(0, 2**40),
+    st.integers(0, 2**40),
+    st.integers(0, 2**20),
+    st.booleans(),
+    st.none(),
+    st.one_of(st.none(), st.floats(0, 100, allow_nan=False)),
+)
+
+
+@given(st.dictionaries(st.text(min_size=1), msg_st, max_size=30))
+def test_packed_messages_round_trip(messages: dict[str, Any]) -> None:
+    from claude_run.transcripts.packed import Packed
+
+    packed = Packed.pack(messages)
+    assert packed.unpack() == messages
+    assert Packed.from_json(json.loads(json.dumps(packed.to_json()))).unpack() == messages

@@ -52,7 +52,7 @@ class ImportResult:
 
 
 def _scan_task(task: Task) -> FileScan:
-    return scan_file(task.path, task.start, task.subagent, task.need_meta)
+    return scan_file(task.path, task.start, task.subagent, task.need_meta).pack()
 
 
 def _scan_batch(batch: list[Task]) -> list[FileScan]:
@@ -224,7 +224,7 @@ def run_import(
             tasks, rebuild, stats = plan(state, files, since)
         owners: dict[str, str] = {}
         for s in sessions.values():
-            for key in s.messages:
+            for key in s.message_keys():
                 if key[0] != "@":
                     owners[key] = s.key
         by_file = {f.path: f for f in files}
@@ -232,7 +232,7 @@ def run_import(
             old = sessions.get(key)
             if old is None:
                 continue
-            for mkey in old.messages:
+            for mkey in old.message_keys():
                 if owners.get(mkey) == key:
                     del owners[mkey]
             fresh = Session(
@@ -272,7 +272,7 @@ def run_import(
             state.files[scan.path] = FileState(
                 st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, scan.end, tf.session_key, tf.subagent
             )
-        emit = [sessions[k] for k in sorted(changed) if sessions[k].messages]
+        emit = [sessions[k] for k in sorted(changed) if sessions[k].count()]
         written: list[tuple[Session, str]] = []
         if emit:
             tracked, latest = _tracked_and_latest(ledger)

@@ -18,7 +18,7 @@ from .session import Session, TokenSums
 def daily_totals(dirs: Iterable[Path], tz: tzinfo | None = None) -> dict[str, dict[str, TokenSums]]:
     """{YYYY-MM-DD: {model: sums}} over every transcript under `dirs` (config or projects dirs)."""
     files = discover(roots_for(dirs))
-    scans = [scan_file(f.path, 0, f.subagent, True, keep_ts=True) for f in files]
+    scans = [scan_file(f.path, 0, f.subagent, True, keep_ts=True).pack() for f in files]
     scans.sort(key=lambda s: (s.first_ts is None, s.first_ts or "", s.path))
     owners: dict[str, str] = {}
     sessions: dict[str, Session] = {}
@@ -28,7 +28,7 @@ def daily_totals(dirs: Iterable[Path], tz: tzinfo | None = None) -> dict[str, di
         sessions.setdefault(key, Session(key=key)).fold(scan, owners)
     out: dict[str, dict[str, TokenSums]] = {}
     for session in sessions.values():
-        for m in session.messages.values():
+        for m in session.iter_messages():
             if m[0] == SYNTHETIC or m[7] is None:
                 continue
             when = datetime.fromisoformat(m[7].replace("Z", "+00:00")).astimezone(tz or _local())

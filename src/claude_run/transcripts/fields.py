@@ -78,7 +78,7 @@ def usage_fields(session: Session) -> dict[str, Any]:
     """tokens, models (with cost each), cost_usd, cost_source, model, sidechain_tokens, notes."""
     per_model = session.per_model()
     by_model: dict[str, list[Msg]] = {}
-    for m in session.messages.values():
+    for m in session.iter_messages():
         if m[0] != SYNTHETIC:
             by_model.setdefault(m[0], []).append(m)
     models: dict[str, dict[str, Any]] = {}

@@ -23,9 +23,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from .packed import Packed
 
 CHUNK = 4 << 20  # bytes read at a time: bounds memory whatever the file size
 
@@ -51,6 +54,7 @@ class FileScan:
     start: int
     end: int = 0  # offset just past the last complete line read
     messages: dict[str, Msg] = field(default_factory=dict)
+    packed: Packed | None = None  # `messages` packed (see `pack`), for the trip between processes
     first_ts: str | None = None
     last_ts: str | None = None
     session_id: str | None = None
@@ -61,6 +65,13 @@ class FileScan:
     cost_state: dict[str, Any] | None = None
     bad_lines: int = 0
     error: str | None = None
+
+    def pack(self) -> FileScan:
+        from .packed import Packed
+
+        self.packed = Packed.pack(self.messages)
+        self.messages = {}
+        return self
 
     def see_ts(self, ts: str) -> None:
         if self.first_ts is None or ts < self.first_ts:

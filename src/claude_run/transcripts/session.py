@@ -6,9 +6,11 @@ a copy with larger usage replaces the kept one, a copy already counted is not co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from .packed import Packed
 from .scan import SYNTHETIC, FileScan, Msg, bigger
 
 
@@ -57,7 +59,9 @@ class Session:
     entrypoint: str | None = None
     first_ts: str | None = None
     last_ts: str | None = None
-    messages: dict[str, Msg] = field(default_factory=dict)
+    # Deduplicated messages: packed (compact) until a read must be merged in, then a dict.
+    packed: Packed | None = None
+    unpacked: dict[str, Msg] | None = None
     cost_state: dict[str, Any] | None = None  # the last `cost-state` line's modelUsage and total
     bad_lines: int = 0
     counted_elsewhere: int = 0  # copies of messages already counted in another session (resumes)
@@ -84,23 +88,35 @@ class Session:
             self.cost_state = _cost_state(scan.cost_state)
             changed = True
         self.bad_lines += scan.bad_lines
-        if not self.messages:
-            # The common case (a session's first read): keep the scan's dict instead of copying it.
-            theirs = scan.messages
-            for key in list(theirs):
+        if self.packed is None and self.unpacked is None and scan.packed is not None:
+            # The common case (a session's first read): keep the read's packed rows as they are.
+            theirs = scan.packed
+            conflicts = False
+            for key in theirs.keys:
                 if key[0] == "@":
                     continue
                 owner = owners.get(key)
                 if owner is None:
                     owners[key] = self.key
                 elif owner != self.key:
-                    del theirs[key]
+                    conflicts = True
+            if not conflicts:
+                self.packed = theirs
+                scan.packed = None
+                return changed or bool(theirs.keys)
+            for key in theirs.keys:
+                if key[0] != "@" and owners.get(key) != self.key:
                     self.counted_elsewhere += 1
-            self.messages = theirs
-            scan.messages = {}
-            return changed or bool(theirs)
+            self.unpacked = {
+                k: m
+                for k, m in zip(theirs.keys, theirs, strict=True)
+                if owners.get(k, self.key) == self.key or k[0] == "@"
+            }
+            scan.packed = None
+            return True
+        incoming = scan.packed.unpack() if scan.packed is not None else scan.messages
         mine = self.messages
-        for key, entry in scan.messages.items():
+        for key, entry in incoming.items():
             if key[0] == "@":  # no id to deduplicate by: every such line counts
                 mine[key] = entry
                 changed = True
@@ -118,9 +134,30 @@ class Session:
                 self.counted_elsewhere += 1
         return changed
 
+    @property
+    def messages(self) -> dict[str, Msg]:
+        """The messages as a dict (unpacked on first use, to merge a read into them)."""
+        if self.unpacked is None:
+            self.unpacked = self.packed.unpack() if self.packed is not None else {}
+            self.packed = None
+        return self.unpacked
+
+    def iter_messages(self) -> Iterator[Msg]:
+        if self.unpacked is not None:
+            return iter(self.unpacked.values())
+        return iter(self.packed) if self.packed is not None else iter(())
+
+    def message_keys(self) -> list[str]:
+        if self.unpacked is not None:
+            return list(self.unpacked)
+        return self.packed.keys if self.packed is not None else []
+
+    def count(self) -> int:
+        return len(self.unpacked) if self.unpacked is not None else len(self.packed or ())
+
     def per_model(self) -> dict[str, TokenSums]:
         out: dict[str, TokenSums] = {}
-        for m in self.messages.values():
+        for m in self.iter_messages():
             if m[0] == SYNTHETIC:
                 continue
             sums = out.get(m[0])
@@ -131,7 +168,7 @@ class Session:
 
     def sidechain(self) -> TokenSums:
         sums = TokenSums()
-        for m in self.messages.values():
+        for m in self.iter_messages():
             if m[6] and m[0] != SYNTHETIC:
                 sums.add(m)
         return sums
@@ -148,7 +185,7 @@ class Session:
             "ep": self.entrypoint,
             "t0": self.first_ts,
             "t1": self.last_ts,
-            "m": self.messages,
+            "m": (self.packed or Packed.pack(self.unpacked or {})).to_json(),
             "cs": self.cost_state,
             "bad": self.bad_lines,
             "dup": self.counted_elsewhere,
@@ -158,11 +195,7 @@ class Session:
 
     @classmethod
     def from_state(cls, key: str, raw: dict[str, Any]) -> Session:
-        msgs: dict[str, Msg] = {}
-        models: dict[str, str] = {}
-        for k, v in (raw.get("m") or {}).items():
-            name = models.setdefault(v[0], v[0])  # one string object per model name
-            msgs[k] = (name, v[1], v[2], v[3], v[4], v[5], bool(v[6]), v[7], v[8])
+        packed = Packed.from_json(raw.get("m") or {})
         return cls(
             key=key,
             project_dir=raw.get("p"),
@@ -173,7 +206,7 @@ class Session:
             entrypoint=raw.get("ep"),
             first_ts=raw.get("t0"),
             last_ts=raw.get("t1"),
-            messages=msgs,
+            packed=packed,
             cost_state=raw.get("cs"),
             bad_lines=int(raw.get("bad") or 0),
             counted_elsewhere=int(raw.get("dup") or 0),
