@@ -79,7 +79,10 @@ def _tree_rss_kb(pid: int) -> tuple[int, int, int]:
 
 def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     """Wall seconds and peak RSS (tree sum sampled every 10 ms; max single process from rusage)."""
+    import resource
+
     peak = [0, 0, 0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     done = threading.Event()
@@ -94,12 +97,15 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, flo
     th.start()
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     done.set()
     th.join()
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.decode()[-2000:]}")
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "peak_rss_tree_mb": peak[0] / 1024,
         "peak_pss_tree_mb": peak[1] / 1024,
         "peak_rss_single_mb": peak[2] / 1024,
@@ -154,6 +160,17 @@ def main() -> int:
     results["floor (python+orjson, 1 process)"] = measure([py, "-c", FLOOR, str(hist)])
     results["claude-run import, first"] = measure(imp, env)
     results["claude-run import, nothing new"] = measure(imp, env)
+    # One session grows by two messages (then the file is put back as it was, for the next run).
+    grown = sorted(hist.rglob("*.jsonl"))[0]
+    size_before = grown.stat().st_size
+    usage_lines = [x for x in grown.read_bytes().splitlines() if b'"usage"' in x][-2:]
+    try:
+        with open(grown, "ab") as fh:
+            for x in usage_lines:
+                fh.write(x.replace(b'"msg_', b'"msg_grown').replace(b'"req_', b'"req_grown') + b"\n")
+        results["claude-run import, one session grew"] = measure(imp, env)
+    finally:
+        os.truncate(grown, size_before)
     cc = find_ccusage(args.ccusage)
     cc_env = dict(os.environ, CLAUDE_CONFIG_DIR=str(hist), HOME=str(work), TZ="UTC")
     if cc:
@@ -167,12 +184,12 @@ def main() -> int:
     print(f"load average after: {os.getloadavg()}")
     width = max(len(k) for k in results)
     print(
-        f"{'':{width}}  {'wall s':>7}  {'peak RSS sum MB':>15}  {'peak PSS sum MB':>15}"
+        f"{'':{width}}  {'wall s':>7}  {'CPU s':>6}  {'peak RSS sum MB':>15}  {'peak PSS sum MB':>15}"
         f"  {'largest RSS MB':>14}"
     )
     for name, r in results.items():
         print(
-            f"{name:{width}}  {r['wall_s']:7.2f}  {r['peak_rss_tree_mb']:15.0f}"
+            f"{name:{width}}  {r['wall_s']:7.2f}  {r['cpu_s']:6.2f}  {r['peak_rss_tree_mb']:15.0f}"
             f"  {r['peak_pss_tree_mb']:15.0f}  {r['peak_rss_single_mb']:14.0f}"
         )
     first = results["claude-run import, first"]
