@@ -129,7 +129,8 @@ def plan(
         if since_ns is not None and st.st_mtime_ns < since_ns and old is None:
             continue  # last written before --since: not read, not remembered
         stats[tf.path] = st
-        if old is not None and (old.dev, old.ino) == (st.st_dev, st.st_ino) and st.st_size >= old.end:
+        same_file = old is not None and (old.dev, old.ino) == (st.st_dev, st.st_ino)
+        if old is not None and same_file and st.st_size >= old.size:
             tasks.append(Task(tf.path, old.end, tf.subagent, False, st.st_size))
         else:
             # New file, or replaced / truncated: the session is read again from scratch.

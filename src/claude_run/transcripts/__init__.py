@@ -1,8 +1,9 @@
 """Claude Code's own session transcripts (`<config>/projects/<project>/<session_id>.jsonl`).
 
 `locate` finds them, `scan` reads one file from a byte offset (fast, ccusage-exact rules),
-`session` folds reads into a session's deduplicated messages, `fields` turns a session into record
-fields (tokens and cost per model). The interactive mode and `ledger import` share this reader.
+`packed` keeps many messages compact, `session` folds reads into a session's deduplicated
+messages, `fields` turns a session into record fields (tokens and cost per model), `daily` gives
+per-day totals. The interactive mode and `ledger import` share this reader.
 """
 
 from __future__ import annotations
