@@ -194,3 +194,16 @@ def test_samples_match_the_mock_truth() -> None:
     }
     assert tool["cost_source"] == "claude"
     assert tool["cost_usd"] == pytest.approx(0.01534125)
+
+
+def test_session_fields_counts_subagent_transcripts_from_the_start(tmp_path: Path) -> None:
+    path = write(tmp_path, [assistant("m1", "r1", out=10)])
+    sub = path.with_suffix("") / "subagents" / "agent-a1.jsonl"
+    sub.parent.mkdir(parents=True)
+    sub.write_text(
+        assistant("s1", "rs1", out=100, sidechain=True) + "\n" + assistant("m1", "r1", out=10) + "\n"
+    )
+    fields = session_fields(path)
+    assert fields["tokens"]["output"] == 110  # m1 copied into the subagent file counts once
+    assert fields["sidechain_tokens"]["output"] == 100
+    assert session_fields(path, offset=path.stat().st_size)["tokens"]["output"] == 0  # offset: main file only
