@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import UsageError
-
-_TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
-
-
-def parse_tags(items: Iterable[str]) -> dict[str, str]:
-    """`KEY=VALUE` pairs; a later key wins. Keys are short identifiers so reports can group by them."""
-    tags: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not _TAG_KEY.match(key):
-            raise UsageError(
-                f"bad --tag {item!r}: expected KEY=VALUE with KEY made of letters, digits, _.:/-"
-            )
-        if len(value) > 512:
-            raise UsageError(f"bad --tag {key}: value longer than 512 characters")
-        tags[key] = value
-    return tags
+from .tags import parse_tags as parse_tags  # re-exported: context is where callers look for it
 
 
 def sanitize_remote(url: str | None) -> str | None:

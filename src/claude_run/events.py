@@ -7,6 +7,7 @@ event types pass through as `OtherEvent`: a newer CLI must never break a run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +103,7 @@ def _int(value: object) -> int:
         return 0
     if isinstance(value, int):
         return max(value, 0)
-    if isinstance(value, float) and value == value:  # NaN guard
+    if isinstance(value, float) and math.isfinite(value):
         return max(int(value), 0)
     return 0
 

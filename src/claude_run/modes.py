@@ -12,7 +12,6 @@ Telemetry rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 NON_INTERACTIVE = "non-interactive"
 HYBRID = "hybrid"
@@ -20,7 +19,7 @@ INTERACTIVE = "interactive"
 MODES = (NON_INTERACTIVE, HYBRID, INTERACTIVE)
 
 # Options after which claude continues an existing session: we must not force a new --session-id.
-_RESUME_FLAGS = ("--resume", "-r", "--continue", "-c", "--session-id", "--fork-session")
+RESUME_FLAGS = ("--resume", "-r", "--continue", "-c", "--session-id", "--fork-session")
 _USER_ENDPOINT_VARS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
@@ -28,14 +27,26 @@ _USER_ENDPOINT_VARS = (
 )
 
 
-@dataclass(frozen=True)
 class Invocation:
-    argv: list[str]
-    env: dict[str, str]
-    stdin: bytes | None  # bytes to feed on stdin, or None to inherit the terminal
-    session_id: str | None = None  # forced session id (interactive --track)
-    telemetry: str = "off"  # off | user | builtin
-    notes: list[str] = field(default_factory=list)
+    """What the child gets. A plain class: `dataclasses` costs ~8 ms to import on the hot path."""
+
+    __slots__ = ("argv", "env", "notes", "session_id", "stdin", "telemetry")
+
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        stdin: bytes | None,  # bytes to feed on stdin, or None to inherit the terminal
+        session_id: str | None = None,  # forced session id (interactive --track)
+        telemetry: str = "off",  # off | user | builtin
+        notes: list[str] | None = None,
+    ) -> None:
+        self.argv = argv
+        self.env = env
+        self.stdin = stdin
+        self.session_id = session_id
+        self.telemetry = telemetry
+        self.notes = notes if notes is not None else []
 
 
 def has_flag(args: Sequence[str], names: Sequence[str]) -> bool:
@@ -89,7 +100,7 @@ def build_invocation(
         _strip_telemetry(env)
         argv = [claude_bin]
         forced = None
-        if track and not has_flag(extra, _RESUME_FLAGS):
+        if track and not has_flag(extra, RESUME_FLAGS):
             forced = session_id
             if forced:
                 argv += ["--session-id", forced]

@@ -11,13 +11,11 @@ nothing is orphaned and the exit status is always reaped.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from .errors import ClaudeNotFound
 
@@ -25,10 +23,14 @@ READ_CHUNK = 1 << 16
 IS_POSIX = os.name == "posix"
 
 
-@dataclass
 class Child:
-    popen: subprocess.Popen[bytes]
-    own_group: bool
+    """The running claude. Plain class: this module is imported before the spawn (no dataclasses)."""
+
+    __slots__ = ("own_group", "popen")
+
+    def __init__(self, popen: subprocess.Popen[bytes], own_group: bool) -> None:
+        self.popen = popen
+        self.own_group = own_group
 
     @property
     def pid(self) -> int:
@@ -78,17 +80,28 @@ def _not_found(path: str) -> str:
 
 def resolve_claude(option: str | None, env: dict[str, str]) -> str:
     """`--claude-bin`, else `$CLAUDE_RUN_CLAUDE_BIN`, else `claude` on PATH."""
-    import shutil
-
     chosen = option or env.get("CLAUDE_RUN_CLAUDE_BIN") or "claude"
     if os.sep in chosen or (os.altsep and os.altsep in chosen):
         if not os.path.exists(chosen):
             raise ClaudeNotFound(_not_found(chosen))
         return chosen
-    found = shutil.which(chosen, path=env.get("PATH"))
+    found = _which(chosen, env.get("PATH", os.defpath))
     if not found:
         raise ClaudeNotFound(_not_found(chosen))
     return found
+
+
+def _which(name: str, path: str) -> str | None:
+    # shutil.which would pull in shutil (and bz2/lzma with it): ~5 ms on every run's start-up.
+    if os.name == "nt":  # pragma: no cover - PATHEXT rules: let shutil do it
+        import shutil
+
+        return shutil.which(name, path=path)
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 class LineFramer:
@@ -163,12 +176,38 @@ async def drain(fd: int, sink: Callable[[bytes], None]) -> None:
         sink(chunk)
 
 
+def feed_stdin_now(child: Child, data: bytes) -> bytes:
+    """Write what the pipe takes without blocking, right after the spawn; returns the rest.
+
+    claude reads its prompt from stdin before its first request: a task that waited for the event
+    loop (and its imports) would stall claude's start-up. Closes stdin when all of it went in.
+    """
+    stdin = child.popen.stdin
+    if stdin is None:
+        return b""
+    fd = stdin.fileno()
+    os.set_blocking(fd, False)
+    sent = 0
+    try:
+        while sent < len(data):
+            sent += os.write(fd, data[sent:])
+    except BlockingIOError:
+        return data[sent:]
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the child exited without reading its task; its exit status says why
+    try:  # noqa: SIM105 - contextlib is not imported on the hot path
+        stdin.close()
+    except OSError:
+        pass
+    return b""
+
+
 async def write_stdin(child: Child, data: bytes) -> None:
-    """Feed the task on stdin, then close it (claude -p reads the prompt until EOF)."""
+    """Feed the rest of the task on stdin, then close it (claude -p reads the prompt until EOF)."""
     import anyio
 
     stdin = child.popen.stdin
-    if stdin is None:
+    if stdin is None or stdin.closed:
         return
     fd = stdin.fileno()
     os.set_blocking(fd, False)
@@ -183,6 +222,8 @@ async def write_stdin(child: Child, data: bytes) -> None:
     except (BrokenPipeError, ConnectionResetError):
         pass  # the child exited without reading its task; its exit status says why
     finally:
+        import contextlib
+
         with contextlib.suppress(OSError):
             stdin.close()
 

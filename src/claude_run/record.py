@@ -8,8 +8,6 @@ claude-run's ledger stays readable by an older one (it warns once, see `ledger.s
 from __future__ import annotations
 
 import os
-import secrets
-import time
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
@@ -68,6 +66,7 @@ class Record(TypedDict, total=False):
     models: dict[str, ModelUsage]
     duration_ms: int | None
     duration_api_ms: int | None
+    wall_ms: int | None
     num_turns: int | None
     subtype: str | None
     is_error: bool | None
@@ -88,18 +87,11 @@ class Record(TypedDict, total=False):
     claude_run_version: str
 
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
 def new_id(now_ms: int | None = None) -> str:
-    """A 26-char ULID: sortable by creation time, unique without coordination across CI runners."""
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(secrets.token_bytes(10), "big")
-    out = []
-    for _ in range(26):
-        out.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    """A new record id (a ULID); see `claude_run.ids`."""
+    from .ids import new_id as _new_id
+
+    return _new_id(now_ms)
 
 
 def iso_utc(ts: float) -> str:

@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
 
 from .errors import ClaudeRunError, UsageError
+
+TYPE_CHECKING = False  # typing itself costs ~3 ms on the hot path
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from .budget import BudgetSpec, BudgetState
 
 SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard")
 
@@ -108,8 +113,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="write claude's raw stream-json lines to stdout")
     p.add_argument("--show-partial", action="store_true", help="hybrid: also show partial stream events")
     p.add_argument("--record-task", action="store_true", help="store the task text in the record")
+    _add_budget_options(p)
     p.add_argument("--version", action="version", version=f"claude-run {__version__}")
     return p
+
+
+def _add_budget_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budgets across runs (summed from the ledger; see docs/ci.md)")
+    g.add_argument(
+        "--budget-daily",
+        type=_positive("--budget-daily"),
+        metavar="USD",
+        help="refuse to start (exit 75) once today's spend reaches USD",
+    )
+    g.add_argument(
+        "--budget-monthly",
+        type=_positive("--budget-monthly"),
+        metavar="USD",
+        help="refuse to start (exit 75) once this month's spend reaches USD",
+    )
+    g.add_argument("--budget-project", metavar="NAME", help="count only runs of this project")
+    g.add_argument(
+        "--budget-tag",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="count only runs with this tag (KEY alone: this run's --tag value)",
+    )
+    g.add_argument("--budget-tz", metavar="ZONE", default="UTC", help="day/month boundaries (default UTC)")
+    g.add_argument("--budget-ledger", metavar="PATH", help="sum spend from this ledger (default: --ledger)")
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -122,53 +154,124 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return ns, claude_args
 
 
-def options_from(ns: argparse.Namespace, claude_args: list[str]):  # type: ignore[no-untyped-def]
+class Plan:
+    """The validated command line. Plain class: built before the spawn (no dataclasses import)."""
+
+    __slots__ = ("claude_args", "mode", "ns", "tags", "task", "track")
+
+    def __init__(self, ns: argparse.Namespace, claude_args: list[str]) -> None:
+        from .tags import parse_tags
+
+        task = ns.task
+        if task == "-":
+            if sys.stdin is None or sys.stdin.closed:
+                raise UsageError("TASK is '-' but there is no stdin to read it from")
+            task = sys.stdin.read()
+            if not task.strip():
+                raise UsageError("the task read from stdin is empty")
+        mode = ns.mode or ("non-interactive" if task is not None else "interactive")
+        if mode != "interactive" and task is None:
+            raise UsageError(f"--mode {mode} needs a TASK (or '-' to read it from stdin)")
+        if mode == "interactive" and (ns.json_out or ns.raw):
+            raise UsageError("--json and --raw need a -p run; the interactive mode owns the terminal")
+        if ns.raw and ns.json_out:
+            raise UsageError("--raw and --json both write stdout; choose one")
+        self.ns = ns
+        self.claude_args = claude_args
+        self.task: str | None = task
+        self.mode: str = mode
+        self.track: bool = ns.track if ns.track is not None else _env_flag("CLAUDE_RUN_TRACK")
+        self.tags = parse_tags(ns.tag)
+
+
+def budget_spec(ns: argparse.Namespace, tags: dict[str, str]) -> BudgetSpec | None:
+    """The budget the options ask for, or None (then no ledger read happens before the spawn)."""
+    narrowing = ns.budget_project is not None or ns.budget_tag or ns.budget_ledger or ns.budget_tz != "UTC"
+    if ns.budget_daily is None and ns.budget_monthly is None:
+        if narrowing:
+            raise UsageError("--budget-project/-tag/-tz/-ledger need --budget-daily or --budget-monthly")
+        return None
     from pathlib import Path
 
-    from .context import parse_tags
-    from .runner import RunOptions
+    from .budget import BudgetSpec
 
-    task = ns.task
-    if task == "-":
-        if sys.stdin is None or sys.stdin.closed:
-            raise UsageError("TASK is '-' but there is no stdin to read it from")
-        task = sys.stdin.read()
-        if not task.strip():
-            raise UsageError("the task read from stdin is empty")
-    mode = ns.mode or ("non-interactive" if task is not None else "interactive")
-    if mode != "interactive" and task is None:
-        raise UsageError(f"--mode {mode} needs a TASK (or '-' to read it from stdin)")
-    if mode == "interactive" and (ns.json_out or ns.raw):
-        raise UsageError("--json and --raw need a -p run; the interactive mode owns the terminal")
-    if ns.raw and ns.json_out:
-        raise UsageError("--raw and --json both write stdout; choose one")
-    track = ns.track if ns.track is not None else _env_flag("CLAUDE_RUN_TRACK")
-    return RunOptions(
-        task=task,
-        mode=mode,
-        track=track,
-        ledger=Path(ns.ledger) if ns.ledger else None,
-        claude_bin=ns.claude_bin,
-        claude_args=claude_args,
-        tags=parse_tags(ns.tag),
-        json_out=ns.json_out,
-        quiet=ns.quiet,
-        timeout=ns.timeout,
-        max_cost=ns.max_cost,
-        raw=ns.raw,
-        record_task=ns.record_task,
-        show_partial=ns.show_partial,
+    scope: dict[str, str] = {}
+    for item in ns.budget_tag:
+        key, sep, value = item.partition("=")
+        if not sep:
+            if key not in tags:
+                raise UsageError(
+                    f"--budget-tag {key}: the run has no --tag {key}=VALUE to take the value from"
+                )
+            value = tags[key]
+        scope[key] = value
+    return BudgetSpec(
+        daily=ns.budget_daily,
+        monthly=ns.budget_monthly,
+        tags=scope,
+        project=ns.budget_project,
+        tz=ns.budget_tz,
+        ledger=Path(ns.budget_ledger).expanduser() if ns.budget_ledger else None,
     )
 
 
+def check_budget(spec: BudgetSpec, ledger_option: str | None) -> BudgetState:
+    """Sum the spend before the spawn; a refusal also tells the CI step (outputs, summary) why."""
+    from .budget import check
+    from .errors import BudgetExceeded
+    from .paths import ledger_path
+
+    ledger = spec.ledger or ledger_path(ledger_option)
+    try:
+        return check(spec, ledger)
+    except BudgetExceeded as exc:
+        from .ci_outputs import write_for_refusal
+
+        for warning in write_for_refusal(exc.message, os.environ):
+            sys.stderr.write(f"claude-run: {warning}\n")
+        raise
+
+
 def main(argv: list[str]) -> int:
-    from .runner import finish, start
+    from . import launch
 
     try:
         ns, claude_args = parse(argv)
-        options = options_from(ns, claude_args)
-        started = start(options)
+        plan = Plan(ns, claude_args)
+        # Budgets (only when asked): read the ledger before the spawn, refuse with exit 75.
+        spec = budget_spec(ns, plan.tags)
+        budget = check_budget(spec, ns.ledger) if spec is not None else None
+        cwd = os.getcwd()
+        started = launch.start(
+            mode=plan.mode,
+            task=plan.task,
+            track=plan.track,
+            claude_bin=ns.claude_bin,
+            claude_args=claude_args,
+            max_cost=ns.max_cost,
+            cwd=cwd,
+        )
     except ClaudeRunError as exc:
         sys.stderr.write(f"claude-run: {exc.message}\n")
         return exc.exit_code
-    return finish(started)
+    # claude is starting: from here on, imports overlap with its start-up.
+    from pathlib import Path
+
+    from .runner import RunOptions, finish
+
+    options = RunOptions(
+        task=plan.task,
+        mode=plan.mode,
+        track=plan.track,
+        ledger=Path(ns.ledger) if ns.ledger else None,
+        tags=plan.tags,
+        json_out=ns.json_out,
+        quiet=ns.quiet,
+        timeout=ns.timeout,
+        raw=ns.raw,
+        record_task=ns.record_task,
+        show_partial=ns.show_partial,
+        cwd=cwd,
+        budget=budget,
+    )
+    return finish(started, options)

@@ -1,7 +1,7 @@
-"""One run, end to end: spawn → stream events → fold usage → build the record → ledger → output.
+"""One run after the spawn: stream events → fold usage → build the record → ledger → output.
 
-`start()` spawns claude with only the stdlib loaded; `finish()` then imports anyio and the rest while
-claude boots. Both halves are plain functions so the CLI stays a thin argument parser.
+`launch.start()` spawns claude with only the stdlib loaded; `finish()` here imports anyio and the
+rest while claude boots, follows the child to its end and records it.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import os
 import signal
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .modes import HYBRID, INTERACTIVE, Invocation, build_invocation
-from .process import SIGNAL_EXIT, Child, exit_status, resolve_claude, spawn
+from .launch import Started
+from .modes import HYBRID, INTERACTIVE
+from .process import SIGNAL_EXIT, exit_status
 
 KILL_GRACE_S = float(os.environ.get("CLAUDE_RUN_KILL_GRACE", "5"))
 TERM_GRACE_S = 2.0
@@ -28,56 +28,21 @@ STDERR_KEEP = 64 * 1024
 
 @dataclass
 class RunOptions:
+    """Everything the run needs after the spawn (built once claude is already starting)."""
+
     task: str | None
     mode: str
     track: bool = False
     ledger: Path | None = None
-    claude_bin: str | None = None
-    claude_args: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     json_out: bool = False
     quiet: bool = False
     timeout: float | None = None
-    max_cost: float | None = None
     raw: bool = False
     record_task: bool = False
     show_partial: bool = False
     cwd: str = field(default_factory=os.getcwd)
-    telemetry: bool = True  # built-in OTLP receiver for tracked -p runs (when available)
-
-
-@dataclass
-class Started:
-    options: RunOptions
-    invocation: Invocation
-    child: Child
-    t0: float
-    mono0: float
-    run_id: str
-
-
-def start(options: RunOptions, env: dict[str, str] | None = None) -> Started:
-    """Resolve claude, build the mode's (argv, env) and spawn. Stdlib only: this is the hot path."""
-    from .record import new_id
-
-    env = dict(os.environ) if env is None else env
-    claude = resolve_claude(options.claude_bin, env)
-    t0 = time.time()
-    run_id = new_id(int(t0 * 1000))
-    session_id = str(uuid.uuid4()) if options.mode == INTERACTIVE and options.track else None
-    inv = build_invocation(
-        options.mode,
-        claude_bin=claude,
-        task=options.task,
-        claude_args=options.claude_args,
-        base_env=env,
-        max_cost=options.max_cost,
-        track=options.track,
-        session_id=session_id,
-        partial_messages=True,
-    )
-    child = spawn(inv.argv, inv.env, piped=options.mode != INTERACTIVE, cwd=options.cwd)
-    return Started(options, inv, child, t0, time.monotonic(), run_id)
+    budget: Any = None  # budget.BudgetState from the pre-spawn check (--budget-daily/-monthly)
 
 
 @dataclass
@@ -96,12 +61,12 @@ class Outcome:
 class _Session:
     """The async half of a -p run: pumps, signals, timeout, escalation."""
 
-    def __init__(self, started: Started) -> None:
+    def __init__(self, started: Started, options: RunOptions) -> None:
         from .display import HybridView, StatusLine
         from .usage import UsageFolder
 
         self.s = started
-        self.opts = started.options
+        self.opts = options
         self.folder = UsageFolder()
         self.outcome = Outcome()
         interactive_stderr = sys.stderr.isatty() and not self.opts.quiet
@@ -250,7 +215,7 @@ class _Session:
             watchers.start_soon(self.ticker)
             watchers.start_soon(context)
             async with anyio.create_task_group() as io:
-                io.start_soon(write_stdin, self.s.child, self.s.invocation.stdin or b"")
+                io.start_soon(write_stdin, self.s.child, self.s.stdin_rest)
                 io.start_soon(pipes)
                 self.outcome.returncode = await wait_exit(self.s.child)
                 # A grandchild (a tool's background job) may hold the pipes open after claude
@@ -265,13 +230,13 @@ class _Session:
         self.outcome.stderr_tail = bytes(self._stderr[-STDERR_KEEP:])
 
 
-def finish(started: Started) -> int:
+def finish(started: Started, options: RunOptions) -> int:
     """Run the session to its end, record it, print the outputs; returns claude-run's exit code."""
-    if started.options.mode == INTERACTIVE:
-        return _finish_interactive(started)
+    if options.mode == INTERACTIVE:
+        return _finish_interactive(started, options)
     import anyio
 
-    session = _Session(started)
+    session = _Session(started, options)
     try:
         anyio.run(session.run)
     except KeyboardInterrupt:  # a signal that arrived before the receiver was installed
@@ -281,7 +246,7 @@ def finish(started: Started) -> int:
         session.outcome.returncode = started.child.popen.returncode
     ended = time.time()
     record = build_run_record(started, session, ended)
-    return _conclude(started, record, session.outcome.result_text)
+    return _conclude(options, record, session.outcome.result_text)
 
 
 def build_run_record(started: Started, session: _Session, ended: float) -> dict[str, Any]:
@@ -299,7 +264,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         notes.append(f"{folder.result_count} result events; totals from the last (they are cumulative)")
     if outcome.killed:
         notes.append("claude did not stop in time and was killed")
-    record = _base_record(started, ended, status, exit_code)
+    record = _base_record(started, session.opts, ended, status, exit_code)
     record.update(
         {
             "session_id": folder.session_id,
@@ -310,6 +275,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
             "cost_source": totals.cost_source,
             "models": model_usage_dict(totals),
             "duration_ms": (result.duration_ms if result else None) or int((ended - started.t0) * 1000),
+            "wall_ms": int((ended - started.t0) * 1000),
             "duration_api_ms": result.duration_api_ms if result else None,
             "num_turns": result.num_turns if result else folder.turns,
             "subtype": result.subtype if result else None,
@@ -318,10 +284,40 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
             "api_error_status": result.api_error_status if result else None,
         }
     )
+    if result is None:
+        notes += _prefer_transcript(started, folder.session_id, record)
     record.update(session.context or {})
     if notes:
         record["notes"] = notes
     return record
+
+
+def _prefer_transcript(started: Started, session_id: str | None, record: dict[str, Any]) -> list[str]:
+    """A run without a `result`: Claude's transcript knows more than stdout did.
+
+    It holds each message's final usage and the subagents' messages, which never appear on stdout.
+    Used only when it covers at least what the events showed, and never for a resumed session
+    (its transcript also holds earlier runs).
+    """
+    from .modes import RESUME_FLAGS, has_flag
+    from .record import total_tokens
+    from .transcripts import find_transcript, session_fields
+
+    if not session_id or has_flag(started.invocation.argv, RESUME_FLAGS):
+        return []
+    path = find_transcript(session_id, started.invocation.env)
+    if path is None:
+        return []
+    try:
+        fields = session_fields(path)
+    except OSError:
+        return []
+    if total_tokens(fields["tokens"]) < total_tokens(record["tokens"]):
+        return []
+    for key in ("tokens", "models", "cost_usd", "cost_source"):
+        record[key] = fields[key]
+    record["model"] = fields.get("model") or record.get("model")
+    return ["usage from the session transcript (final per-message counts, subagents included)"]
 
 
 def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
@@ -342,10 +338,11 @@ def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
     return "success", code
 
 
-def _base_record(started: Started, ended: float, status: str, exit_code: int) -> dict[str, Any]:
+def _base_record(
+    started: Started, opts: RunOptions, ended: float, status: str, exit_code: int
+) -> dict[str, Any]:
     from .record import SCHEMA_VERSION, iso_utc, user_hash
 
-    opts = started.options
     task = opts.task
     record: dict[str, Any] = {
         "v": SCHEMA_VERSION,
@@ -366,12 +363,11 @@ def _base_record(started: Started, ended: float, status: str, exit_code: int) ->
     return record
 
 
-def _conclude(started: Started, record: dict[str, Any], result_text: str | None) -> int:
+def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None) -> int:
     """Write the ledger line, then the outputs. A ledger failure never hides the result."""
     from .display import summary_line
     from .errors import ClaudeRunError
 
-    opts = started.options
     exit_code = int(record.get("exit_code") or 0)
     ledger_error: str | None = None
     ledger_path = None
@@ -396,8 +392,10 @@ def _conclude(started: Started, record: dict[str, Any], result_text: str | None)
         if not result_text.endswith("\n"):
             sys.stdout.write("\n")
         sys.stdout.flush()
+    # --- CI step outputs and budgets (claude_run.ci_outputs, claude_run.budget) ---
+    budget_note = _ci_outputs(opts, record, result_text, recorded=opts.track and not ledger_error)
     if not opts.quiet:
-        line = summary_line(record)
+        line = summary_line(record) + budget_note
         if opts.track and not ledger_error:
             line += f" · recorded {record['id']}"
         sys.stderr.write(line + "\n")
@@ -409,9 +407,20 @@ def _conclude(started: Started, record: dict[str, Any], result_text: str | None)
     return exit_code
 
 
-def _finish_interactive(started: Started) -> int:
+def _ci_outputs(opts: RunOptions, record: dict[str, Any], result_text: str | None, *, recorded: bool) -> str:
+    """Write $GITHUB_OUTPUT / $GITHUB_STEP_SUMMARY / $CLAUDE_RUN_DOTENV; returns the budget clause."""
+    budget = opts.budget.with_run(record.get("cost_usd")) if opts.budget is not None else None
+    env = os.environ
+    if env.get("GITHUB_OUTPUT") or env.get("GITHUB_STEP_SUMMARY") or env.get("CLAUDE_RUN_DOTENV"):
+        from .ci_outputs import write_for_run
+
+        for warning in write_for_run(record, budget, env, recorded=recorded, result_text=result_text):
+            sys.stderr.write(f"claude-run: {warning}\n")
+    return budget.note() if budget is not None else ""
+
+
+def _finish_interactive(started: Started, opts: RunOptions) -> int:
     """Wait for the TUI; Ctrl-C belongs to it (same process group), SIGTERM is forwarded."""
-    opts = started.options
     child = started.child
     before = _transcript_sizes(started) if opts.track else {}
     received: list[int] = []
@@ -437,11 +446,11 @@ def _finish_interactive(started: Started) -> int:
         return code
     from .context import collect
 
-    record = _base_record(started, ended, status, code)
+    record = _base_record(started, opts, ended, status, code)
     record.update(_interactive_usage(started, before))
     record.update(collect(opts.cwd))
-    record["duration_ms"] = int((ended - started.t0) * 1000)
-    return _conclude(started, record, None) if opts.track else code
+    record["duration_ms"] = record["wall_ms"] = int((ended - started.t0) * 1000)
+    return _conclude(opts, record, None)
 
 
 def _transcript_sizes(started: Started) -> dict[str, int]:

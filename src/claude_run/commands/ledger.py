@@ -31,10 +31,3 @@ for _name in _FAMILIES:
             raise
         continue
     _module.register(app)
-
-
-@app.callback()
-def _group() -> None:
-    """Report, export, verify and maintain the ledger of runs."""
-    # An explicit callback keeps `ledger` a group even when only one family is installed
-    # (typer otherwise runs a lone command directly, and `ledger import` would read `import` as a DIR).

@@ -1,0 +1,162 @@
+"""Wall-time and peak-memory overhead of `claude-run --track` over the bare Claude CLI.
+
+Both run the same one-request task against the same local mock of the Messages API, alternating
+(bare, wrapped) in each round so machine drift hits both alike; medians over the rounds. Memory is
+measured in separate rounds: the peak of the summed RSS of the whole process tree, sampled every
+few milliseconds from /proc (sampling would otherwise steal CPU from the timed runs).
+
+    .venv/bin/python benchmarks/overhead.py [--rounds 9] [--claude PATH]
+
+Targets (issue 2): ≤ 5 % wall, ≤ 40 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.claude_cli import claude_env, find_claude_bin  # noqa: E402
+from support.mock_anthropic import MockAnthropic, Usage, text  # noqa: E402
+
+MODEL = "claude-sonnet-4-5"
+TASK = "say hello"
+
+
+def tree_rss_kib(root: int) -> int:
+    """Summed VmRSS of `root` and all its descendants, from /proc."""
+    total = 0
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                stack.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run_once(argv: list[str], env: dict[str, str], cwd: str, sample: bool) -> tuple[float, int]:
+    peak = 0
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd
+    )
+    stop = threading.Event()
+
+    def sampler() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss_kib(proc.pid))
+            time.sleep(0.003)
+
+    thread = threading.Thread(target=sampler, daemon=True) if sample else None
+    if thread:
+        thread.start()
+    out, _ = proc.communicate(TASK.encode() if "-p" in argv else b"")
+    wall = time.perf_counter() - t0
+    stop.set()
+    if thread:
+        thread.join()
+    if proc.returncode != 0 or b"mock" not in out:
+        raise SystemExit(f"run failed ({proc.returncode}): {argv[:3]}... {out[-300:]!r}")
+    return wall, peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--memory-rounds", type=int, default=5)
+    ap.add_argument("--claude", type=Path, default=None)
+    args = ap.parse_args()
+    claude = args.claude or find_claude_bin()
+    if claude is None:
+        raise SystemExit("Claude Code CLI not found: run scripts/setup.sh first")
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        MockAnthropic(
+            [text("mock answer", usage=Usage(input=48, cache_creation_5m=1513, cache_read=4101, output=12))],
+            when_done="repeat",
+        ) as api,
+    ):
+        home = Path(tmp) / "home"
+        work = Path(tmp) / "work"
+        home.mkdir()
+        work.mkdir()
+        env = claude_env(home, api.url)
+        env["PYTHONPATH"] = str(ROOT / "src")
+        env["XDG_DATA_HOME"] = str(Path(tmp) / "data")
+        bare = [
+            str(claude),
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            "--model",
+            MODEL,
+        ]
+        wrapped = [
+            sys.executable,
+            "-m",
+            "claude_run",
+            TASK,
+            "--track",
+            "--quiet",
+            "--claude-bin",
+            str(claude),
+            "--",
+            "--model",
+            MODEL,
+        ]
+        # Warm the page cache and Claude's first-run files once, untimed.
+        run_once(bare, env, str(work), False)
+        run_once(wrapped, env, str(work), False)
+
+        walls: dict[str, list[float]] = {"bare": [], "claude-run": []}
+        for i in range(args.rounds):
+            order = [("bare", bare), ("claude-run", wrapped)]
+            if i % 2:
+                order.reverse()
+            for name, argv in order:
+                walls[name].append(run_once(argv, env, str(work), False)[0])
+        peaks: dict[str, list[int]] = {"bare": [], "claude-run": []}
+        for _ in range(args.memory_rounds):
+            for name, argv in (("bare", bare), ("claude-run", wrapped)):
+                peaks[name].append(run_once(argv, env, str(work), True)[1])
+
+        ledger = Path(tmp) / "data" / "claude-run" / "ledger.jsonl"
+        recorded = len(ledger.read_bytes().splitlines()) if ledger.exists() else 0
+
+    wb, ww = statistics.median(walls["bare"]), statistics.median(walls["claude-run"])
+    mb, mw = statistics.median(peaks["bare"]) / 1024, statistics.median(peaks["claude-run"]) / 1024
+    print(f"rounds: {args.rounds} timed, {args.memory_rounds} memory; load average {os.getloadavg()[0]:.2f}")
+    print(f"wall  bare claude      median {wb * 1000:7.1f} ms  (min {min(walls['bare']) * 1000:.1f})")
+    print(f"wall  claude-run       median {ww * 1000:7.1f} ms  (min {min(walls['claude-run']) * 1000:.1f})")
+    print(
+        f"wall  overhead         {100 * (ww - wb) / wb:+.1f} %  ({(ww - wb) * 1000:+.1f} ms)   target <= 5 %"
+    )
+    print(f"peak  bare claude tree {mb:7.1f} MiB")
+    print(f"peak  claude-run tree  {mw:7.1f} MiB")
+    print(f"peak  overhead         {mw - mb:+.1f} MiB   target <= 40 MiB")
+    print(f"records written: {recorded}")
+
+
+if __name__ == "__main__":
+    main()
