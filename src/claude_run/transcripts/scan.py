@@ -40,8 +40,9 @@ _USAGE = b'"usage"'
 _COST_STATE = b'"cost-state"'
 _TS_KEY = b'"timestamp":"'
 _TS_BYTES = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?Z)"')
-_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z")
-_VERSION_RE = re.compile(r"\d+\.\d+\.\d+")
+# [0-9], not \d: a Python str pattern's \d also matches non-ASCII digits, a JS one does not.
+_TS_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3})?Z")
+_VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 SYNTHETIC = "<synthetic>"
 _ABSENT: Any = object()
 
