@@ -211,5 +211,6 @@ def test_session_fields_counts_subagent_transcripts_from_the_start(tmp_path: Pat
 
 def test_non_ascii_digits_in_a_timestamp_are_rejected_as_ccusage_does(tmp_path: Path) -> None:
     fullwidth_year = "\uff12\uff10\uff12\uff16"
-    path = write(tmp_path, [assistant("m1", "r1", ts=f"{fullwidth_year}-11-20T10:00:00.000Z"), assistant("m2", "r2")])
+    odd = assistant("m1", "r1", ts=f"{fullwidth_year}-11-20T10:00:00.000Z")
+    path = write(tmp_path, [odd, assistant("m2", "r2")])
     assert session_fields(path)["num_turns"] == 1
