@@ -187,7 +187,10 @@ def build_record(session: Session, supersedes: str | None, now_ms: int) -> dict[
         **facts,
         **usage_fields(session),
         "duration_ms": duration,
-        "cwd_sha256": hashlib.sha256(session.cwd.encode()).hexdigest()[:16] if session.cwd else None,
+        # As runs do (context.collect), so a session matches the runs made in the same directory.
+        "cwd_sha256": hashlib.sha256(os.path.realpath(session.cwd).encode()).hexdigest()[:16]
+        if session.cwd
+        else None,
         "tags": {},
         "user": user_hash(),
         "source": "import",
