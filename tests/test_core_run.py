@@ -180,16 +180,17 @@ def _wait_for(path: Path, timeout: float = 15) -> None:
 
 
 def _pids_running(marker: str) -> list[int]:
+    """Live processes whose command line or environment mentions `marker` (the test's tmp dir)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmd = (entry / "cmdline").read_bytes()
+            seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if marker.encode() in cmd and state != "Z":
+        if marker.encode() in seen and state != "Z":
             found.append(int(entry.name))
     return found
 
@@ -232,13 +233,20 @@ def test_signals_are_forwarded_waited_for_and_recorded(
     (rec,) = ledger_records(ledger)
     assert rec["status"] == "interrupted" and rec["exit_code"] == code
     assert rec["tokens"]["input"] > 0  # what was seen before the stop is kept
-    assert not _pids_running(str(tmp_path / "claude"))
+    assert not _pids_running(str(tmp_path))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def _wait_until_child_runs(marker: str, _unused: Path, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _pids_running(marker + "/claude") or _pids_running("fake_claude.py"):
+        if _pids_running(marker + "/signal"):  # the fake's environment names its signal file
             time.sleep(0.8)  # let claude-run install its signal receiver and read the first events
             return
         time.sleep(0.05)
@@ -279,7 +287,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_and_reaped(
     (rec,) = ledger_records(ledger)
     assert rec["status"] == "interrupted"
     assert any("killed" in n for n in rec["notes"])
-    assert not _pids_running(str(tmp_path / "claude"))
+    assert not _pids_running(str(tmp_path))
 
 
 def test_timeout_stops_the_child_and_exits_124(tmp_path: Path, ledger: Path) -> None:
@@ -388,3 +396,43 @@ def test_on_a_terminal_stderr_shows_a_live_status_line_and_a_summary(tmp_path: P
     assert out == b"mock answer 3\n"  # stdout stays the result alone
     assert "\r\x1b[2K" in screen and "turn 2" in screen and "tok" in screen
     assert "✓ success" in screen and "2 turns" in screen
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses /proc to see the child start")
+def test_a_signal_right_after_the_spawn_is_forwarded_and_the_run_still_recorded(
+    tmp_path: Path, ledger: Path
+) -> None:
+    sigfile = tmp_path / "signal.txt"
+    claude = make_fake_claude(tmp_path, "hang", signal_file=sigfile, hang_max=30)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "claude_run",
+            "hi",
+            "--track",
+            "--ledger",
+            str(ledger),
+            "--claude-bin",
+            str(claude),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not _children(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGTERM)  # most likely while claude-run still imports its event loop
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert b"Traceback" not in err
+    (rec,) = ledger_records(ledger)
+    assert rec["status"] == "interrupted"
+    # The child got the signal too early to write its marker: it died of it, and was reaped.
+    assert not _pids_running(str(tmp_path))

@@ -18,16 +18,28 @@ from .process import Child, feed_stdin_now, resolve_claude, spawn
 class Started:
     """A spawned run: what finish() needs to follow it to the end."""
 
-    __slots__ = ("child", "invocation", "mode", "mono0", "run_id", "stdin_rest", "t0")
+    __slots__ = (
+        "child",
+        "early_signals",
+        "invocation",
+        "mode",
+        "mono0",
+        "run_id",
+        "stdin_rest",
+        "t0",
+        "telemetry_plan",
+    )
 
     def __init__(self, mode: str, invocation: Invocation, child: Child, t0: float, mono0: float, run_id: str):
         self.stdin_rest = b""
+        self.early_signals: list[int] = []
         self.mode = mode
         self.invocation = invocation
         self.child = child
         self.t0 = t0
         self.mono0 = mono0
         self.run_id = run_id
+        self.telemetry_plan: object = None  # telemetry.plan.Plan when the built-in receiver was considered
 
 
 def start(
@@ -41,11 +53,19 @@ def start(
     cwd: str,
     env: dict[str, str] | None = None,
     telemetry_endpoint: str | None = None,
+    telemetry: bool = False,
 ) -> Started:
     env = dict(os.environ) if env is None else env
     claude = resolve_claude(claude_bin, env)
     t0 = time.time()
     run_id = new_id(int(t0 * 1000))
+    # --- telemetry (issue 5): bind the built-in receiver's socket before the spawn (`_socket`, fast) ---
+    plan = None
+    if telemetry and track and mode != INTERACTIVE and telemetry_endpoint is None:
+        from .telemetry.plan import prepare
+
+        plan = prepare(env)
+        telemetry_endpoint = plan.endpoint
     inv = build_invocation(
         mode,
         claude_bin=claude,
@@ -58,8 +78,53 @@ def start(
         telemetry_endpoint=telemetry_endpoint,
         resource_attributes={"claude_run.run_id": run_id} if telemetry_endpoint else None,
     )
-    child = spawn(inv.argv, inv.env, piped=mode != INTERACTIVE, cwd=cwd)
+    early = _EarlySignals() if mode != INTERACTIVE else None
+    try:
+        child = spawn(inv.argv, inv.env, piped=mode != INTERACTIVE, cwd=cwd)
+    except BaseException:
+        if plan is not None:
+            plan.close()
+        raise
     started = Started(mode, inv, child, t0, time.monotonic(), run_id)
+    started.telemetry_plan = plan
+    if early is not None:
+        early.attach(started)
     if inv.stdin is not None:
         started.stdin_rest = feed_stdin_now(child, inv.stdin)
     return started
+
+
+class _EarlySignals:
+    """Until the event loop takes over, forward Ctrl-C/SIGTERM/SIGHUP to claude and remember them.
+
+    Without this, a signal during the imports that follow the spawn would raise KeyboardInterrupt
+    (or kill us outright) and the run would go unrecorded while claude keeps running. Installed
+    before the spawn, so no signal falls between the child's start and its handler.
+    """
+
+    def __init__(self) -> None:
+        import signal
+
+        self.started: Started | None = None
+        self.pending: list[int] = []
+        if os.name != "posix":  # pragma: no cover
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.pending.append(signum)
+        if self.started is not None:
+            self._forward(signum)
+
+    def _forward(self, signum: int) -> None:
+        import signal
+
+        assert self.started is not None
+        self.started.early_signals.append(signum)
+        self.started.child.send(signal.SIGTERM if signum == signal.SIGHUP else signum)
+
+    def attach(self, started: Started) -> None:
+        self.started = started
+        for signum in self.pending:
+            self._forward(signum)

@@ -84,6 +84,7 @@ class Record(TypedDict, total=False):
     supersedes: str | None
     notes: list[str]
     telemetry: dict[str, Any]
+    telemetry_agrees: bool | None  # telemetry totals equal the result event's (issue 5)
     claude_run_version: str
 
 

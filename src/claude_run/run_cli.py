@@ -56,6 +56,10 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _telemetry_default() -> bool:
+    return os.environ.get("CLAUDE_RUN_TELEMETRY", "").strip().lower() not in ("0", "false", "no", "off")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -113,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="write claude's raw stream-json lines to stdout")
     p.add_argument("--show-partial", action="store_true", help="hybrid: also show partial stream events")
     p.add_argument("--record-task", action="store_true", help="store the task text in the record")
+    p.add_argument(
+        "--no-telemetry",
+        dest="telemetry",
+        action="store_false",
+        default=None,
+        help="no built-in OTLP receiver for this run (default off when CLAUDE_RUN_TELEMETRY=0)",
+    )
     _add_budget_options(p)
     p.add_argument("--version", action="version", version=f"claude-run {__version__}")
     return p
@@ -250,6 +261,7 @@ def main(argv: list[str]) -> int:
             claude_args=claude_args,
             max_cost=ns.max_cost,
             cwd=cwd,
+            telemetry=ns.telemetry if ns.telemetry is not None else _telemetry_default(),
         )
     except ClaudeRunError as exc:
         sys.stderr.write(f"claude-run: {exc.message}\n")

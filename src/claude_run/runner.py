@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,20 @@ class _Session:
         self._warned_bad = False
         self._stop_requested = False
         self.context: dict[str, Any] = {}
+        # --- telemetry (issue 5): the built-in OTLP receiver, when launch bound one ---
+        self.telemetry: Any = None
+        plan: Any = started.telemetry_plan
+        if plan is not None and plan.use_builtin:
+            from .telemetry.run import RunTelemetry
+
+            self.telemetry = RunTelemetry(plan, os.environ)
+
+    def expected_totals(self) -> tuple[dict[str, Any], float | None] | None:
+        """The result event's token and cost totals, for the telemetry receiver to settle against."""
+        if self.folder.result is None:
+            return None
+        totals = self.folder.totals()
+        return dict(totals.tokens.as_dict()), totals.cost_usd
 
     async def on_line(self, line: bytes) -> None:
         from .events import parse_line
@@ -119,12 +134,13 @@ class _Session:
             sys.stderr.buffer.write(chunk)
             sys.stderr.buffer.flush()
 
-    async def stop_child(self, sig: int) -> None:
+    async def stop_child(self, sig: int, *, already_sent: bool = False) -> None:
         """Forward `sig`, then escalate: grace → SIGTERM → SIGKILL. Returns once the child is gone."""
         import anyio
 
         child = self.s.child
-        child.send(sig)
+        if not already_sent:
+            child.send(sig)
         with anyio.move_on_after(KILL_GRACE_S):
             while child.popen.poll() is None:
                 await anyio.sleep(0.02)
@@ -138,26 +154,34 @@ class _Session:
         child.send(signal.SIGKILL)
 
     async def watch_signals(self) -> None:
+        """Ctrl-C / SIGTERM / SIGHUP: forward to claude, wait, escalate; a second one kills at once."""
         import anyio
 
         if os.name != "posix":  # pragma: no cover - Windows has no POSIX signal forwarding
             return
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-            async for signum in signals:
+        async with anyio.create_task_group() as group:
+
+            def on_signal(signum: int, already_sent: bool) -> None:
+                name = signal.Signals(signum).name
                 if self.outcome.signal_name is None:
-                    self.outcome.signal_name = signal.Signals(signum).name
+                    self.outcome.signal_name = name
                 if not self.opts.quiet:
                     self.status.clear()
-                    sys.stderr.write(f"claude-run: {signal.Signals(signum).name} — stopping claude…\n")
-                # A second signal skips the grace period: the user means it.
-                if self._stop_requested:
+                    sys.stderr.write(f"claude-run: {name} — stopping claude…\n")
+                if self._stop_requested:  # the user means it: skip the grace period
                     self.outcome.killed = True
                     self.s.child.send(signal.SIGKILL)
-                    continue
-                self._stop_requested = True
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self.stop_child, signal.SIGTERM if signum == signal.SIGHUP else signum)
                     return
+                self._stop_requested = True
+                forward = signal.SIGTERM if signum == signal.SIGHUP else signum
+                group.start_soon(partial(self.stop_child, forward, already_sent=already_sent))
+
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+                # Signals that came while the event loop was still being set up were forwarded then.
+                for signum in self.s.early_signals:
+                    on_signal(signum, True)
+                async for signum in signals:
+                    on_signal(signum, False)
 
     async def watch_timeout(self) -> None:
         import anyio
@@ -214,6 +238,8 @@ class _Session:
             watchers.start_soon(self.watch_timeout)
             watchers.start_soon(self.ticker)
             watchers.start_soon(context)
+            if self.telemetry is not None:
+                watchers.start_soon(self.telemetry.serve)
             async with anyio.create_task_group() as io:
                 io.start_soon(write_stdin, self.s.child, self.s.stdin_rest)
                 io.start_soon(pipes)
@@ -223,6 +249,8 @@ class _Session:
                 with anyio.move_on_after(2.0):
                     await pipes_done.wait()
                 io.cancel_scope.cancel()
+            if self.telemetry is not None:
+                await self.telemetry.settle(self.expected_totals)
             with anyio.move_on_after(10.0):
                 await context_done.wait()
             watchers.cancel_scope.cancel()
@@ -239,11 +267,15 @@ def finish(started: Started, options: RunOptions) -> int:
     session = _Session(started, options)
     try:
         anyio.run(session.run)
-    except KeyboardInterrupt:  # a signal that arrived before the receiver was installed
-        session.outcome.signal_name = session.outcome.signal_name or "SIGINT"
-        started.child.send(signal.SIGKILL)
-        started.child.popen.wait()
-        session.outcome.returncode = started.child.popen.returncode
+    finally:
+        plan: Any = started.telemetry_plan
+        if session.telemetry is not None:
+            session.telemetry.close()
+        elif plan is not None:
+            plan.close()
+    # The child is gone; a late Ctrl-C must not cost the record (a few milliseconds from now).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     ended = time.time()
     record = build_run_record(started, session, ended)
     return _conclude(options, record, session.outcome.result_text)
@@ -287,6 +319,14 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     if result is None:
         notes += _prefer_transcript(started, folder.session_id, record)
     record.update(session.context or {})
+    # --- telemetry (issue 5): what only telemetry knows, and whether it agrees with the result ---
+    plan: Any = started.telemetry_plan
+    if session.telemetry is not None:
+        fields = session.telemetry.record_fields(record["tokens"], record["cost_usd"])
+        notes += fields.pop("notes", [])
+        record.update(fields)
+    elif plan is not None and plan.note:
+        notes.append(plan.note)
     if notes:
         record["notes"] = notes
     return record

@@ -13,6 +13,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def _group() -> None:
+    """Keep subcommands subcommands even when a build registers only one family."""
+
+
 # Each module defines `register(app: typer.Typer) -> None`. Listed explicitly so `--help` order is stable.
 _FAMILIES = (
     "ledger_reports",  # summary, compare, list, show, export

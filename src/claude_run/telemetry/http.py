@@ -1,0 +1,134 @@
+"""Just enough HTTP/1.1 on anyio byte streams for our two small servers (OTLP receiver, /metrics)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import anyio
+import anyio.abc
+
+MAX_HEADER = 64 * 1024
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.close = close
+
+
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+}
+
+
+class Conn:
+    """Buffered reads from one byte stream."""
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self.stream = stream
+        self.buf = bytearray()
+
+    async def _fill(self) -> bool:
+        try:
+            chunk = await self.stream.receive(65536)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return False
+        self.buf += chunk
+        return True
+
+    async def read_head(self) -> bytes | None:
+        """Bytes up to the blank line ending the head; None when the peer closed between requests."""
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                head = bytes(self.buf[:end])
+                del self.buf[: end + 4]
+                return head
+            if len(self.buf) > MAX_HEADER:
+                raise HttpError(431, "request head too large", close=True)
+            if not await self._fill():
+                if self.buf.strip():
+                    raise HttpError(400, "connection closed mid-request", close=True)
+                return None
+
+    async def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not await self._fill():
+                raise HttpError(400, "connection closed before the whole body arrived", close=True)
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    async def read_line(self) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n")
+            if end >= 0:
+                line = bytes(self.buf[:end])
+                del self.buf[: end + 2]
+                return line
+            if len(self.buf) > MAX_HEADER:
+                raise HttpError(400, "chunk header too long", close=True)
+            if not await self._fill():
+                raise HttpError(400, "connection closed mid-chunk", close=True)
+
+    async def read_chunked(self, limit: int) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = (await self.read_line()).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise HttpError(400, "bad chunk size", close=True) from None
+            if size == 0:
+                while await self.read_line():  # trailers
+                    pass
+                return bytes(body)
+            if len(body) + size > limit:
+                raise HttpError(413, f"body larger than {limit} bytes", close=True)
+            body += await self.read_exact(size)
+            await self.read_exact(2)
+
+
+def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+    try:
+        text = head.decode("latin-1")
+        request_line, *header_lines = text.split("\r\n")
+        method, target, version = request_line.split(" ")
+    except ValueError:
+        raise HttpError(400, "malformed request line", close=True) from None
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise HttpError(400, "malformed header line", close=True)
+        key = name.strip().lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return method, target, version, headers
+
+
+async def respond(
+    stream: anyio.abc.ByteStream,
+    status: int,
+    payload: bytes,
+    close: bool,
+    content_type: str = "application/json",
+) -> None:
+    head = (
+        f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"Content-Length: {len(payload)}\r\n"
+        f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
+    ).encode()
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        await stream.send(head + payload)
