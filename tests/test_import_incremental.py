@@ -273,3 +273,27 @@ def test_damaged_session_state_means_a_full_reread_not_partial_totals(tmp_path: 
     run_import(ledger, [tmp_path])
     live = latest_by_session(records(ledger))
     assert live[SID]["tokens"]["input"] == 20  # both messages, not only the appended one
+
+
+def test_a_dead_worker_costs_time_not_sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import claude_run.import_run as import_run
+    from support.import_history import HistorySpec, generate
+
+    generate(tmp_path / "h", HistorySpec(sessions=6, messages=10, header_kb=1))
+    monkeypatch.setattr(import_run, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(import_run, "_scan_batch", _die)  # children inherit it (fork)
+    read_here: list[str] = []
+    scan_task = import_run._scan_task
+
+    def counting(task: Any) -> Any:
+        read_here.append(task.path)
+        return scan_task(task)
+
+    monkeypatch.setattr(import_run, "_scan_task", counting)
+    result = run_import(tmp_path / "l.jsonl", [tmp_path / "h"], workers=2)
+    assert len(result.records) == 6
+    assert len(read_here) == 6  # every file, the dead child's included, was read by this process
+
+
+def _die(batch: list[Any]) -> list[Any]:
+    os._exit(9)

@@ -73,6 +73,7 @@ def _run_tasks(tasks: list[Task], workers: int) -> Iterator[FileScan]:
     import multiprocessing as mp
     from collections import deque
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     methods = mp.get_all_start_methods()
     # fork: a child starts at once and shares this process's pages (copy-on-write) until it writes.
@@ -81,24 +82,31 @@ def _run_tasks(tasks: list[Task], workers: int) -> Iterator[FileScan]:
     pending = deque(sorted(tasks, key=lambda t: t.size - t.start, reverse=True))
     batch_bytes = max(1 << 20, total // (workers * 16))
     children = workers - 1
-    inflight: set[Future[list[FileScan]]] = set()
+    inflight: dict[Future[list[FileScan]], list[Task]] = {}
+    broken = False
 
     def feed(pool: ProcessPoolExecutor) -> None:
-        while pending and len(inflight) < 2 * children:
+        while not broken and pending and len(inflight) < 2 * children:
             batch: list[Task] = []
             size = 0
             while pending and (not batch or size < batch_bytes):
                 t = pending.popleft()
                 batch.append(t)
                 size += t.size - t.start
-            inflight.add(pool.submit(_scan_batch, batch))
+            inflight[pool.submit(_scan_batch, batch)] = batch
 
     with ProcessPoolExecutor(max_workers=children, mp_context=ctx) as pool:
         feed(pool)
         while pending or inflight:
             for fut in [f for f in inflight if f.done()]:
-                inflight.discard(fut)
-                yield from fut.result()
+                batch = inflight.pop(fut)
+                try:
+                    scans = fut.result()
+                except BrokenProcessPool:
+                    # A child died (killed, out of memory): its files are read here instead.
+                    broken = True
+                    scans = [_scan_task(t) for t in batch]
+                yield from scans
             feed(pool)
             if pending:
                 yield _scan_task(pending.pop())
