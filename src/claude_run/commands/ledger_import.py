@@ -1,0 +1,122 @@
+"""`claude-run ledger import [DIR...]`: Claude Code's own history into the ledger (see docs/import.md)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UsageError
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            # A bare date is midnight, local time: the day as the user sees it.
+            return datetime.strptime(text, "%Y-%m-%d").astimezone()
+        if len(text) == 8 and text.isdigit():
+            return datetime.strptime(text, "%Y%m%d").astimezone()
+        from ..record import parse_iso
+
+        return parse_iso(text)
+    except ValueError as exc:
+        raise UsageError(f"bad --since {value!r}: expected YYYY-MM-DD or an ISO timestamp") from exc
+
+
+def _describe(rec: dict[str, Any]) -> str:
+    tokens = rec.get("tokens") or {}
+    total = sum(v for k, v in tokens.items() if k in ("input", "output", "cache_read", "cache_creation"))
+    cost = rec.get("cost_usd")
+    cost_text = f"${cost:.4f}" if isinstance(cost, (int, float)) else "unpriced"
+    kind = "update" if rec.get("supersedes") else "new"
+    models = ",".join(sorted(rec.get("models") or {})) or "-"
+    return (
+        f"{kind:6} {rec.get('session_id')}  {rec.get('started_at') or '-'}  {rec.get('project') or '-'}"
+        f"  {models}  {total} tokens  {cost_text} ({rec.get('cost_source')})"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("import")
+    def import_(
+        dirs: Annotated[
+            list[Path] | None,
+            typer.Argument(
+                help="Claude config dirs (holding projects/) or projects dirs. "
+                "Default: CLAUDE_CONFIG_DIR (comma-separated), else ~/.config/claude and ~/.claude.",
+                show_default=False,
+            ),
+        ] = None,
+        ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger file.")] = None,
+        since: Annotated[
+            str | None,
+            typer.Option("--since", help="Only transcripts written on/after this date (YYYY-MM-DD or ISO)."),
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Print what would be imported; write nothing.")
+        ] = False,
+        jobs: Annotated[
+            int | None,
+            typer.Option("--jobs", "-j", min=1, help="Worker processes (default: one per core)."),
+        ] = None,
+        sessions: Annotated[
+            int | None,
+            typer.Option("--sessions", min=1, help="Import at most N sessions (by name; for quick runs)."),
+        ] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    ) -> None:
+        """Import Claude Code session transcripts: one record per session (mode `imported`)."""
+        from ..import_run import run_import
+        from ..paths import ledger_path
+        from ..transcripts.locate import config_dirs
+
+        since_dt = _parse_since(since)
+        roots = list(dirs) if dirs else config_dirs()
+        for d in dirs or []:
+            if not d.is_dir():
+                raise UsageError(f"not a directory: {d}")
+        path = ledger_path(ledger)
+        result = run_import(
+            path, roots, since=since_dt, dry_run=dry_run, workers=jobs, limit_sessions=sessions
+        )
+        if json_out:
+            import orjson
+
+            out = {
+                "dry_run": dry_run,
+                "records": result.records if dry_run else [r["id"] for r in result.records],
+                "files_seen": result.files_seen,
+                "files_read": result.files_read,
+                "bytes_read": result.bytes_read,
+                "tracked_sessions_skipped": result.sessions_tracked,
+                "bad_lines": result.bad_lines,
+                "read_errors": result.read_errors,
+                "seconds": round(result.seconds, 3),
+            }
+            sys.stdout.write(orjson.dumps(out).decode() + "\n")
+            return
+        if dry_run:
+            for rec in result.records:
+                sys.stdout.write(_describe(rec) + "\n")
+        if not quiet:
+            new = sum(1 for r in result.records if not r.get("supersedes"))
+            verb = "would import" if dry_run else "imported"
+            line = (
+                f"claude-run: {verb} {len(result.records)} session(s) ({new} new,"
+                f" {len(result.records) - new} updated) from {result.files_read} of {result.files_seen}"
+                f" transcript(s), {result.bytes_read / 1e6:.1f} MB in {result.seconds:.2f} s"
+            )
+            if result.sessions_tracked:
+                line += f"; {len(result.sessions_tracked)} session(s) already tracked by claude-run, skipped"
+            sys.stderr.write(line + "\n")
+        for err in result.read_errors:
+            sys.stderr.write(f"claude-run: cannot read {err}\n")
+        if result.bad_lines:
+            sys.stderr.write(f"claude-run: skipped {result.bad_lines} unreadable transcript line(s)\n")
