@@ -16,10 +16,12 @@ fi
 # The real CLI for end-to-end tests. --ignore-scripts: the postinstall step is not needed, we run
 # the platform binary directly (node_modules/@anthropic-ai/claude-code-linux-x64/claude).
 if command -v npm >/dev/null 2>&1; then
-  if [ ! -e "node_modules/@anthropic-ai/claude-code/package.json" ] ||
+  if [ ! -e "node_modules/@anthropic-ai/claude-code/package.json" ] || [ ! -e node_modules/ccusage/package.json ] ||
      ! grep -q "\"version\": \"$CLAUDE_CODE_VERSION\"" node_modules/@anthropic-ai/claude-code/package.json; then
+    # One install for all: separate --no-save installs remove each other's packages. ccusage 18 and
+    # the native ccusage 20 are for the import cross-check test and benchmark.
     npm install --no-save --no-audit --no-fund --ignore-scripts --loglevel=error \
-      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null
+      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" ccusage@18 @ccusage/ccusage-linux-x64@20 >/dev/null
   fi
 else
   echo "setup: npm not found: end-to-end tests with the real Claude CLI will be skipped" >&2
