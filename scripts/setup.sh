@@ -20,8 +20,10 @@ if command -v npm >/dev/null 2>&1; then
      ! grep -q "\"version\": \"$CLAUDE_CODE_VERSION\"" node_modules/@anthropic-ai/claude-code/package.json; then
     # One install for all: separate --no-save installs remove each other's packages. ccusage 18 and
     # the native ccusage 20 are for the import cross-check test and benchmark.
+    extra=()
+    if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then extra+=("@ccusage/ccusage-linux-x64@20"); fi
     npm install --no-save --no-audit --no-fund --ignore-scripts --loglevel=error \
-      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" ccusage@18 @ccusage/ccusage-linux-x64@20 >/dev/null
+      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" ccusage@18 "${extra[@]}" >/dev/null
   fi
 else
   echo "setup: npm not found: end-to-end tests with the real Claude CLI will be skipped" >&2
