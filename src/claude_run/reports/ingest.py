@@ -1,0 +1,160 @@
+"""One pass over a byte range: records → rollup rows, side records, session hashes, time blocks.
+
+This runs in worker processes (see `scan.run_chunks`), so it returns plain picklable data. The loop
+is the cold path's hot loop: one orjson parse, a handful of dict reads and one dict update per model
+used; everything else (fold, savings, formatting) happens later on far fewer rows.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+import orjson
+
+from ..record import SCHEMA_VERSION
+from .scan import Chunk, iter_range
+from .timeparse import DayMapper, parse_ts
+from .cuboids import CubeKey, add_unit
+from .units import Row, is_side, record_units, session_hash
+
+BLOCK_BYTES = 1 << 20
+# A tag key with more distinct values than this is left out of the rollup rows (it would multiply
+# them); queries on it scan the ledger instead, so they stay exact.
+TAG_CAP = 256
+
+
+
+@dataclass
+class SideEntry:
+    """A record the fold may drop: kept whole (its raw units), ordered by where it sits in the ledger."""
+
+    seg: int
+    offset: int
+    id: str
+    supersedes: str | None
+    session: str | None
+    imported: bool
+    units: list[Row]
+
+    def to_json(self) -> list[Any]:
+        return [self.seg, self.offset, self.id, self.supersedes, self.session, self.imported, self.units]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> SideEntry:
+        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5]), raw[6])
+
+
+@dataclass
+class IngestPart:
+    chunk: Chunk
+    cubes: dict[CubeKey, list[Any]] = field(default_factory=dict)  # cube mode: summed into cuboids
+    units: list[Row] = field(default_factory=list)  # raw mode: raw units of summed records
+    side: list[SideEntry] = field(default_factory=list)
+    sessions: array[int] = field(default_factory=lambda: array("Q"))
+    # [seg, start, end, min_ts, max_ts] of summed (non-side) records: edge days re-scan only these
+    blocks: list[list[Any]] = field(default_factory=list)
+    lines: int = 0
+    records: int = 0
+    bad: int = 0
+    bad_lines: list[int] = field(default_factory=list)  # line numbers within the chunk, 1-based
+    future: int = 0
+    undated: int = 0
+    tag_values: dict[str, set[str]] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+
+
+def ingest_chunk(
+    chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozenset[str], raw: bool = False
+) -> IngestPart:
+    """Parse one range. `raw`: keep raw units (a short tail folded in memory) instead of cuboids."""
+    part = IngestPart(chunk)
+    cubes = part.cubes
+    units = part.units
+    side = part.side
+    sessions = part.sessions
+    tag_values = part.tag_values
+    dropped = set(dropped_in)
+    frozen_dropped = frozenset(dropped)
+    mapper = DayMapper(tz)
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    block_start = chunk.start
+    block_end = block_start + BLOCK_BYTES
+    bmin = float("inf")
+    bmax = float("-inf")
+    lineno = 0
+    for off, line in iter_range(chunk.path, chunk.start, chunk.end):
+        lineno += 1
+        if off >= block_end:
+            part.blocks.append([chunk.seg, block_start, off, bmin, bmax])
+            block_start, block_end = off, off + BLOCK_BYTES
+            bmin, bmax = float("inf"), float("-inf")
+        if not line or line.isspace():
+            continue
+        try:
+            rec = loads(line)
+        except decode_error:
+            rec = None
+        rid = rec.get("id") if type(rec) is dict else None
+        if type(rid) is not str or type(rec.get("v")) is not int:  # type: ignore[union-attr]
+            part.bad += 1
+            if len(part.bad_lines) < 100:
+                part.bad_lines.append(lineno)
+            continue
+        assert isinstance(rec, dict)
+        part.records += 1
+        if rec["v"] > SCHEMA_VERSION:
+            part.future += 1
+        ts = parse_ts(rec.get("started_at"))
+        if ts is None:
+            part.undated += 1
+            continue
+        day = mapper.day(ts)
+        if rid in watch or is_side(rec):
+            sid = rec.get("session_id")
+            side.append(
+                SideEntry(
+                    chunk.seg,
+                    off,
+                    rid,
+                    rec.get("supersedes") or None,
+                    sid if type(sid) is str and sid else None,
+                    rec.get("mode") == "imported",
+                    record_units(rec, day, (), ts),
+                )
+            )
+            continue
+        if ts < bmin:
+            bmin = ts
+        if ts > bmax:
+            bmax = ts
+        tags = rec.get("tags")
+        if tags and type(tags) is dict:
+            for k, v in tags.items():
+                if k in dropped:
+                    continue
+                seen = tag_values.get(k)
+                if seen is None:
+                    seen = tag_values[k] = set()
+                if v not in seen:
+                    seen.add(v if type(v) is str else str(v))
+                    if len(seen) > TAG_CAP:
+                        dropped.add(k)
+                        frozen_dropped = frozenset(dropped)
+        sid = rec.get("session_id")
+        if type(sid) is str and sid:
+            sessions.append(session_hash(sid))
+        if raw:
+            units.extend(record_units(rec, day, (), ts))
+            continue
+        for unit in record_units(rec, day, frozen_dropped):
+            add_unit(cubes, unit, frozen_dropped)
+    part.blocks.append([chunk.seg, block_start, chunk.end, bmin, bmax])
+    part.lines = lineno
+    part.dropped = dropped
+    for k in dropped:
+        part.tag_values.pop(k, None)
+    return part

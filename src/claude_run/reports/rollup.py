@@ -1,0 +1,532 @@
+"""The rollup: a derived, rebuildable summary of the ledger, kept beside it, never trusted blindly.
+
+Directory `<ledger>.index/`, one rollup per time zone (days depend on it): `<tz>.current` names the
+live version directory `<tz>.<token>/`, which holds
+
+- `cube-N.json`: the cuboids (see `cuboids`), one file each, so a warm report reads only the one it
+  needs (a few thousand rows for `--by day`);
+- `side.json`: records the fold may drop (imports, superseding records and their targets), kept
+  whole; the cuboids include those the fold counts (`counted`), so only a change of the fold needs them;
+- `sessions.bin`: 64-bit hashes of tracked runs' session ids (imports of those sessions don't count);
+- `meta.json`: per segment name, device, inode, bytes and lines covered, and hashes of the first and
+  last 4 KiB covered; the ledger's generation (when the store provides one); byte blocks with the
+  min/max start time of their summed records (to re-read only the edge days of a query whose bounds
+  fall inside a day); read statistics for the warnings.
+
+On every use the marks are checked against the files. The same files that only grew → read just the
+new tail (a short tail is folded in memory; a longer one, or one that changes the fold, is merged and
+saved). Anything else (rewritten, truncated, replaced, rotated, generation changed, unreadable or
+corrupt rollup) → rebuild from the ledger. The ledger stays the only source of truth. A new version
+is written into a fresh directory and published by renaming the `.current` pointer, so readers see
+the old or the new rollup, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+from array import array
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import LedgerError
+from ..ledger import store
+from . import cuboids, scan
+from .cuboids import NONE_CUBE, CubeKey
+from .ingest import TAG_CAP, IngestPart, SideEntry, ingest_chunk
+from .timeparse import DayMapper, day_start, parse_ts, tz_key
+from .units import Row, record_units, session_hash
+
+ROLLUP_VERSION = 2
+EDGE = 4096
+# A tail up to this size is folded in memory on each run (one process, no save); a longer one is
+# merged into the rollup and saved, so warm runs stay bounded however the ledger grows.
+RAW_TAIL_MAX = 4 << 20
+
+
+@dataclass
+class Mark:
+    name: str
+    dev: int
+    ino: int
+    covered: int
+    lines: int
+    head: str
+    tail: str
+
+
+def _side_key(e: SideEntry) -> str:
+    return f"{e.seg}:{e.offset}"
+
+
+@dataclass
+class State:
+    tz: str
+    generation: str | None = None
+    marks: list[Mark] = field(default_factory=list)
+    blocks: list[list[Any]] = field(default_factory=list)
+    cube_files: dict[str, str] = field(default_factory=dict)
+    counted: set[str] = field(default_factory=set)  # side entries (seg:offset) summed into the cuboids
+    imported_hashes: set[int] = field(default_factory=set)
+    hits: set[int] = field(default_factory=set)  # imported session hashes a tracked run also has
+    absent: set[str] = field(default_factory=set)  # supersede targets not in the ledger (searched)
+    moved: set[str] = field(default_factory=set)  # summed records later found superseded
+    tag_values: dict[str, set[str]] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+    records: int = 0
+    bad: int = 0
+    bad_lines: list[tuple[str, int]] = field(default_factory=list)
+    future: int = 0
+    undated: int = 0
+    partial_tail: bool = False
+    source: str = "rollup"  # rollup (warm), rollup+tail, rebuilt
+    segment_paths: list[Path] = field(default_factory=list)
+    directory: Path | None = None  # where the saved version lives (None: in memory only)
+    cubes: dict[CubeKey, list[Any]] | None = None  # all cuboids, when loaded or built
+    _side: list[SideEntry] | None = None
+    _sessions: array[int] | None = None
+    tail_units: list[Row] = field(default_factory=list)  # raw units of a short unsaved tail
+
+    # -- lazily loaded parts ------------------------------------------------------------------
+    def side(self) -> list[SideEntry]:
+        if self._side is None:
+            self._side = []
+            if self.directory is not None:
+                raw = orjson.loads((self.directory / "side.json").read_bytes())
+                self._side = [SideEntry.from_json(e) for e in raw]
+        return self._side
+
+    def sessions(self) -> array[int]:
+        if self._sessions is None:
+            self._sessions = array("Q")
+            if self.directory is not None:
+                self._sessions.frombytes((self.directory / "sessions.bin").read_bytes())
+        return self._sessions
+
+    def cube_units(self, name: str) -> list[Row]:
+        """One cuboid as unit rows (from memory when loaded, else from its file)."""
+        if self.cubes is not None:
+            rows = [
+                [k[1], k[2], k[3], k[4], k[5], *cuboids.unpack(v[0]), v[1]]
+                for k, v in self.cubes.items()
+                if k[0] == name
+            ]
+            return cuboids.as_units(name, rows)
+        fname = self.cube_files.get(name)
+        if fname is None or self.directory is None:
+            return []
+        return cuboids.as_units(name, orjson.loads((self.directory / fname).read_bytes()))
+
+    def load_all(self) -> None:
+        """Everything in memory, to merge a tail or change the fold and save."""
+        self.side()
+        self.sessions()
+        if self.cubes is None:
+            self.cubes = {}
+            if self.directory is not None:
+                for name, fname in self.cube_files.items():
+                    cuboids.from_rows(name, orjson.loads((self.directory / fname).read_bytes()), self.cubes)
+
+    # -- the fold -----------------------------------------------------------------------------
+    def counted_side(self) -> list[SideEntry]:
+        """Latest of each supersede chain, minus imports of sessions a tracked run also has."""
+        side = self.side()
+        first: dict[str, tuple[int, int]] = {}
+        for e in side:
+            first.setdefault(e.id, (e.seg, e.offset))
+        superseded: set[str] = set()
+        for e in side:
+            target = e.supersedes
+            # Only a later record replaces an earlier one: a cycle keeps its last member.
+            if target and target != e.id and target in first and first[target] < (e.seg, e.offset):
+                superseded.add(target)
+        return [
+            e
+            for e in side
+            if e.id not in superseded and not (e.imported and e.session and session_hash(e.session) in self.hits)
+        ]
+
+    def excluded_ids(self) -> set[str]:
+        counted = {_side_key(e) for e in self.counted_side()}
+        return {e.id for e in self.side() if _side_key(e) not in counted}
+
+    def side_ids(self) -> set[str]:
+        return {e.id for e in self.side()}
+
+    def warnings(self) -> list[str]:
+        stats = store.ReadStats()
+        stats.bad_lines = [(Path(name), n) for name, n in self.bad_lines]
+        if self.bad > len(self.bad_lines) and self.bad_lines:
+            stats.bad_lines += [stats.bad_lines[-1]] * (self.bad - len(self.bad_lines))
+        stats.future_version = self.future
+        out = stats.warnings()
+        if self.undated:
+            out.append(f"ignored {self.undated} record(s) without a readable started_at")
+        if self.partial_tail:
+            out.append("the ledger ends in an incomplete line (a write in progress, or a killed writer)")
+        return out
+
+
+# -- files ------------------------------------------------------------------------------------
+def index_dir(ledger: Path) -> Path:
+    return ledger.with_name(ledger.name + ".index")
+
+
+def _pointer(ledger: Path, tz: tzinfo) -> Path:
+    return index_dir(ledger) / f"{tz_key(tz)}.current"
+
+
+def _generation(ledger: Path) -> str | None:
+    fn = getattr(store, "generation", None)
+    if fn is None:
+        return None
+    try:
+        return str(fn(ledger))
+    except (OSError, LedgerError):
+        return None
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _edges(path: Path, covered: int) -> tuple[str, str]:
+    with open(path, "rb") as fh:
+        head = fh.read(min(EDGE, covered))
+        fh.seek(max(0, covered - EDGE))
+        tail = fh.read(covered - max(0, covered - EDGE))
+    return _digest(head), _digest(tail)
+
+
+def _still_valid(mark: Mark, path: Path) -> bool:
+    if path.name != mark.name:
+        return False
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if (st.st_dev, st.st_ino) != (mark.dev, mark.ino) or st.st_size < mark.covered:
+            return False
+        return _edges(path, mark.covered) == (mark.head, mark.tail)
+    except OSError:
+        return False
+
+
+def load(ledger: Path, tz: tzinfo) -> State | None:
+    try:
+        token = _pointer(ledger, tz).read_text().strip()
+        directory = index_dir(ledger) / f"{tz_key(tz)}.{token}"
+        raw = orjson.loads((directory / "meta.json").read_bytes())
+        if raw.get("version") != ROLLUP_VERSION or raw.get("tz") != tz_key(tz):
+            return None
+        s = raw["stats"]
+        return State(
+            tz=raw["tz"],
+            generation=raw.get("generation"),
+            marks=[Mark(*m) for m in raw["marks"]],
+            blocks=raw["blocks"],
+            cube_files=raw["cube_files"],
+            counted=set(raw["counted"]),
+            imported_hashes=set(raw["imported_hashes"]),
+            hits=set(raw["hits"]),
+            absent=set(raw["absent"]),
+            moved=set(raw["moved"]),
+            tag_values={k: set(v) for k, v in raw["tag_values"].items()},
+            dropped=set(raw["dropped"]),
+            records=s["records"],
+            bad=s["bad"],
+            bad_lines=[(a, b) for a, b in s["bad_lines"]],
+            future=s["future"],
+            undated=s["undated"],
+            directory=directory,
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        # Missing, unreadable or corrupt: the rollup is only a cache, so rebuild it.
+        return None
+
+
+def save(ledger: Path, tz: tzinfo, state: State) -> None:
+    """Write a new version directory, then publish it by replacing the pointer (atomic rename)."""
+    assert state.cubes is not None
+    root = index_dir(ledger)
+    try:
+        if root.is_symlink():
+            return
+        root.mkdir(mode=store.DIR_MODE, exist_ok=True)
+        token = secrets.token_hex(6)
+        directory = root / f"{tz_key(tz)}.{token}"
+        directory.mkdir(mode=store.DIR_MODE)
+
+        def write(name: str, data: bytes) -> None:
+            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, store.FILE_MODE)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+
+        cube_files: dict[str, str] = {}
+        for i, (name, rows) in enumerate(sorted(cuboids.to_rows(state.cubes).items())):
+            cube_files[name] = f"cube-{i}.json"
+            write(cube_files[name], orjson.dumps(rows))
+        side = state.side()
+        write("side.json", orjson.dumps([[*e.to_json()[:6], [[*u[:16], str(u[16]), *u[17:]] for u in e.units]]
+                                         for e in side]))
+        write("sessions.bin", state.sessions().tobytes())
+        meta = {
+            "version": ROLLUP_VERSION,
+            "tz": state.tz,
+            "generation": state.generation,
+            "marks": [[m.name, m.dev, m.ino, m.covered, m.lines, m.head, m.tail] for m in state.marks],
+            "blocks": state.blocks,
+            "cube_files": cube_files,
+            "counted": sorted(state.counted),
+            "imported_hashes": sorted(state.imported_hashes),
+            "hits": sorted(state.hits),
+            "absent": sorted(state.absent),
+            "moved": sorted(state.moved),
+            "tag_values": {k: sorted(v) for k, v in state.tag_values.items()},
+            "dropped": sorted(state.dropped),
+            "stats": {
+                "records": state.records,
+                "bad": state.bad,
+                "future": state.future,
+                "undated": state.undated,
+                "bad_lines": state.bad_lines,
+            },
+        }
+        write("meta.json", orjson.dumps(meta))
+        fd, tmp = tempfile.mkstemp(dir=root, prefix=".pointer-", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+        os.replace(tmp, _pointer(ledger, tz))
+        old = state.directory
+        state.directory = directory
+        state.cube_files = cube_files
+        if old is not None and old != directory:
+            shutil.rmtree(old, ignore_errors=True)
+        _sweep(root, tz, directory)
+    except OSError:
+        return  # a read-only ledger directory still gets correct reports, just not faster ones
+
+
+def _sweep(root: Path, tz: tzinfo, keep: Path) -> None:
+    """Remove versions left by crashed or concurrent writers (older than a minute)."""
+    import time
+
+    prefix = f"{tz_key(tz)}."
+    for entry in root.iterdir():
+        if entry.name.startswith(prefix) and entry.is_dir() and entry != keep:
+            with contextlib.suppress(OSError):
+                if time.time() - entry.stat().st_mtime > 60:
+                    shutil.rmtree(entry, ignore_errors=True)
+
+
+# -- bringing the rollup up to date ---------------------------------------------------------------
+def ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool = True) -> State:
+    """The rollup brought up to date with the ledger: loaded (plus the new tail), or rebuilt."""
+    segs = store.segments(ledger)
+    for seg in segs:
+        if seg.is_symlink():
+            raise LedgerError(f"refusing to read ledger segment {seg}: it is a symbolic link")
+    gen = _generation(ledger)
+    state = load(ledger, tz) if save_rollup else None
+    if state is not None:
+        ok = state.generation == gen and len(state.marks) <= len(segs)
+        ok = ok and all(_still_valid(m, p) for m, p in zip(state.marks, segs))
+        if not ok:
+            state = None
+    cold = state is None
+    if state is None:
+        state = State(tz=tz_key(tz), generation=gen, source="rebuilt", cubes={})
+    state.segment_paths = segs
+    chunks: list[scan.Chunk] = []
+    new_marks: list[Mark] = []
+    line_base: dict[int, int] = {}
+    for i, seg in enumerate(segs):
+        try:
+            st = os.stat(seg, follow_symlinks=False)
+        except FileNotFoundError:
+            new_marks.append(Mark(seg.name, 0, 0, 0, 0, _digest(b""), _digest(b"")))
+            continue
+        except OSError as exc:
+            raise LedgerError(f"cannot read ledger {seg}: {exc.strerror or exc}") from exc
+        old = state.marks[i] if i < len(state.marks) else None
+        covered = old.covered if old else 0
+        end = scan.last_newline_end(seg, st.st_size)
+        state.partial_tail = state.partial_tail or end < st.st_size
+        chunks += scan.split(i, seg, covered, end, scan.cpu_count())
+        line_base[i] = old.lines if old else 0
+        new_marks.append(Mark(seg.name, st.st_dev, st.st_ino, end, 0, *_edges(seg, end)))
+    if not chunks:
+        state.marks = new_marks if cold else state.marks
+        if cold and save_rollup:
+            for i, m in enumerate(new_marks):
+                m.lines = line_base.get(i, 0)
+            state.marks = new_marks
+            save(ledger, tz, state)
+        return state
+    tail_bytes = sum(c.end - c.start for c in chunks)
+    if not cold and tail_bytes <= RAW_TAIL_MAX:
+        parts = [ingest_chunk(c, tz, frozenset(state.absent), frozenset(state.dropped), True) for c in chunks]
+        fresh = {h for p in parts for h in p.sessions}
+        simple = not any(p.side or p.dropped - state.dropped for p in parts)
+        simple = simple and not (fresh & state.imported_hashes)
+        simple = simple and all(
+            len(state.tag_values.get(k, ()) | v) <= TAG_CAP for p in parts for k, v in p.tag_values.items()
+        )
+        if simple:
+            # Folded in memory only: the rollup on disk stays valid for the part it covers.
+            for p in parts:
+                state.tail_units.extend(p.units)
+                _count(state, p, segs, line_base)
+            state.source = "rollup+tail"
+            return state
+    state.load_all()
+    parts = scan.run_chunks(ingest_chunk, chunks, tz, frozenset(state.absent), frozenset(state.dropped))
+    for p in parts:
+        _count(state, p, segs, line_base)
+    for i, m in enumerate(new_marks):
+        m.lines = line_base.get(i, 0)
+    _absorb(state, parts)
+    _refold(state, tz)
+    state.marks = new_marks
+    if not cold:
+        state.source = "rollup+tail"
+    if save_rollup:
+        save(ledger, tz, state)
+    return state
+
+
+def _count(state: State, p: IngestPart, segs: list[Path], line_base: dict[int, int]) -> None:
+    seg_i = p.chunk.seg
+    for n in p.bad_lines:
+        if len(state.bad_lines) < 100:
+            state.bad_lines.append((str(segs[seg_i]), line_base[seg_i] + n))
+    line_base[seg_i] += p.lines
+    state.records += p.records
+    state.bad += p.bad
+    state.future += p.future
+    state.undated += p.undated
+
+
+def _absorb(state: State, parts: list[IngestPart]) -> None:
+    assert state.cubes is not None
+    dropped = set(state.dropped)
+    for p in parts:
+        dropped |= p.dropped
+        for k, vals in p.tag_values.items():
+            if k not in dropped:
+                state.tag_values.setdefault(k, set()).update(vals)
+    dropped |= {k for k, v in state.tag_values.items() if len(v) > TAG_CAP}
+    for k in dropped - state.dropped:
+        state.tag_values.pop(k, None)
+    state.dropped = dropped
+    for p in parts:
+        state.blocks.extend(p.blocks)
+        cuboids.merge(state.cubes, p.cubes)
+    gone = {"tag:" + k for k in dropped}
+    if gone:
+        state.cubes = {k: v for k, v in state.cubes.items() if k[0] not in gone}
+    new_side = [e for p in parts for e in p.side]
+    side = state.side()
+    side.extend(new_side)
+    # Imports of sessions a tracked run already recorded are not counted (see docs/reports.md).
+    state.imported_hashes |= {session_hash(e.session) for e in new_side if e.imported and e.session}
+    fresh = array("Q")
+    for p in parts:
+        fresh.extend(p.sessions)
+    fresh.extend(session_hash(e.session) for e in new_side if not e.imported and e.session)
+    imported = state.imported_hashes
+    if imported:
+        state.hits |= {h for h in fresh if h in imported}
+        new_imported = {session_hash(e.session) for e in new_side if e.imported and e.session}
+        if new_imported:
+            state.hits |= {h for h in state.sessions() if h in new_imported}
+    state.sessions().extend(fresh)
+
+
+def _refold(state: State, tz: tzinfo) -> None:
+    """Find summed records that a side record supersedes (move them to the side), then bring the
+    cuboids in line with the fold: add side records it now counts, remove those it no longer does."""
+    assert state.cubes is not None
+    side = state.side()
+    targets = {e.supersedes for e in side if e.supersedes} - {e.id for e in side} - state.absent
+    if targets:
+        found = _search_ids(state.segment_paths, targets)
+        mapper = DayMapper(tz)
+        for target, (seg_i, off, rec) in found.items():
+            ts = parse_ts(rec.get("started_at"))
+            if ts is None:
+                continue
+            day = mapper.day(ts)
+            for unit in record_units(rec, day, (), ts):
+                cuboids.add_unit(state.cubes, unit, state.dropped, -1)
+            sid = rec.get("session_id")
+            entry = SideEntry(
+                seg_i, off, target, rec.get("supersedes") or None,
+                sid if isinstance(sid, str) and sid else None,
+                rec.get("mode") == "imported", record_units(rec, day, (), ts),
+            )  # fmt: skip
+            side.append(entry)
+            state.counted.add(_side_key(entry))  # it was in the cuboids until now
+            state.moved.add(target)
+        state.absent |= targets - set(found)
+    now = {_side_key(e) for e in state.counted_side()}
+    for e in side:
+        key = _side_key(e)
+        was = key in state.counted
+        if was != (key in now):
+            for unit in e.units:
+                cuboids.add_unit(state.cubes, unit, state.dropped, 1 if not was else -1)
+    state.counted = now
+
+
+def _search_ids(segs: list[Path], ids: set[str]) -> dict[str, tuple[int, int, dict[str, Any]]]:
+    """Find the lines holding records with these ids (a byte search, then a parse to confirm)."""
+    found: dict[str, tuple[int, int, dict[str, Any]]] = {}
+    needles = {i: (f'"id":"{i}"'.encode(), f'"id": "{i}"'.encode()) for i in ids}
+    for seg_i, seg in enumerate(segs):
+        for off, line in scan.iter_range(str(seg), 0, 1 << 62):
+            hit = next((i for i, ns in needles.items() if ns[0] in line or ns[1] in line), None)
+            if hit is None or hit in found:
+                continue
+            rec = store.parse_line(line)
+            if rec is not None and rec.get("id") == hit:
+                found[hit] = (seg_i, off, dict(rec))
+    return found
+
+
+def edge_units(state: State, days: set[int], tz: tzinfo) -> list[Row]:
+    """Raw units of the records the cuboids hold for these local days: summed records re-read from
+    the blocks that hold them, and the side records the fold counts."""
+    if not days:
+        return []
+    spans = [(day_start(d, tz), day_start(d + 1, tz)) for d in days]
+    skip = state.side_ids()
+    out: list[Row] = []
+    mapper = DayMapper(tz)
+    for seg_i, start, end, lo, hi in state.blocks:
+        if seg_i >= len(state.segment_paths) or not any(lo < b and hi >= a for a, b in spans):
+            continue
+        for _off, line in scan.iter_range(str(state.segment_paths[seg_i]), start, end):
+            rec = store.parse_line(line)
+            if rec is None or rec.get("id") in skip:
+                continue
+            ts = parse_ts(rec.get("started_at"))
+            if ts is None:
+                continue
+            day = mapper.day(ts)
+            if day in days and not (rec.get("mode") == "imported" or rec.get("supersedes")):
+                out.extend(record_units(dict(rec), day, (), ts))
+    counted = state.counted
+    for e in state.side():
+        if _side_key(e) in counted and any(u[0] in days for u in e.units):
+            out.extend(e.units)
+    return out
+
+
+__all__ = ["NONE_CUBE", "State", "edge_units", "ensure", "index_dir"]
