@@ -48,7 +48,9 @@ MODELS = {
     "internal-gateway-model": None,  # no list price: unpriced
 }
 TEAMS = ["platform", "payments", "search", "mobile", "data", "infra", "growth", "security", "ml", "web"]
-STATUSES = ["success"] * 88 + ["error"] * 6 + ["budget_exceeded"] * 2 + ["interrupted"] * 2 + ["timeout", "crashed"]
+STATUSES = (
+    ["success"] * 88 + ["error"] * 6 + ["budget_exceeded"] * 2 + ["interrupted"] * 2 + ["timeout", "crashed"]
+)
 JOBS = ["review", "fix-tests", "triage", "docs", "refactor", "lint-fix"]
 
 
@@ -69,7 +71,9 @@ def _projects(rng: random.Random) -> list[dict[str, Any]]:
     return out
 
 
-def make_record(rng: random.Random, t: float, projects: list[dict[str, Any]], weights: list[float]) -> dict[str, Any]:
+def make_record(
+    rng: random.Random, t: float, projects: list[dict[str, Any]], weights: list[float]
+) -> dict[str, Any]:
     p = rng.choices(projects, weights)[0]
     in_ci = rng.random() < 0.55
     week = int(t // (7 * 86400))
@@ -130,7 +134,11 @@ def make_record(rng: random.Random, t: float, projects: list[dict[str, Any]], we
         "api_error_status": None,
         "project": p["name"],
         "cwd_sha256": p["cwd"],
-        "git": {"branch": branch, "commit": hashlib.sha1(str(rng.random()).encode()).hexdigest(), "remote": p["remote"]},
+        "git": {
+            "branch": branch,
+            "commit": hashlib.sha1(str(rng.random()).encode()).hexdigest(),
+            "remote": p["remote"],
+        },
         "ci": {
             "provider": "github",
             "workflow": "claude",
@@ -225,14 +233,18 @@ def main() -> None:
     if not (args.reuse and ledger.exists()):
         t0 = time.perf_counter()
         write_ledger(ledger, args.records)
-        print(f"wrote {args.records:,} records, {ledger.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"wrote {args.records:,} records, {ledger.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t0:.1f}s"
+        )
     size = ledger.stat().st_size
     print(f"ledger: {ledger} ({size / 1e9:.2f} GB), cores: {os.cpu_count()}, load: {os.getloadavg()}")
     floor(ledger)  # warm the page cache so floor and cold runs read from memory alike
     fl = floor(ledger)
     print(f"floor (orjson.loads every line, one loop): {fl:.2f}s")
     queries = [["--by", "day"], ["--by", "model"], ["--by", "tag:team", "--since", "90d"]]
-    extra = orjson.dumps(make_record(random.Random(1), time.time() - 60, _projects(random.Random(7)), [1.0] * 40))
+    extra = orjson.dumps(
+        make_record(random.Random(1), time.time() - 60, _projects(random.Random(7)), [1.0] * 40)
+    )
     results = []
     for q in queries:
         index = ledger.with_name(ledger.name + ".index")

@@ -13,7 +13,9 @@ LedgerOpt = Annotated[
 ]
 SinceOpt = Annotated[
     str | None,
-    typer.Option("--since", help="From: YYYY-MM-DD, ISO time, 24h, 7d, 4w, 3m, today, this-week, this-month…"),
+    typer.Option(
+        "--since", help="From: YYYY-MM-DD, ISO time, 24h, 7d, 4w, 3m, today, this-week, this-month…"
+    ),
 ]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Up to (a date is included whole).")]
 ProjectOpt = Annotated[list[str] | None, typer.Option("--project", help="Only these projects (repeatable).")]
@@ -30,11 +32,20 @@ def _ctx(ledger: str | None, tz_name: str | None) -> tuple[Path, Any]:
     return ledger_path(ledger), resolve_tz(tz_name)
 
 
-def _filters(tz: Any, since: str | None, until: str | None, project: list[str] | None, model: str | None,
-             status: list[str] | None, tag: list[str] | None) -> Any:
+def _filters(
+    tz: Any,
+    since: str | None,
+    until: str | None,
+    project: list[str] | None,
+    model: str | None,
+    status: list[str] | None,
+    tag: list[str] | None,
+) -> Any:
     from ..reports.filters import build_filters
 
-    return build_filters(tz, since=since, until=until, projects=project, model=model, statuses=status, tags=tag)
+    return build_filters(
+        tz, since=since, until=until, projects=project, model=model, statuses=status, tags=tag
+    )
 
 
 def _warn(warnings: list[str]) -> None:
@@ -158,8 +169,8 @@ def export(
     ledger: LedgerOpt = None,
 ) -> None:
     """The selected records as JSON Lines, a JSON array, or CSV (tokens and tags flattened)."""
-    from ..reports.export import EXPORT_FORMATS, export_records
     from ..errors import UsageError
+    from ..reports.export import EXPORT_FORMATS, export_records
 
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"bad --format {fmt!r}: use jsonl, json or csv")

@@ -81,8 +81,10 @@ def compare_periods(
     if against is None or ".." not in against:
         a_until = p_since
         if against is None:
-            a_since = Bound(day=p_since.day - int(p_len)) if p_since.day is not None and p_len == int(p_len) else (
-                Bound(instant=p_since.ts(tz) - float(p_len) * 86400)
+            a_since = (
+                Bound(day=p_since.day - int(p_len))
+                if p_since.day is not None and p_len == int(p_len)
+                else (Bound(instant=p_since.ts(tz) - float(p_len) * 86400))
             )
         else:
             a_since = _preceding(against, a_until, tz, now)
@@ -167,15 +169,31 @@ def render_compare(c: Comparison, fmt: str) -> bytes:
         if k == "cache_hit_ratio" and delta is not None:
             change = f"{delta * 100:+.1f} pts"
         else:
-            change = "—" if delta is None else ("+" if delta >= 0 else "") + cell(k, delta).replace("$-", "-$")
-        rows.append([k.replace("_usd", "").replace("_", " "), cell(k, pm[k]), cell(k, am[k]), change,
-                     "—" if pct is None else f"{pct:+.1f}%"])
+            change = (
+                "—" if delta is None else ("+" if delta >= 0 else "") + cell(k, delta).replace("$-", "-$")
+            )
+        rows.append(
+            [
+                k.replace("_usd", "").replace("_", " "),
+                cell(k, pm[k]),
+                cell(k, am[k]),
+                change,
+                "—" if pct is None else f"{pct:+.1f}%",
+            ]
+        )
     tablefmt = "github" if fmt == "markdown" else "simple"
-    text = tabulate(rows, headers=["", "period", "against", "change", "%"], tablefmt=tablefmt,
-                    disable_numparse=True, colalign=("left", "right", "right", "right", "right"))
+    text = tabulate(
+        rows,
+        headers=["", "period", "against", "change", "%"],
+        tablefmt=tablefmt,
+        disable_numparse=True,
+        colalign=("left", "right", "right", "right", "right"),
+    )
     tz = c.tz
     head = f"period:  {_span(c.period, tz)}\nagainst: {_span(c.against, tz)}\n"
-    note = ("\nThe periods differ in length: compare the per-day rows (runs and cost divided by each period's days).\n"
-            if c.per_day else "")
+    note = (
+        "\nThe periods differ in length: compare the per-day rows (runs and cost divided by each period's days).\n"
+        if c.per_day
+        else ""
+    )
     return (head + "\n" + text + "\n" + note).encode()
-

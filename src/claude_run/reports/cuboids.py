@@ -9,13 +9,12 @@ update per cuboid per unit, not seven.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from .units import BRANCH, CI_JOB, MODE, PROJECT, STATUS, TAGS, Row
 
 LANE = 64
-LANES = 6  # runs, parts, input, output, cache_read, cache_creation
+LANES = 6  # runs, parts, input, output, cache_read, cache_creation; the cost (fixed point) above them
 _MASK = (1 << LANE) - 1
 _HALF = 1 << (LANE - 1)
 PLAIN = {"project": PROJECT, "branch": BRANCH, "status": STATUS, "mode": MODE, "ci-job": CI_JOB}
@@ -32,11 +31,17 @@ def pack(unit: Row) -> int:
         + (unit[13] << 192)
         + (unit[14] << 256)
         + (unit[15] << 320)
+        + (unit[16] << 384)
     )
 
 
+def pack_values(v: list[Any]) -> int:
+    """pack() for [runs, parts, input, output, cache_read, cache_creation, cost]."""
+    return v[0] + (v[1] << 64) + (v[2] << 128) + (v[3] << 192) + (v[4] << 256) + (v[5] << 320) + (v[6] << 384)
+
+
 def unpack(value: int) -> list[int]:
-    """Lanes back out; each lane is read as signed (a residual can make a sum dip below zero)."""
+    """The six counters (each read as signed: a residual can dip below zero) and the cost."""
     out = []
     for _ in range(LANES):
         lane = value & _MASK
@@ -44,15 +49,16 @@ def unpack(value: int) -> list[int]:
             lane -= 1 << LANE
         out.append(lane)
         value = (value - lane) >> LANE
+    out.append(value)
     return out
 
 
-def add_unit(cubes: dict[CubeKey, list[Any]], unit: Row, dropped: frozenset[str] | set[str], sign: int = 1) -> None:
+CUBE_NAMES = (NONE_CUBE, "project", "branch", "status", "mode", "ci-job")
+
+
+def add_unit(cubes: dict[CubeKey, int], unit: Row, dropped: frozenset[str] | set[str], sign: int = 1) -> None:
     """Add (or with sign=-1 remove) one unit in every cuboid."""
     packed = pack(unit) * sign
-    cost = unit[16] if sign == 1 else -unit[16]
-    if type(cost) is not Decimal:
-        cost = Decimal(cost)
     day, model, prec, ppart = unit[0], unit[1], unit[8], unit[9]
     keys = [
         (NONE_CUBE, day, model, None, prec, ppart),
@@ -66,39 +72,30 @@ def add_unit(cubes: dict[CubeKey, list[Any]], unit: Row, dropped: frozenset[str]
         if k not in dropped:
             keys.append(("tag:" + k, day, model, v, prec, ppart))
     for key in keys:
-        acc = cubes.get(key)
-        if acc is None:
-            cubes[key] = [packed, cost]
-        else:
-            acc[0] += packed
-            acc[1] += cost
+        cubes[key] = cubes.get(key, 0) + packed
 
 
-def merge(into: dict[CubeKey, list[Any]], other: dict[CubeKey, list[Any]]) -> None:
-    for key, (packed, cost) in other.items():
-        acc = into.get(key)
-        if acc is None:
-            into[key] = [packed, cost]
-        else:
-            acc[0] += packed
-            acc[1] += cost
+def merge(into: dict[CubeKey, int], other: dict[CubeKey, int]) -> None:
+    get = into.get
+    for key, packed in other.items():
+        into[key] = get(key, 0) + packed
 
 
-def to_rows(cubes: dict[CubeKey, list[Any]]) -> dict[str, list[list[Any]]]:
-    """Per cuboid: JSON-ready rows [day, model, value, rec priced, part priced, 6 lanes…, cost text]."""
+def to_rows(cubes: dict[CubeKey, int]) -> dict[str, list[list[Any]]]:
+    """Per cuboid: JSON-ready rows [day, model, value, rec priced, part priced, 6 counters, cost text]
+    (the cost as text: it is a fixed-point integer wider than JSON parsers accept)."""
     out: dict[str, list[list[Any]]] = {}
-    for (name, day, model, value, prec, ppart), (packed, cost) in cubes.items():
-        lanes = unpack(packed)
-        if not any(lanes) and not cost:
+    for (name, day, model, value, prec, ppart), packed in cubes.items():
+        if not packed:
             continue
-        out.setdefault(name, []).append([day, model, value, prec, ppart, *lanes, str(cost)])
+        lanes = unpack(packed)
+        out.setdefault(name, []).append([day, model, value, prec, ppart, *lanes[:6], str(lanes[6])])
     return out
 
 
-def from_rows(name: str, rows: list[list[Any]], into: dict[CubeKey, list[Any]]) -> None:
+def from_rows(name: str, rows: list[list[Any]], into: dict[CubeKey, int]) -> None:
     for day, model, value, prec, ppart, *rest in rows:
-        unit = [0] * 10 + rest[:6] + [0]
-        into[(name, day, model, value, prec, ppart)] = [pack(unit), Decimal(rest[6])]
+        into[(name, day, model, value, prec, ppart)] = pack_values([*rest[:6], int(rest[6])])
 
 
 def as_units(name: str, rows: list[list[Any]]) -> list[Row]:
@@ -107,7 +104,7 @@ def as_units(name: str, rows: list[list[Any]]) -> list[Row]:
     tag = name[4:] if name.startswith("tag:") else None
     index = PLAIN.get(name)
     for day, model, value, prec, ppart, r, p, i, o, cr, cc, cost in rows:
-        unit: Row = [day, model, None, None, None, None, None, (), prec, ppart, r, p, i, o, cr, cc, cost]
+        unit: Row = [day, model, None, None, None, None, None, (), prec, ppart, r, p, i, o, cr, cc, int(cost)]
         if index is not None:
             unit[index] = value
         elif tag is not None:

@@ -25,7 +25,18 @@ COLUMNS = (
     "cache_hit_ratio",
     "cache_savings_usd",
 )
-HEADERS = ("runs", "input", "output", "cache read", "cache write", "total", "cost", "avg/run", "cache hit", "saved")
+HEADERS = (
+    "runs",
+    "input",
+    "output",
+    "cache read",
+    "cache write",
+    "total",
+    "cost",
+    "avg/run",
+    "cache hit",
+    "saved",
+)
 
 
 def _num(value: Decimal | None) -> Any:
@@ -121,8 +132,14 @@ def _cells(t: Totals) -> list[Any]:
 
 
 def _unpriced_cells(t: Totals) -> list[Any]:
-    return [f"{t.runs:,}", f"{t.input:,}", f"{t.output:,}", f"{t.cache_read:,}", f"{t.cache_creation:,}",
-            f"{t.total_tokens:,}"]
+    return [
+        f"{t.runs:,}",
+        f"{t.input:,}",
+        f"{t.output:,}",
+        f"{t.cache_read:,}",
+        f"{t.cache_creation:,}",
+        f"{t.total_tokens:,}",
+    ]
 
 
 def _label(dim: str) -> str:
@@ -144,20 +161,34 @@ def to_text(report: Report, fmt: str, title: str | None = None) -> str:
         out.append(f"### {title}\n")
     elif title:
         out.append(title)
-    out.append(tabulate(rows, headers=[*dims, *HEADERS], tablefmt=tablefmt, colalign=align, disable_numparse=True))
+    out.append(
+        tabulate(rows, headers=[*dims, *HEADERS], tablefmt=tablefmt, colalign=align, disable_numparse=True)
+    )
     unpriced = report.unpriced_rows
     if unpriced:
         urows: list[list[Any]] = [[*r.key, *_unpriced_cells(r.unpriced)] for r in unpriced]
-        urows.append([total_label, *pad, *_unpriced_cells(report.unpriced_total)] if dims
-                     else _unpriced_cells(report.unpriced_total))
+        urows.append(
+            [total_label, *pad, *_unpriced_cells(report.unpriced_total)]
+            if dims
+            else _unpriced_cells(report.unpriced_total)
+        )
         heading = "Unpriced usage (no known cost; not included above)"
         out.append(f"\n**{heading}**\n" if fmt == "markdown" else f"\n{heading}:")
-        out.append(tabulate(urows, headers=[*dims, *HEADERS[:6]], tablefmt=tablefmt,
-                            colalign=align[: len(dims) + 6], disable_numparse=True))
+        out.append(
+            tabulate(
+                urows,
+                headers=[*dims, *HEADERS[:6]],
+                tablefmt=tablefmt,
+                colalign=align[: len(dims) + 6],
+                disable_numparse=True,
+            )
+        )
     notes = []
     if report.total.savings_unpriced_tokens:
-        notes.append(f"* saved: excludes {report.total.savings_unpriced_tokens:,} cache-read tokens of models"
-                     " without a list price")
+        notes.append(
+            f"* saved: excludes {report.total.savings_unpriced_tokens:,} cache-read tokens of models"
+            " without a list price"
+        )
     if "model" in report.group_by:
         notes.append("a run that used several models counts in each model's row and once in the total")
     if notes:

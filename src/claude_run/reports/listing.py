@@ -9,13 +9,15 @@ from .timeparse import parse_ts
 
 
 def _cost(rec: dict[str, Any]) -> str:
+    from decimal import Decimal
+
     from .formats import usd
-    from .units import as_decimal, is_priced
+    from .units import is_priced
 
     cost = rec.get("cost_usd")
     if not is_priced(cost, rec.get("cost_source")):
         return "unpriced"
-    return usd(as_decimal(cost), 4)
+    return usd(Decimal(repr(cost)), 4)
 
 
 def render_list(records: list[Any], tz: tzinfo) -> str:
@@ -46,5 +48,17 @@ def render_list(records: list[Any], tz: tzinfo) -> str:
                 " ".join(f"{k}={v}" for k, v in sorted(tags.items())),
             ]
         )
-    headers = ["id", "started", "status", "mode", "project", "branch", "model", "tokens", "cost", "time", "tags"]
+    headers = [
+        "id",
+        "started",
+        "status",
+        "mode",
+        "project",
+        "branch",
+        "model",
+        "tokens",
+        "cost",
+        "time",
+        "tags",
+    ]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"

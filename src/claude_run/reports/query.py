@@ -24,7 +24,6 @@ import decimal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from .filters import Filters, build_filters, record_matches
 from .grouping import key_function
 from .timeparse import day_of, resolve_tz
 from .totals import ZERO, SavingsRates, Totals
-from .units import RAW_LEN, Row, is_side, record_units
+from .units import RAW_LEN, Row, is_side, record_units, to_usd
 
 # Exact decimal sums: costs have ≤17 significant digits; 60 leaves room for any realistic total.
 _EXACT = decimal.Context(prec=60)
@@ -104,7 +103,9 @@ def make_spec(group_by: tuple[str, ...], f: Filters, tz: tzinfo) -> Spec:
             last = day_of(f.until.instant or 0.0, tz)
             day_hi = last + 1
             edges.add(last)
-    return Spec(group_by, f, day_lo, day_hi, ts_lo, ts_hi, frozenset(edges), "model" in group_by or bool(f.model))
+    return Spec(
+        group_by, f, day_lo, day_hi, ts_lo, ts_hi, frozenset(edges), "model" in group_by or bool(f.model)
+    )
 
 
 class Acc:
@@ -158,7 +159,7 @@ class Acc:
                 gkey = tuple(fn(row) for fn in keyfns)
                 slot = groups.get(gkey)
                 if slot is None:
-                    slot = groups[gkey] = [[0, 0, 0, 0, 0, 0, ZERO], [0, 0, 0, 0, 0, 0, ZERO]]
+                    slot = groups[gkey] = [[0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]]
                 priced = row[flag]
                 acc = slot[priced]
                 acc[0] += row[10]
@@ -167,8 +168,7 @@ class Acc:
                 acc[3] += row[13]
                 acc[4] += row[14]
                 acc[5] += row[15]
-                c = row[16]
-                acc[6] += c if type(c) is Decimal else Decimal(c)
+                acc[6] += row[16]
                 if priced and row[14]:
                     ck = (gkey, row[1])
                     cache_reads[ck] = cache_reads.get(ck, 0) + row[14]
@@ -202,10 +202,10 @@ class Acc:
         rates.save()
 
         def totals(v: list[Any], runs_index: int) -> Totals:
-            return Totals(v[runs_index], v[2], v[3], v[4], v[5], v[6])
+            return Totals(v[runs_index], v[2], v[3], v[4], v[5], to_usd(v[6]))
 
         rows: list[ReportRow] = []
-        grand = [[0, 0, 0, 0, 0, 0, ZERO], [0, 0, 0, 0, 0, 0, ZERO]]
+        grand = [[0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]]
         grand_sav: list[Any] = [None, 0]
         with decimal.localcontext(_EXACT):
             for gkey in sorted(self.groups):
@@ -278,12 +278,26 @@ def aggregate(
     rollup (everything from the ledger, in memory)."""
     filters = filters or Filters()
     tz = tz or resolve_tz(None)
-    state = rollup.ensure(ledger, tz, save_rollup=save_rollup)
+    try:
+        return _aggregate(rollup.ensure(ledger, tz, save_rollup=save_rollup), ledger, group_by, filters, tz,
+                          save_rollup)
+    except rollup.StaleRollup:  # a rollup file went missing under us (a concurrent rebuild): once more
+        return _aggregate(rollup.ensure(ledger, tz, save_rollup=save_rollup, force=True), ledger, group_by,
+                          filters, tz, save_rollup)
+
+
+def _aggregate(
+    state: rollup.State, ledger: Path, group_by: tuple[str, ...], filters: Filters, tz: tzinfo, save_rollup: bool
+) -> Report:
     spec = make_spec(group_by, filters, tz)
     acc = Acc(spec)
     dims = needed_dims(group_by, filters)
     source = state.source
-    if len(dims) > 1 or "session" in dims or any(d[4:] in state.dropped for d in dims if d.startswith("tag:")):
+    if (
+        len(dims) > 1
+        or "session" in dims
+        or any(d[4:] in state.dropped for d in dims if d.startswith("tag:"))
+    ):
         chunks: list[scan.Chunk] = []
         for i, (seg, mark) in enumerate(zip(state.segment_paths, state.marks)):
             chunks += scan.split(i, seg, 0, mark.covered, scan.cpu_count())
@@ -311,8 +325,7 @@ def _negated_untagged(unit: Row) -> Row:
     out[7] = ()
     for i in range(10, 16):
         out[i] = -out[i]
-    c = out[16]
-    out[16] = -(c if isinstance(c, Decimal) else Decimal(c))
+    out[16] = -out[16]
     return out
 
 
@@ -322,7 +335,12 @@ def iter_selected(
     """Records matching the filters, in ledger order; with `fold`, minus those the fold drops."""
     filters = filters or Filters()
     tz = tz or resolve_tz(None)
-    excluded = rollup.ensure(ledger, tz).excluded_ids() if fold else set()
+    excluded: set[str] = set()
+    if fold:
+        try:
+            excluded = rollup.ensure(ledger, tz).excluded_ids()
+        except rollup.StaleRollup:
+            excluded = rollup.ensure(ledger, tz, force=True).excluded_ids()
     for rec in store.iter_records(ledger):
         if rec.get("id") in excluded:
             continue
@@ -352,7 +370,9 @@ def _reverse_lines(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
             yield carry
 
 
-def latest(ledger: Path, n: int = 20, filters: Filters | None = None, tz: tzinfo | None = None) -> list[Record]:
+def latest(
+    ledger: Path, n: int = 20, filters: Filters | None = None, tz: tzinfo | None = None
+) -> list[Record]:
     """The last `n` records (in ledger order, newest last) matching the filters, reading from the end.
 
     Records replaced by a later record's `supersedes` are left out; the rest of the fold (imports of

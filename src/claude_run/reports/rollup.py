@@ -52,6 +52,10 @@ EDGE = 4096
 RAW_TAIL_MAX = 4 << 20
 
 
+class StaleRollup(Exception):
+    """A rollup file vanished or is corrupt after the rollup was loaded: rebuild and try again."""
+
+
 @dataclass
 class Mark:
     name: str
@@ -90,7 +94,7 @@ class State:
     source: str = "rollup"  # rollup (warm), rollup+tail, rebuilt
     segment_paths: list[Path] = field(default_factory=list)
     directory: Path | None = None  # where the saved version lives (None: in memory only)
-    cubes: dict[CubeKey, list[Any]] | None = None  # all cuboids, when loaded or built
+    cubes: dict[CubeKey, int] | None = None  # all cuboids, when loaded or built
     _side: list[SideEntry] | None = None
     _sessions: array[int] | None = None
     tail_units: list[Row] = field(default_factory=list)  # raw units of a short unsaved tail
@@ -100,22 +104,28 @@ class State:
         if self._side is None:
             self._side = []
             if self.directory is not None:
-                raw = orjson.loads((self.directory / "side.json").read_bytes())
-                self._side = [SideEntry.from_json(e) for e in raw]
+                try:
+                    raw = orjson.loads((self.directory / "side.json").read_bytes())
+                    self._side = [SideEntry.from_json(e) for e in raw]
+                except (OSError, ValueError, TypeError, IndexError) as exc:
+                    raise StaleRollup(str(exc)) from exc
         return self._side
 
     def sessions(self) -> array[int]:
         if self._sessions is None:
             self._sessions = array("Q")
             if self.directory is not None:
-                self._sessions.frombytes((self.directory / "sessions.bin").read_bytes())
+                try:
+                    self._sessions.frombytes((self.directory / "sessions.bin").read_bytes())
+                except (OSError, ValueError) as exc:
+                    raise StaleRollup(str(exc)) from exc
         return self._sessions
 
     def cube_units(self, name: str) -> list[Row]:
         """One cuboid as unit rows (from memory when loaded, else from its file)."""
         if self.cubes is not None:
             rows = [
-                [k[1], k[2], k[3], k[4], k[5], *cuboids.unpack(v[0]), v[1]]
+                [k[1], k[2], k[3], k[4], k[5], *cuboids.unpack(v)]
                 for k, v in self.cubes.items()
                 if k[0] == name
             ]
@@ -123,7 +133,10 @@ class State:
         fname = self.cube_files.get(name)
         if fname is None or self.directory is None:
             return []
-        return cuboids.as_units(name, orjson.loads((self.directory / fname).read_bytes()))
+        try:
+            return cuboids.as_units(name, orjson.loads((self.directory / fname).read_bytes()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise StaleRollup(str(exc)) from exc
 
     def load_all(self) -> None:
         """Everything in memory, to merge a tail or change the fold and save."""
@@ -132,8 +145,12 @@ class State:
         if self.cubes is None:
             self.cubes = {}
             if self.directory is not None:
-                for name, fname in self.cube_files.items():
-                    cuboids.from_rows(name, orjson.loads((self.directory / fname).read_bytes()), self.cubes)
+                try:
+                    for name, fname in self.cube_files.items():
+                        rows = orjson.loads((self.directory / fname).read_bytes())
+                        cuboids.from_rows(name, rows, self.cubes)
+                except (OSError, ValueError, TypeError) as exc:
+                    raise StaleRollup(str(exc)) from exc
 
     # -- the fold -----------------------------------------------------------------------------
     def counted_side(self) -> list[SideEntry]:
@@ -151,7 +168,8 @@ class State:
         return [
             e
             for e in side
-            if e.id not in superseded and not (e.imported and e.session and session_hash(e.session) in self.hits)
+            if e.id not in superseded
+            and not (e.imported and e.session and session_hash(e.session) in self.hits)
         ]
 
     def excluded_ids(self) -> set[str]:
@@ -273,8 +291,13 @@ def save(ledger: Path, tz: tzinfo, state: State) -> None:
             cube_files[name] = f"cube-{i}.json"
             write(cube_files[name], orjson.dumps(rows))
         side = state.side()
-        write("side.json", orjson.dumps([[*e.to_json()[:6], [[*u[:16], str(u[16]), *u[17:]] for u in e.units]]
-                                         for e in side]))
+        # Costs as text: fixed-point integers are wider than JSON parsers accept.
+        write(
+            "side.json",
+            orjson.dumps(
+                [[*e.to_json()[:6], [[*u[:16], str(u[16]), *u[17:]] for u in e.units]] for e in side]
+            ),
+        )
         write("sessions.bin", state.sessions().tobytes())
         meta = {
             "version": ROLLUP_VERSION,
@@ -326,14 +349,24 @@ def _sweep(root: Path, tz: tzinfo, keep: Path) -> None:
 
 
 # -- bringing the rollup up to date ---------------------------------------------------------------
-def ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool = True) -> State:
-    """The rollup brought up to date with the ledger: loaded (plus the new tail), or rebuilt."""
+def ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool = True, force: bool = False) -> State:
+    """The rollup brought up to date with the ledger: loaded (plus the new tail), or rebuilt
+    (always, with `force`)."""
+    if force or not save_rollup:
+        return _ensure(ledger, tz, save_rollup=save_rollup, force=True)
+    try:
+        return _ensure(ledger, tz, save_rollup=save_rollup, force=False)
+    except StaleRollup:
+        return _ensure(ledger, tz, save_rollup=save_rollup, force=True)
+
+
+def _ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool, force: bool) -> State:
     segs = store.segments(ledger)
     for seg in segs:
         if seg.is_symlink():
             raise LedgerError(f"refusing to read ledger segment {seg}: it is a symbolic link")
     gen = _generation(ledger)
-    state = load(ledger, tz) if save_rollup else None
+    state = None if force else load(ledger, tz)
     if state is not None:
         ok = state.generation == gen and len(state.marks) <= len(segs)
         ok = ok and all(_still_valid(m, p) for m, p in zip(state.marks, segs))
@@ -463,8 +496,6 @@ def _refold(state: State, tz: tzinfo) -> None:
             if ts is None:
                 continue
             day = mapper.day(ts)
-            for unit in record_units(rec, day, (), ts):
-                cuboids.add_unit(state.cubes, unit, state.dropped, -1)
             sid = rec.get("session_id")
             entry = SideEntry(
                 seg_i, off, target, rec.get("supersedes") or None,
@@ -472,7 +503,8 @@ def _refold(state: State, tz: tzinfo) -> None:
                 rec.get("mode") == "imported", record_units(rec, day, (), ts),
             )  # fmt: skip
             side.append(entry)
-            state.counted.add(_side_key(entry))  # it was in the cuboids until now
+            # Its units are in the cuboids: marked counted, the loop below takes them out.
+            state.counted.add(_side_key(entry))
             state.moved.add(target)
         state.absent |= targets - set(found)
     now = {_side_key(e) for e in state.counted_side()}
@@ -529,4 +561,4 @@ def edge_units(state: State, days: set[int], tz: tzinfo) -> list[Row]:
     return out
 
 
-__all__ = ["NONE_CUBE", "State", "edge_units", "ensure", "index_dir"]
+__all__ = ["NONE_CUBE", "StaleRollup", "State", "edge_units", "ensure", "index_dir"]

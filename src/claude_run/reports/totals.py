@@ -80,7 +80,9 @@ class SavingsRates:
             from .. import pricing
 
             r = pricing.rates(model)
-            self.delta[model] = None if r is None else str(Decimal(repr(r.input)) - Decimal(repr(r.cache_read)))
+            self.delta[model] = (
+                None if r is None else str(Decimal(repr(r.input)) - Decimal(repr(r.cache_read)))
+            )
             self._dirty = True
         d = self.delta[model]
         return None if d is None else Decimal(d)
