@@ -94,7 +94,8 @@ def make_record(
             "cache_creation": int(rng.lognormvariate(8.5, 1.2)),
         }
         rates = MODELS[m]
-        c = None if rates is None else round(sum(toks[k] * r for k, r in zip(totals, rates)), 10)
+        priced = zip(totals, rates, strict=True) if rates is not None else None
+        c = None if priced is None else round(sum(toks[k] * r for k, r in priced), 10)
         per[m] = {**toks, "cost_usd": c, "cost_source": "claude" if c is not None else "unpriced"}
         for k in totals:
             totals[k] += toks[k]
@@ -234,7 +235,8 @@ def main() -> None:
         t0 = time.perf_counter()
         write_ledger(ledger, args.records)
         print(
-            f"wrote {args.records:,} records, {ledger.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - t0:.1f}s"
+            f"wrote {args.records:,} records, {ledger.stat().st_size / 1e9:.2f} GB"
+            f" in {time.perf_counter() - t0:.1f}s"
         )
     size = ledger.stat().st_size
     print(f"ledger: {ledger} ({size / 1e9:.2f} GB), cores: {os.cpu_count()}, load: {os.getloadavg()}")
@@ -250,10 +252,10 @@ def main() -> None:
         index = ledger.with_name(ledger.name + ".index")
         shutil.rmtree(index, ignore_errors=True)
         cold, cold_rss, _ = run_cmd(ledger, q)
-        warm, warm_rss, out1 = run_cmd(ledger, q)
+        warm, warm_rss, _out1 = run_cmd(ledger, q)
         with open(ledger, "ab") as fh:
             fh.write(extra + b"\n")
-        appended, app_rss, out2 = run_cmd(ledger, q)
+        appended, app_rss, _out2 = run_cmd(ledger, q)
         results.append((" ".join(q), cold, cold_rss, warm, warm_rss, appended, app_rss))
         print(
             f"summary {' '.join(q):28s} cold {cold:6.2f}s ({cold / fl:.2f}x floor, {cold_rss:.0f} MB)"

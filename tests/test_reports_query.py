@@ -19,11 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from support import reports_records as rr  # noqa: E402
-
-from claude_run.reports import ingest, query, rollup, scan  # noqa: E402
-from claude_run.reports.filters import Filters  # noqa: E402
-from claude_run.reports.timeparse import Bound  # noqa: E402
+from claude_run.reports import ingest, query, rollup, scan
+from claude_run.reports.filters import Filters
+from claude_run.reports.timeparse import Bound
+from support import reports_records as rr
 
 GROUPINGS = [
     ("day",),

@@ -64,7 +64,9 @@ def record(draw: Any, i: int) -> dict[str, Any]:
         "project": draw(st.sampled_from(["api", "web", None])),
         "git": {"branch": draw(st.sampled_from(["main", "dev", None]))},
         "ci": draw(st.sampled_from([None, {"job": "review"}, {"job": "fix"}])),
-        "tags": draw(st.dictionaries(st.sampled_from(["team", "env"]), st.sampled_from(["a", "b"]), max_size=2)),
+        "tags": draw(
+            st.dictionaries(st.sampled_from(["team", "env"]), st.sampled_from(["a", "b"]), max_size=2)
+        ),
         "session_id": draw(st.sampled_from([None, "s1", "s2", "s3", "s4"])),
     }
     if i and draw(st.integers(0, 4)) == 0:
@@ -128,7 +130,11 @@ def pieces(rec: dict[str, Any], by_model: bool) -> list[tuple[str, bool, dict[st
                 toks[k] += rec["tokens"][k] - sum(q[k] for q in models.values())
             if rec_priced:
                 cost += rec_cost - sum(
-                    (Fraction(q["cost_usd"]) for q in models.values() if _priced(q.get("cost_usd"), q.get("cost_source"))),
+                    (
+                        Fraction(q["cost_usd"])
+                        for q in models.values()
+                        if _priced(q.get("cost_usd"), q.get("cost_source"))
+                    ),
                     Fraction(0),
                 )
         out.append((m, pp, toks, cost, 2 if i == main_i else 1))  # 2 marks the main piece
@@ -152,7 +158,7 @@ def brute(
     out: dict[tuple[bool, tuple[str, ...]], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Fraction(0)])
     for rec in folded(records):
         ts = datetime.fromisoformat(rec["started_at"].replace("Z", "+00:00")).timestamp()
-        if since is not None and ts < since or until is not None and ts >= until:
+        if (since is not None and ts < since) or (until is not None and ts >= until):
             continue
         if project is not None and rec.get("project") != project:
             continue
@@ -199,7 +205,9 @@ def brute(
 
 
 def usd(x: Fraction) -> Decimal:
-    return (Decimal(x.numerator) / Decimal(x.denominator)).quantize(Decimal("1e-12"), rounding=ROUND_HALF_EVEN)
+    return (Decimal(x.numerator) / Decimal(x.denominator)).quantize(
+        Decimal("1e-12"), rounding=ROUND_HALF_EVEN
+    )
 
 
 def as_table(report: Any) -> dict[tuple[bool, tuple[str, ...]], list[Any]]:
@@ -220,7 +228,9 @@ def as_table(report: Any) -> dict[tuple[bool, tuple[str, ...]], list[Any]]:
     return out
 
 
-def normalised(b: dict[tuple[bool, tuple[str, ...]], list[Any]]) -> dict[tuple[bool, tuple[str, ...]], list[Any]]:
+def normalised(
+    b: dict[tuple[bool, tuple[str, ...]], list[Any]],
+) -> dict[tuple[bool, tuple[str, ...]], list[Any]]:
     out = {}
     for k, v in b.items():
         vals = [*v[:5], usd(v[5]) if k[0] else 0]

@@ -192,7 +192,8 @@ def render_compare(c: Comparison, fmt: str) -> bytes:
     tz = c.tz
     head = f"period:  {_span(c.period, tz)}\nagainst: {_span(c.against, tz)}\n"
     note = (
-        "\nThe periods differ in length: compare the per-day rows (runs and cost divided by each period's days).\n"
+        "\nThe periods differ in length: compare the per-day rows"
+        " (runs and cost divided by each period's days).\n"
         if c.per_day
         else ""
     )

@@ -24,7 +24,7 @@ CubeKey = tuple[Any, ...]  # (cuboid name, day, model, value, record priced, par
 
 
 def pack(unit: Row) -> int:
-    return (
+    return int(
         unit[10]
         + (unit[11] << 64)
         + (unit[12] << 128)
@@ -37,7 +37,16 @@ def pack(unit: Row) -> int:
 
 def pack_values(v: list[Any]) -> int:
     """pack() for [runs, parts, input, output, cache_read, cache_creation, cost]."""
-    return v[0] + (v[1] << 64) + (v[2] << 128) + (v[3] << 192) + (v[4] << 256) + (v[5] << 320) + (v[6] << 384)
+    lanes = [int(x) for x in v]
+    return (
+        lanes[0]
+        + (lanes[1] << 64)
+        + (lanes[2] << 128)
+        + (lanes[3] << 192)
+        + (lanes[4] << 256)
+        + (lanes[5] << 320)
+        + (lanes[6] << 384)
+    )
 
 
 def unpack(value: int) -> list[int]:

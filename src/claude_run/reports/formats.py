@@ -80,18 +80,16 @@ def _plain(value: Any) -> str:
 
 
 def to_json(report: Report) -> bytes:
+    def key(r: ReportRow) -> dict[str, str]:
+        return dict(zip(report.group_by, r.key, strict=True))
+
     payload = {
         "group_by": list(report.group_by),
         "tz": report.tz,
-        "rows": [
-            {"key": dict(zip(report.group_by, r.key)), **totals_dict(r.priced)} for r in report.priced_rows
-        ],
+        "rows": [{"key": key(r), **totals_dict(r.priced)} for r in report.priced_rows],
         "total": totals_dict(report.total),
         "unpriced": {
-            "rows": [
-                {"key": dict(zip(report.group_by, r.key)), **totals_dict(r.unpriced, priced=False)}
-                for r in report.unpriced_rows
-            ],
+            "rows": [{"key": key(r), **totals_dict(r.unpriced, priced=False)} for r in report.unpriced_rows],
             "total": totals_dict(report.unpriced_total, priced=False),
         },
         "warnings": report.warnings,

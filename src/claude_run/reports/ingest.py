@@ -83,7 +83,9 @@ def ingest_chunk(
             gc.enable()
 
 
-def _ingest(chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozenset[str], raw: bool) -> IngestPart:
+def _ingest(
+    chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozenset[str], raw: bool
+) -> IngestPart:
     part = IngestPart(chunk)
     cubes = part.cubes
     get = cubes.get
@@ -115,7 +117,7 @@ def _ingest(chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozens
         except decode_error:
             rec = None
         rid = rec.get("id") if type(rec) is dict else None
-        if type(rid) is not str or type(rec.get("v")) is not int:  # type: ignore[union-attr]
+        if type(rid) is not str or type(rec.get("v")) is not int:
             part.bad += 1
             if len(part.bad_lines) < 100:
                 part.bad_lines.append(lineno)
@@ -124,9 +126,10 @@ def _ingest(chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozens
         part.records += 1
         if rec["v"] > SCHEMA_VERSION:
             part.future += 1
-        started = rec.get("started_at")
+        started: Any = rec.get("started_at")
         # Our own timestamps (…Z with milliseconds) map hour by hour: one dict hit per record.
         hour_day = hours.get(started[:13]) if type(started) is str and len(started) == 24 else None
+        ts: float | None
         if hour_day is not None and started[-1] == "Z":
             ts = hour_day[0] + int(started[14:16]) * 60 + int(started[17:19]) + int(started[20:23]) / 1000
             day = hour_day[1]
@@ -161,16 +164,16 @@ def _ingest(chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozens
             bmax = ts
         tags = rec.get("tags")
         if tags and type(tags) is dict:
-            for k, v in tags.items():
-                if k in dropped:
+            for tag_key, v in tags.items():
+                if tag_key in dropped:
                     continue
-                seen = tag_values.get(k)
+                seen = tag_values.get(tag_key)
                 if seen is None:
-                    seen = tag_values[k] = set()
+                    seen = tag_values[tag_key] = set()
                 if v not in seen:
                     seen.add(v if type(v) is str else str(v))
                     if len(seen) > TAG_CAP:
-                        dropped.add(k)
+                        dropped.add(tag_key)
                         frozen_dropped = frozenset(dropped)
         sid = rec.get("session_id")
         if type(sid) is str and sid:
@@ -195,11 +198,11 @@ def _ingest(chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozens
             k = ("ci-job", day, m, job, rp, pp)
             cubes[k] = get(k, 0) + packed
             for tk, tv in tag_items:
-                k = ("tag:" + tk, day, m, tv, rp, pp)
-                cubes[k] = get(k, 0) + packed
+                tkey = ("tag:" + tk, day, m, tv, rp, pp)
+                cubes[tkey] = get(tkey, 0) + packed
     part.blocks.append([chunk.seg, block_start, chunk.end, bmin, bmax])
     part.lines = lineno
     part.dropped = dropped
-    for k in dropped:
-        part.tag_values.pop(k, None)
+    for name in dropped:
+        part.tag_values.pop(name, None)
     return part

@@ -3,7 +3,7 @@
     from claude_run.reports.query import Filters, aggregate, latest, find, iter_selected
 
     report = aggregate(ledger, ("day", "model"), Filters(projects=("api",)), tz)
-    for row in report.rows:            # ReportRow(key=("2025-03-01", "claude-sonnet-4-5"), priced=Totals, unpriced=Totals)
+    for row in report.rows:  # ReportRow(key=("2025-03-01", "claude-sonnet-4-5"), priced=..., unpriced=...)
         ...
     report.total, report.unpriced_total
 
@@ -27,13 +27,13 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
-from ..errors import ClaudeRunError, UsageError
+from ..errors import ClaudeRunError, LedgerError, UsageError
 from ..ledger import store
 from ..record import Record
 from . import rollup, scan
 from .filters import Filters, build_filters, record_matches
 from .grouping import key_function
-from .timeparse import day_of, resolve_tz
+from .timeparse import day_of, resolve_tz, tz_key
 from .totals import ZERO, SavingsRates, Totals
 from .units import RAW_LEN, Row, is_side, record_units, to_usd
 
@@ -180,7 +180,7 @@ class Acc:
                 if slot is None:
                     self.groups[gkey] = [u, p]
                     continue
-                for mine, theirs in zip(slot, (u, p)):
+                for mine, theirs in zip(slot, (u, p), strict=False):
                     for i in range(7):
                         mine[i] += theirs[i]
         for k, v in other.cache_reads.items():
@@ -211,16 +211,16 @@ class Acc:
             for gkey in sorted(self.groups):
                 u, p = self.groups[gkey]
                 priced = totals(p, runs_i)
-                s = savings.get(gkey)
-                if s is not None:
-                    priced.savings, priced.savings_unpriced_tokens = s[0], s[1]
-                    if s[0] is not None:
-                        grand_sav[0] = (grand_sav[0] or ZERO) + s[0]
-                    grand_sav[1] += s[1]
+                sav = savings.get(gkey)
+                if sav is not None:
+                    priced.savings, priced.savings_unpriced_tokens = sav[0], sav[1]
+                    if sav[0] is not None:
+                        grand_sav[0] = (grand_sav[0] or ZERO) + sav[0]
+                    grand_sav[1] += sav[1]
                 elif priced.cache_read == 0:
                     priced.savings = ZERO
                 rows.append(ReportRow(gkey, priced, totals(u, runs_i)))
-                for g, v in zip(grand, (u, p)):
+                for g, v in zip(grand, (u, p), strict=False):
                     for i in range(7):
                         g[i] += v[i]
         total = totals(grand[1], total_runs_i)
@@ -279,15 +279,27 @@ def aggregate(
     filters = filters or Filters()
     tz = tz or resolve_tz(None)
     try:
-        return _aggregate(rollup.ensure(ledger, tz, save_rollup=save_rollup), ledger, group_by, filters, tz,
-                          save_rollup)
+        return _aggregate(
+            rollup.ensure(ledger, tz, save_rollup=save_rollup), ledger, group_by, filters, tz, save_rollup
+        )
     except rollup.StaleRollup:  # a rollup file went missing under us (a concurrent rebuild): once more
-        return _aggregate(rollup.ensure(ledger, tz, save_rollup=save_rollup, force=True), ledger, group_by,
-                          filters, tz, save_rollup)
+        return _aggregate(
+            rollup.ensure(ledger, tz, save_rollup=save_rollup, force=True),
+            ledger,
+            group_by,
+            filters,
+            tz,
+            save_rollup,
+        )
 
 
 def _aggregate(
-    state: rollup.State, ledger: Path, group_by: tuple[str, ...], filters: Filters, tz: tzinfo, save_rollup: bool
+    state: rollup.State,
+    ledger: Path,
+    group_by: tuple[str, ...],
+    filters: Filters,
+    tz: tzinfo,
+    save_rollup: bool,
 ) -> Report:
     spec = make_spec(group_by, filters, tz)
     acc = Acc(spec)
@@ -299,7 +311,7 @@ def _aggregate(
         or any(d[4:] in state.dropped for d in dims if d.startswith("tag:"))
     ):
         chunks: list[scan.Chunk] = []
-        for i, (seg, mark) in enumerate(zip(state.segment_paths, state.marks)):
+        for i, (seg, mark) in enumerate(zip(state.segment_paths, state.marks, strict=False)):
             chunks += scan.split(i, seg, 0, mark.covered, scan.cpu_count())
         skip = frozenset(state.side_ids())
         for part in scan.run_chunks(_scan_chunk, chunks, spec, tz, skip):
@@ -317,7 +329,7 @@ def _aggregate(
         acc.add_rows(rollup.edge_units(state, set(spec.edge_days), tz))
     acc.add_rows(state.tail_units)
     rates = SavingsRates(rollup.index_dir(ledger) if save_rollup else None)
-    return acc.report(rollup.tz_key(tz), rates, state.warnings(), source)
+    return acc.report(tz_key(tz), rates, state.warnings(), source)
 
 
 def _negated_untagged(unit: Row) -> Row:
@@ -386,7 +398,7 @@ def latest(
     replaced: set[str] = set()
     for seg in reversed(store.segments(ledger)):
         if seg.is_symlink():
-            raise store.LedgerError(f"refusing to read ledger segment {seg}: it is a symbolic link")
+            raise LedgerError(f"refusing to read ledger segment {seg}: it is a symbolic link")
         for line in _reverse_lines(seg):
             rec = store.parse_line(line)
             if rec is None:

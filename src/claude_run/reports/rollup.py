@@ -369,7 +369,7 @@ def _ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool, force: bool) -> Stat
     state = None if force else load(ledger, tz)
     if state is not None:
         ok = state.generation == gen and len(state.marks) <= len(segs)
-        ok = ok and all(_still_valid(m, p) for m, p in zip(state.marks, segs))
+        ok = ok and all(_still_valid(m, p) for m, p in zip(state.marks, segs, strict=False))
         if not ok:
             state = None
     cold = state is None
@@ -409,7 +409,7 @@ def _ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool, force: bool) -> Stat
         simple = not any(p.side or p.dropped - state.dropped for p in parts)
         simple = simple and not (fresh & state.imported_hashes)
         simple = simple and all(
-            len(state.tag_values.get(k, ()) | v) <= TAG_CAP for p in parts for k, v in p.tag_values.items()
+            len(state.tag_values.get(k, set()) | v) <= TAG_CAP for p in parts for k, v in p.tag_values.items()
         )
         if simple:
             # Folded in memory only: the rollup on disk stays valid for the part it covers.

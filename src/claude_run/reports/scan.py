@@ -7,6 +7,7 @@ still being written is never folded into a rollup.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -70,7 +71,7 @@ def split(seg: int, path: Path, start: int, end: int, pieces: int) -> list[Chunk
             if cuts[-1] < pos < end:
                 cuts.append(pos)
     cuts.append(end)
-    return [Chunk(seg, str(path), a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+    return [Chunk(seg, str(path), a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 def iter_range(path: str, start: int, end: int) -> Iterator[tuple[int, bytes]]:

@@ -19,8 +19,8 @@ class Totals:
     """Sums over runs. `cost` is the exact decimal sum of the costs as written in the ledger.
 
     `savings`: what the cache reads saved against paying the full input price for the same tokens,
-    Σ per model cache_read × (input list price − cache-read list price); None when no model with cache
-    reads has a known price. `savings_unpriced_tokens`: cache reads of models without a list price.
+    sum over models of cache_read * (input list price - cache-read list price); None when no model with
+    cache reads has a known price. `savings_unpriced_tokens`: cache reads of models without a list price.
     """
 
     runs: int = 0
@@ -42,7 +42,7 @@ class Totals:
 
     @property
     def cache_hit_ratio(self) -> float | None:
-        """cache_read / (input + cache_read + cache_creation): the share of prompt tokens served from cache."""
+        """cache_read / (input + cache_read + cache_creation): the share of prompt tokens read from cache."""
         prompt = self.input + self.cache_read + self.cache_creation
         return self.cache_read / prompt if prompt else None
 
@@ -57,7 +57,7 @@ def _prices_version() -> str:
 
 
 class SavingsRates:
-    """Per-model (input − cache read) USD per token, cached in the index dir per genai-prices version.
+    """Per-model (input - cache read) USD per token, cached in the index dir per genai-prices version.
 
     Loading genai-prices costs a few hundred ms (pydantic), so a warm report reads the cached figures.
     """

@@ -68,7 +68,9 @@ def is_priced(cost: object, source: object) -> bool:
     return source != "unpriced" and (type(cost) is float or type(cost) is int)
 
 
-def tag_tuple(tags: object, dropped: frozenset[str] | set[str] = frozenset()) -> tuple[tuple[str, str], ...]:
+def tag_tuple(
+    tags: object, dropped: frozenset[str] | set[str] | tuple[()] = frozenset()
+) -> tuple[tuple[str, str], ...]:
     if type(tags) is not dict or not tags:
         return ()
     items = [(str(k), v if type(v) is str else str(v)) for k, v in tags.items() if k not in dropped]
@@ -92,7 +94,7 @@ def record_parts(rec: dict[str, Any]) -> list[list[Any]]:
     if type(models) is not dict or not models:
         return [[main_model, rec_priced, rec_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost or 0]]
     out: list[list[Any]] = []
-    main = None
+    main: list[Any] | None = None
     s_in = s_out = s_cr = s_cc = s_cost = 0
     for name, part in models.items():
         if type(part) is not dict:
@@ -125,7 +127,9 @@ def record_parts(rec: dict[str, Any]) -> list[list[Any]]:
     return out
 
 
-def record_dims(rec: dict[str, Any], dropped: frozenset[str] | set[str] = frozenset()) -> list[Any]:
+def record_dims(
+    rec: dict[str, Any], dropped: frozenset[str] | set[str] | tuple[()] = frozenset()
+) -> list[Any]:
     """[project, branch, status, mode, ci_job, tags]."""
     git = rec.get("git")
     ci = rec.get("ci")
@@ -154,7 +158,7 @@ def record_dims(rec: dict[str, Any], dropped: frozenset[str] | set[str] = frozen
 def record_units(
     rec: dict[str, Any],
     day: int,
-    dropped: frozenset[str] | set[str] = frozenset(),
+    dropped: frozenset[str] | set[str] | tuple[()] = frozenset(),
     ts: float | None = None,
 ) -> list[Row]:
     """The units of one record (see the module docstring). `ts` given → raw units (19 fields)."""
