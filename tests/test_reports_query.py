@@ -109,8 +109,9 @@ def test_rollup_after_appends_matches_scan(
     first: list[dict[str, Any]], more: list[list[dict[str, Any]]], big: bool
 ) -> None:
     """Appends are read as a tail; `big` forces the merge-and-save path instead of the in-memory one."""
-    old = rollup.RAW_TAIL_MAX
+    old, old_layers = rollup.RAW_TAIL_MAX, rollup.MAX_LAYERS
     rollup.RAW_TAIL_MAX = 0 if big else old
+    rollup.MAX_LAYERS = 2  # every few appends compacts the layers
     try:
         with tempfile.TemporaryDirectory() as d:
             ledger = Path(d) / "ledger.jsonl"
@@ -127,7 +128,7 @@ def test_rollup_after_appends_matches_scan(
                 check(ledger, records, ("model",), timezone.utc)
                 check(ledger, records, ("tag:team",), timezone.utc)
     finally:
-        rollup.RAW_TAIL_MAX = old
+        rollup.RAW_TAIL_MAX, rollup.MAX_LAYERS = old, old_layers
 
 
 def _records(n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -183,15 +184,17 @@ def test_rewrites_and_corruption_rebuild(tmp: Path) -> None:
     # Corrupt rollup files: garbage meta, a missing cuboid, a pointer to nowhere.
     index = rollup.index_dir(ledger)
 
-    def current() -> Path:
-        return index / ("UTC." + (index / "UTC.current").read_text())
+    def meta() -> Path:
+        return index / ("UTC." + (index / "UTC.current").read_text() + ".meta.json")
 
-    (current() / "meta.json").write_bytes(b"\x00garbage")
+    meta().write_bytes(b"\x00garbage")
     check(ledger, records, ("day",), timezone.utc)
     assert query.aggregate(ledger, ("day",), None, timezone.utc).source == "rollup"
-    for p in current().glob("cube-*.json"):
-        p.write_bytes(b"[[1,2")
-    (current() / "side.json").unlink()
+    raw = orjson.loads(meta().read_bytes())
+    for layer in raw["layers"]:
+        for name in layer.values():
+            (index / name).write_bytes(b"[[1,2")
+    (index / raw["side_file"]).unlink()
     check(ledger, records, ("day",), timezone.utc)
     check(ledger, records, ("tag:team",), timezone.utc)
     shutil.rmtree(index)

@@ -102,9 +102,11 @@ def to_rows(cubes: dict[CubeKey, int]) -> dict[str, list[list[Any]]]:
     return out
 
 
-def from_rows(name: str, rows: list[list[Any]], into: dict[CubeKey, int]) -> None:
+def from_rows(name: str, rows: list[list[Any]], into: dict[CubeKey, int], add: bool = False) -> None:
     for day, model, value, prec, ppart, *rest in rows:
-        into[(name, day, model, value, prec, ppart)] = pack_values([*rest[:6], int(rest[6])])
+        key = (name, day, model, value, prec, ppart)
+        packed = pack_values([*rest[:6], int(rest[6])])
+        into[key] = into.get(key, 0) + packed if add else packed
 
 
 def as_units(name: str, rows: list[list[Any]]) -> list[Row]:

@@ -53,6 +53,7 @@ class SideEntry:
 class IngestPart:
     chunk: Chunk
     cubes: dict[CubeKey, int] = field(default_factory=dict)  # cube mode: summed into cuboids
+    layer: dict[str, str] = field(default_factory=dict)  # …or written as a layer: cuboid → file
     units: list[Row] = field(default_factory=list)  # raw mode: raw units of summed records
     side: list[SideEntry] = field(default_factory=list)
     sessions: array[int] = field(default_factory=lambda: array("Q"))
@@ -69,15 +70,34 @@ class IngestPart:
 
 
 def ingest_chunk(
-    chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozenset[str], raw: bool = False
+    chunk: Chunk,
+    tz: tzinfo,
+    watch: frozenset[str],
+    dropped_in: frozenset[str],
+    raw: bool = False,
+    layer_dir: str | None = None,
+    layer_prefix: str = "",
 ) -> IngestPart:
-    """Parse one range. `raw`: keep raw units (a short tail folded in memory) instead of cuboids."""
+    """Parse one range. `raw`: keep raw units (a short tail folded in memory) instead of cuboids.
+    `layer_dir`: write the cuboids there as a layer (files `<layer_prefix>-<chunk>-<n>.json`)."""
     # The loop allocates millions of objects and keeps few: the cyclic collector would rescan the
     # growing cuboid dict again and again for nothing (~10% of the time).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _ingest(chunk, tz, watch, dropped_in, raw)
+        part = _ingest(chunk, tz, watch, dropped_in, raw)
+        if layer_dir is not None and part.cubes:
+            from pathlib import Path
+
+            from .rollup import write_layer
+
+            try:
+                name = f"{layer_prefix}-{chunk.seg}-{chunk.start}"
+                part.layer = write_layer(Path(layer_dir), name, part.cubes)
+                part.cubes = {}
+            except OSError:
+                part.layer = {}  # not writable after all: hand the cuboids back in memory
+        return part
     finally:
         if was_enabled:
             gc.enable()

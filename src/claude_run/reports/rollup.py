@@ -1,14 +1,16 @@
 """The rollup: a derived, rebuildable summary of the ledger, kept beside it, never trusted blindly.
 
-Directory `<ledger>.index/`, one rollup per time zone (days depend on it): `<tz>.current` names the
-live version directory `<tz>.<token>/`, which holds
+Directory `<ledger>.index/`, one rollup per time zone (days depend on it). `<tz>.current` names the
+live meta file `<tz>.<token>.meta.json`, which lists the files it uses:
 
-- `cube-N.json`: the cuboids (see `cuboids`), one file each, so a warm report reads only the one it
-  needs (a few thousand rows for `--by day`);
-- `side.json`: records the fold may drop (imports, superseding records and their targets), kept
+- layers of cuboids (see `cuboids`): one JSON file per cuboid per layer. The cold build writes one
+  layer per byte range, straight from the worker that parsed it (no process ever holds them all);
+  a long tail or a change of the fold adds a layer; many layers are compacted one cuboid at a time.
+  A warm report reads only the cuboid it needs from each layer;
+- side: records the fold may drop (imports, superseding records and their targets), kept
   whole; the cuboids include those the fold counts (`counted`), so only a change of the fold needs them;
-- `sessions.bin`: 64-bit hashes of tracked runs' session ids (imports of those sessions don't count);
-- `meta.json`: per segment name, device, inode, bytes and lines covered, and hashes of the first and
+- sessions: 64-bit hashes of tracked runs' session ids (imports of those sessions don't count);
+- the meta file itself: per segment name, device, inode, bytes and lines covered, and hashes of the first and
   last 4 KiB covered; the ledger's generation (when the store provides one); byte blocks with the
   min/max start time of their summed records (to re-read only the edge days of a query whose bounds
   fall inside a day); read statistics for the warnings.
@@ -16,9 +18,9 @@ live version directory `<tz>.<token>/`, which holds
 On every use the marks are checked against the files. The same files that only grew → read just the
 new tail (a short tail is folded in memory; a longer one, or one that changes the fold, is merged and
 saved). Anything else (rewritten, truncated, replaced, rotated, generation changed, unreadable or
-corrupt rollup) → rebuild from the ledger. The ledger stays the only source of truth. A new version
-is written into a fresh directory and published by renaming the `.current` pointer, so readers see
-the old or the new rollup, never a mix.
+corrupt rollup) → rebuild from the ledger. The ledger stays the only source of truth. Files are
+never modified once written: a new meta is published by renaming the `.current` pointer, so readers
+see the old or the new rollup, never a mix; files no meta names are swept a minute later.
 """
 
 from __future__ import annotations
@@ -77,7 +79,11 @@ class State:
     generation: str | None = None
     marks: list[Mark] = field(default_factory=list)
     blocks: list[list[Any]] = field(default_factory=list)
-    cube_files: dict[str, str] = field(default_factory=dict)
+    layers: list[dict[str, str]] = field(default_factory=list)  # cuboid name → file, per layer on disk
+    mem_layers: list[dict[CubeKey, int]] = field(default_factory=list)  # layers not on disk (yet)
+    delta: dict[CubeKey, int] = field(default_factory=dict)  # this run's fold changes
+    side_file: str | None = None
+    sessions_file: str | None = None
     counted: set[str] = field(default_factory=set)  # side entries (seg:offset) summed into the cuboids
     imported_hashes: set[int] = field(default_factory=set)
     hits: set[int] = field(default_factory=set)  # imported session hashes a tracked run also has
@@ -93,64 +99,64 @@ class State:
     partial_tail: bool = False
     source: str = "rollup"  # rollup (warm), rollup+tail, rebuilt
     segment_paths: list[Path] = field(default_factory=list)
-    directory: Path | None = None  # where the saved version lives (None: in memory only)
-    cubes: dict[CubeKey, int] | None = None  # all cuboids, when loaded or built
+    root: Path | None = None  # the index directory (None: nothing on disk)
     _side: list[SideEntry] | None = None
     _sessions: array[int] | None = None
     tail_units: list[Row] = field(default_factory=list)  # raw units of a short unsaved tail
+
+    def _read(self, name: str | None) -> bytes:
+        if name is None or self.root is None:
+            raise StaleRollup("no such rollup file")
+        try:
+            return (self.root / name).read_bytes()
+        except OSError as exc:
+            raise StaleRollup(str(exc)) from exc
 
     # -- lazily loaded parts ------------------------------------------------------------------
     def side(self) -> list[SideEntry]:
         if self._side is None:
             self._side = []
-            if self.directory is not None:
+            if self.side_file is not None:
                 try:
-                    raw = orjson.loads((self.directory / "side.json").read_bytes())
-                    self._side = [SideEntry.from_json(e) for e in raw]
-                except (OSError, ValueError, TypeError, IndexError) as exc:
+                    self._side = [SideEntry.from_json(e) for e in orjson.loads(self._read(self.side_file))]
+                except (ValueError, TypeError, IndexError) as exc:
                     raise StaleRollup(str(exc)) from exc
         return self._side
 
     def sessions(self) -> array[int]:
         if self._sessions is None:
             self._sessions = array("Q")
-            if self.directory is not None:
+            if self.sessions_file is not None:
                 try:
-                    self._sessions.frombytes((self.directory / "sessions.bin").read_bytes())
-                except (OSError, ValueError) as exc:
+                    self._sessions.frombytes(self._read(self.sessions_file))
+                except ValueError as exc:
                     raise StaleRollup(str(exc)) from exc
         return self._sessions
 
-    def cube_units(self, name: str) -> list[Row]:
-        """One cuboid as unit rows (from memory when loaded, else from its file)."""
-        if self.cubes is not None:
-            rows = [
-                [k[1], k[2], k[3], k[4], k[5], *cuboids.unpack(v)]
-                for k, v in self.cubes.items()
-                if k[0] == name
-            ]
-            return cuboids.as_units(name, rows)
-        fname = self.cube_files.get(name)
-        if fname is None or self.directory is None:
-            return []
-        try:
-            return cuboids.as_units(name, orjson.loads((self.directory / fname).read_bytes()))
-        except (OSError, ValueError, TypeError) as exc:
-            raise StaleRollup(str(exc)) from exc
-
-    def load_all(self) -> None:
-        """Everything in memory, to merge a tail or change the fold and save."""
-        self.side()
-        self.sessions()
-        if self.cubes is None:
-            self.cubes = {}
-            if self.directory is not None:
+    def cube_rows(self, name: str) -> list[list[Any]]:
+        """One cuboid's rows from every layer (the layers add up)."""
+        rows: list[list[Any]] = []
+        for layer in self.layers:
+            fname = layer.get(name)
+            if fname is not None:
                 try:
-                    for name, fname in self.cube_files.items():
-                        rows = orjson.loads((self.directory / fname).read_bytes())
-                        cuboids.from_rows(name, rows, self.cubes)
-                except (OSError, ValueError, TypeError) as exc:
+                    rows += orjson.loads(self._read(fname))
+                except (ValueError, TypeError) as exc:
                     raise StaleRollup(str(exc)) from exc
+        for mem in [*self.mem_layers, self.delta]:
+            rows += [
+                [k[1], k[2], k[3], k[4], k[5], *cuboids.unpack(v)] for k, v in mem.items() if k[0] == name
+            ]
+        return rows
+
+    def cube_units(self, name: str) -> list[Row]:
+        return cuboids.as_units(name, self.cube_rows(name))
+
+    def cube_names(self) -> set[str]:
+        names = {n for layer in self.layers for n in layer}
+        for mem in [*self.mem_layers, self.delta]:
+            names |= {k[0] for k in mem}
+        return names
 
     # -- the fold -----------------------------------------------------------------------------
     def counted_side(self) -> list[SideEntry]:
@@ -237,10 +243,10 @@ def _still_valid(mark: Mark, path: Path) -> bool:
 
 
 def load(ledger: Path, tz: tzinfo) -> State | None:
+    root = index_dir(ledger)
     try:
         token = _pointer(ledger, tz).read_text().strip()
-        directory = index_dir(ledger) / f"{tz_key(tz)}.{token}"
-        raw = orjson.loads((directory / "meta.json").read_bytes())
+        raw = orjson.loads((root / f"{tz_key(tz)}.{token}.meta.json").read_bytes())
         if raw.get("version") != ROLLUP_VERSION or raw.get("tz") != tz_key(tz):
             return None
         s = raw["stats"]
@@ -249,7 +255,9 @@ def load(ledger: Path, tz: tzinfo) -> State | None:
             generation=raw.get("generation"),
             marks=[Mark(*m) for m in raw["marks"]],
             blocks=raw["blocks"],
-            cube_files=raw["cube_files"],
+            layers=raw["layers"],
+            side_file=raw["side_file"],
+            sessions_file=raw["sessions_file"],
             counted=set(raw["counted"]),
             imported_hashes=set(raw["imported_hashes"]),
             hits=set(raw["hits"]),
@@ -262,50 +270,81 @@ def load(ledger: Path, tz: tzinfo) -> State | None:
             bad_lines=[(a, b) for a, b in s["bad_lines"]],
             future=s["future"],
             undated=s["undated"],
-            directory=directory,
+            root=root,
         )
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         # Missing, unreadable or corrupt: the rollup is only a cache, so rebuild it.
         return None
 
 
-def save(ledger: Path, tz: tzinfo, state: State) -> None:
-    """Write a new version directory, then publish it by replacing the pointer (atomic rename)."""
-    assert state.cubes is not None
+def writable_root(ledger: Path) -> Path | None:
+    """The index directory, created 0700 beside the ledger; None when it cannot be used."""
     root = index_dir(ledger)
     try:
-        if root.is_symlink():
-            return
+        if root.is_symlink() or not ledger.parent.is_dir():
+            return None
         root.mkdir(mode=store.DIR_MODE, exist_ok=True)
-        token = secrets.token_hex(6)
-        directory = root / f"{tz_key(tz)}.{token}"
-        directory.mkdir(mode=store.DIR_MODE)
+        return root if os.access(root, os.W_OK) else None
+    except OSError:
+        return None
 
-        def write(name: str, data: bytes) -> None:
-            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, store.FILE_MODE)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
 
-        cube_files: dict[str, str] = {}
-        for i, (name, rows) in enumerate(sorted(cuboids.to_rows(state.cubes).items())):
-            cube_files[name] = f"cube-{i}.json"
-            write(cube_files[name], orjson.dumps(rows))
+def write_file(root: Path, name: str, data: bytes) -> None:
+    fd = os.open(
+        root / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), store.FILE_MODE
+    )
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def write_layer(root: Path, prefix: str, cubes: dict[CubeKey, int]) -> dict[str, str]:
+    """Write cuboids as one layer (a file per cuboid); returns cuboid name → file name."""
+    files: dict[str, str] = {}
+    for i, (name, rows) in enumerate(sorted(cuboids.to_rows(cubes).items())):
+        files[name] = f"{prefix}-{i}.json"
+        write_file(root, files[name], orjson.dumps(rows))
+    return files
+
+
+MAX_LAYERS = 12
+
+
+def save(ledger: Path, tz: tzinfo, state: State) -> None:
+    """Write what is new (layers, side, sessions, meta), then publish it by renaming the pointer."""
+    root = writable_root(ledger)
+    if root is None:
+        return  # a read-only ledger directory still gets correct reports, just not faster ones
+    key = tz_key(tz)
+    token = secrets.token_hex(6)
+    try:
+        for i, mem in enumerate([*state.mem_layers, state.delta]):
+            if mem:
+                state.layers.append(write_layer(root, f"{key}.layer-{token}-m{i}", mem))
+        state.mem_layers, state.delta = [], {}
+        if len(state.layers) > MAX_LAYERS:
+            state.layers = [_compact(root, f"{key}.layer-{token}-c", state)]
         side = state.side()
+        state.side_file = f"{key}.{token}.side.json"
         # Costs as text: fixed-point integers are wider than JSON parsers accept.
-        write(
-            "side.json",
+        write_file(
+            root,
+            state.side_file,
             orjson.dumps(
                 [[*e.to_json()[:6], [[*u[:16], str(u[16]), *u[17:]] for u in e.units]] for e in side]
             ),
         )
-        write("sessions.bin", state.sessions().tobytes())
+        sessions = state.sessions().tobytes()
+        state.sessions_file = f"{key}.{token}.sessions.bin"
+        write_file(root, state.sessions_file, sessions)
         meta = {
             "version": ROLLUP_VERSION,
             "tz": state.tz,
             "generation": state.generation,
             "marks": [[m.name, m.dev, m.ino, m.covered, m.lines, m.head, m.tail] for m in state.marks],
             "blocks": state.blocks,
-            "cube_files": cube_files,
+            "layers": state.layers,
+            "side_file": state.side_file,
+            "sessions_file": state.sessions_file,
             "counted": sorted(state.counted),
             "imported_hashes": sorted(state.imported_hashes),
             "hits": sorted(state.hits),
@@ -321,31 +360,46 @@ def save(ledger: Path, tz: tzinfo, state: State) -> None:
                 "bad_lines": state.bad_lines,
             },
         }
-        write("meta.json", orjson.dumps(meta))
+        write_file(root, f"{key}.{token}.meta.json", orjson.dumps(meta))
         fd, tmp = tempfile.mkstemp(dir=root, prefix=".pointer-", suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
             fh.write(token)
         os.replace(tmp, _pointer(ledger, tz))
-        old = state.directory
-        state.directory = directory
-        state.cube_files = cube_files
-        if old is not None and old != directory:
-            shutil.rmtree(old, ignore_errors=True)
-        _sweep(root, tz, directory)
+        state.root = root
+        keep = {f for layer in state.layers for f in layer.values()}
+        keep |= {state.side_file, state.sessions_file, f"{key}.{token}.meta.json", f"{key}.current"}
+        _sweep(root, key, keep)
     except OSError:
-        return  # a read-only ledger directory still gets correct reports, just not faster ones
+        return
 
 
-def _sweep(root: Path, tz: tzinfo, keep: Path) -> None:
-    """Remove versions left by crashed or concurrent writers (older than a minute)."""
+def _compact(root: Path, prefix: str, state: State) -> dict[str, str]:
+    """All layers into one, a cuboid at a time (memory: the largest cuboid, not the rollup)."""
+    files: dict[str, str] = {}
+    for i, name in enumerate(sorted(state.cube_names())):
+        merged: dict[CubeKey, int] = {}
+        cuboids.from_rows(name, state.cube_rows(name), merged, add=True)
+        rows = cuboids.to_rows(merged).get(name, [])
+        files[name] = f"{prefix}-{i}.json"
+        write_file(root, files[name], orjson.dumps(rows))
+    return files
+
+
+def _sweep(root: Path, key: str, keep: set[str]) -> None:
+    """Remove this zone's files that the published meta does not name, once an hour old (a reader
+    of the previous meta, or a concurrent build, may still be using them)."""
     import time
 
-    prefix = f"{tz_key(tz)}."
+    now = time.time()
     for entry in root.iterdir():
-        if entry.name.startswith(prefix) and entry.is_dir() and entry != keep:
+        name = entry.name
+        if name.startswith(key + ".") and name not in keep:
             with contextlib.suppress(OSError):
-                if time.time() - entry.stat().st_mtime > 60:
-                    shutil.rmtree(entry, ignore_errors=True)
+                if now - entry.stat().st_mtime > 3600:
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink()
 
 
 # -- bringing the rollup up to date ---------------------------------------------------------------
@@ -374,7 +428,7 @@ def _ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool, force: bool) -> Stat
             state = None
     cold = state is None
     if state is None:
-        state = State(tz=tz_key(tz), generation=gen, source="rebuilt", cubes={})
+        state = State(tz=tz_key(tz), generation=gen, source="rebuilt")
     state.segment_paths = segs
     chunks: list[scan.Chunk] = []
     new_marks: list[Mark] = []
@@ -391,7 +445,7 @@ def _ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool, force: bool) -> Stat
         covered = old.covered if old else 0
         end = scan.last_newline_end(seg, st.st_size)
         state.partial_tail = state.partial_tail or end < st.st_size
-        chunks += scan.split(i, seg, covered, end, scan.cpu_count())
+        chunks += scan.split(i, seg, covered, end, scan.cpu_count(), scan.CHUNK_BYTES)
         line_base[i] = old.lines if old else 0
         new_marks.append(Mark(seg.name, st.st_dev, st.st_ino, end, 0, *_edges(seg, end)))
     if not chunks:
@@ -418,8 +472,15 @@ def _ensure(ledger: Path, tz: tzinfo, *, save_rollup: bool, force: bool) -> Stat
                 _count(state, p, segs, line_base)
             state.source = "rollup+tail"
             return state
-    state.load_all()
-    parts = scan.run_chunks(ingest_chunk, chunks, tz, frozenset(state.absent), frozenset(state.dropped))
+    state.side()
+    state.sessions()
+    root = writable_root(ledger) if save_rollup else None
+    # Workers write their cuboids as layer files themselves: no process ever holds them all.
+    prefix = f"{tz_key(tz)}.layer-{secrets.token_hex(6)}"
+    parts = scan.run_chunks(
+        ingest_chunk, chunks, tz, frozenset(state.absent), frozenset(state.dropped), False,
+        str(root) if root else None, prefix,
+    )  # fmt: skip
     for p in parts:
         _count(state, p, segs, line_base)
     for i, m in enumerate(new_marks):
@@ -447,23 +508,23 @@ def _count(state: State, p: IngestPart, segs: list[Path], line_base: dict[int, i
 
 
 def _absorb(state: State, parts: list[IngestPart]) -> None:
-    assert state.cubes is not None
     dropped = set(state.dropped)
     for p in parts:
         dropped |= p.dropped
         for k, vals in p.tag_values.items():
             if k not in dropped:
                 state.tag_values.setdefault(k, set()).update(vals)
+    # Cuboids of dropped tag keys stay in old layers but are never read (queries on them scan).
     dropped |= {k for k, v in state.tag_values.items() if len(v) > TAG_CAP}
     for k in dropped - state.dropped:
         state.tag_values.pop(k, None)
     state.dropped = dropped
     for p in parts:
         state.blocks.extend(p.blocks)
-        cuboids.merge(state.cubes, p.cubes)
-    gone = {"tag:" + k for k in dropped}
-    if gone:
-        state.cubes = {k: v for k, v in state.cubes.items() if k[0] not in gone}
+        if p.layer:
+            state.layers.append(p.layer)
+        elif p.cubes:
+            state.mem_layers.append(p.cubes)
     new_side = [e for p in parts for e in p.side]
     side = state.side()
     side.extend(new_side)
@@ -484,8 +545,8 @@ def _absorb(state: State, parts: list[IngestPart]) -> None:
 
 def _refold(state: State, tz: tzinfo) -> None:
     """Find summed records that a side record supersedes (move them to the side), then bring the
-    cuboids in line with the fold: add side records it now counts, remove those it no longer does."""
-    assert state.cubes is not None
+    cuboids in line with the fold (through the delta layer): add side records it now counts,
+    remove those it no longer does."""
     side = state.side()
     targets = {e.supersedes for e in side if e.supersedes} - {e.id for e in side} - state.absent
     if targets:
@@ -513,7 +574,7 @@ def _refold(state: State, tz: tzinfo) -> None:
         was = key in state.counted
         if was != (key in now):
             for unit in e.units:
-                cuboids.add_unit(state.cubes, unit, state.dropped, 1 if not was else -1)
+                cuboids.add_unit(state.delta, unit, state.dropped, 1 if not was else -1)
     state.counted = now
 
 

@@ -20,6 +20,8 @@ from ..errors import LedgerError
 READ_BLOCK = 8 << 20
 # Below this many bytes a second process costs more (fork, pickling results) than it saves.
 PARALLEL_MIN_BYTES = 24 << 20
+# Ranges of a cold build are at most this long, so each worker's cuboids stay small in memory.
+CHUNK_BYTES = 96 << 20
 
 T = TypeVar("T")
 
@@ -53,10 +55,13 @@ def last_newline_end(path: Path, size: int) -> int:
     return 0
 
 
-def split(seg: int, path: Path, start: int, end: int, pieces: int) -> list[Chunk]:
-    """`pieces` ranges of about equal size, each starting at a line start."""
+def split(seg: int, path: Path, start: int, end: int, pieces: int, max_bytes: int = 0) -> list[Chunk]:
+    """At least `pieces` ranges (more if needed to keep each under `max_bytes`) of about equal size,
+    each starting at a line start."""
     if end <= start:
         return []
+    if max_bytes:
+        pieces = max(pieces, -(-(end - start) // max_bytes))
     if pieces <= 1 or end - start < PARALLEL_MIN_BYTES:
         return [Chunk(seg, str(path), start, end)]
     cuts = [start]
