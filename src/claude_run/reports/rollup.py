@@ -306,7 +306,7 @@ def write_layer(root: Path, prefix: str, cubes: dict[CubeKey, int]) -> dict[str,
     return files
 
 
-MAX_LAYERS = 12
+MAX_LAYERS = 32
 
 
 def save(ledger: Path, tz: tzinfo, state: State) -> None:
@@ -316,6 +316,7 @@ def save(ledger: Path, tz: tzinfo, state: State) -> None:
         return  # a read-only ledger directory still gets correct reports, just not faster ones
     key = tz_key(tz)
     token = secrets.token_hex(6)
+    state.root = root
     try:
         for i, mem in enumerate([*state.mem_layers, state.delta]):
             if mem:

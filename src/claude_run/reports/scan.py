@@ -21,7 +21,7 @@ READ_BLOCK = 8 << 20
 # Below this many bytes a second process costs more (fork, pickling results) than it saves.
 PARALLEL_MIN_BYTES = 24 << 20
 # Ranges of a cold build are at most this long, so each worker's cuboids stay small in memory.
-CHUNK_BYTES = 96 << 20
+CHUNK_BYTES = 128 << 20
 
 T = TypeVar("T")
 
