@@ -21,7 +21,7 @@ Rules (docs/reports.md has the long form):
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -108,6 +108,18 @@ def make_spec(group_by: tuple[str, ...], f: Filters, tz: tzinfo) -> Spec:
     )
 
 
+def _cube_model(row: list[Any]) -> str:
+    return str(row[1])
+
+
+def _cube_untagged(row: list[Any]) -> str:
+    return "(none)"
+
+
+def _cube_value(row: list[Any]) -> str:
+    return "(none)" if row[2] is None else str(row[2])
+
+
 class Acc:
     """Sums unit rows into groups: [unpriced values, priced values] per group key, plus cache reads
     per (group, model) for the savings. Rollup rows (17 fields) are tested by day; raw units (19
@@ -172,6 +184,66 @@ class Acc:
                 if priced and row[14]:
                     ck = (gkey, row[1])
                     cache_reads[ck] = cache_reads.get(ck, 0) + row[14]
+
+    def add_cube_rows(self, dim: str, rows: list[list[Any]], sign: int = 1, untagged: bool = False) -> None:
+        """Rows of the cuboid of `dim` ([day, model, value, rec priced, part priced, runs, parts,
+        input, output, cache_read, cache_creation, cost text]) straight, without building units: the
+        query touches no dimension but time, model and `dim`. `untagged`: count them as `(none)`."""
+        spec = self.spec
+        f = spec.filters
+        if dim == "project":
+            allowed: frozenset[str] | None = frozenset(f.projects) if f.projects else None
+        elif dim == "status":
+            allowed = frozenset(f.statuses) if f.statuses else None
+        elif dim.startswith("tag:"):
+            allowed = f.tag_map().get(dim[4:])
+        else:
+            allowed = None
+        time_fns: list[Callable[[list[Any]], str]] = []
+        for g in spec.group_by:
+            if g in ("day", "week", "month"):
+                time_fns.append(key_function(g))  # reads row[0], the day, in both layouts
+            elif g == "model":
+                time_fns.append(_cube_model)
+            elif untagged:
+                time_fns.append(_cube_untagged)
+            else:
+                time_fns.append(_cube_value)
+        model = f.model
+        day_lo, day_hi, edges = spec.day_lo, spec.day_hi, spec.edge_days
+        flag = 4 if spec.model_view else 3
+        groups = self.groups
+        cache_reads = self.cache_reads
+        matched: dict[str, bool] = {}
+        for row in rows:
+            d = row[0]
+            if d < day_lo or d >= day_hi or d in edges:
+                continue
+            if allowed is not None and (row[2] if not untagged else None) not in allowed:
+                continue
+            if model is not None:
+                m = row[1]
+                ok = matched.get(m)
+                if ok is None:
+                    ok = matched[m] = model in str(m).lower()
+                if not ok:
+                    continue
+            gkey = tuple(fn(row) for fn in time_fns)
+            slot = groups.get(gkey)
+            if slot is None:
+                slot = groups[gkey] = [[0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]]
+            priced = row[flag]
+            acc = slot[priced]
+            acc[0] += sign * row[5]
+            acc[1] += sign * row[6]
+            acc[2] += sign * row[7]
+            acc[3] += sign * row[8]
+            acc[4] += sign * row[9]
+            acc[5] += sign * row[10]
+            acc[6] += sign * int(row[11])
+            if priced and row[9]:
+                ck = (gkey, row[1])
+                cache_reads[ck] = cache_reads.get(ck, 0) + sign * row[9]
 
     def merge(self, other: Acc) -> None:
         with decimal.localcontext(_EXACT):
@@ -321,24 +393,16 @@ def _aggregate(
         source = "scan"
     else:
         cube = dims[0] if dims else rollup.NONE_CUBE
-        acc.add_rows(state.cube_units(cube))
+        rows = state.cube_rows(cube)
+        acc.add_cube_rows(cube, rows)
         if cube.startswith("tag:") and cube in group_by:
             # Runs without the tag: everything (the plain cuboid) minus the runs with it.
-            acc.add_rows(state.cube_units(rollup.NONE_CUBE))
-            acc.add_rows([_negated_untagged(u) for u in state.cube_units(cube)])
+            acc.add_cube_rows(cube, state.cube_rows(rollup.NONE_CUBE), untagged=True)
+            acc.add_cube_rows(cube, rows, sign=-1, untagged=True)
         acc.add_rows(rollup.edge_units(state, set(spec.edge_days), tz))
     acc.add_rows(state.tail_units)
     rates = SavingsRates(rollup.index_dir(ledger) if save_rollup else None)
     return acc.report(tz_key(tz), rates, state.warnings(), source)
-
-
-def _negated_untagged(unit: Row) -> Row:
-    out = list(unit)
-    out[7] = ()
-    for i in range(10, 16):
-        out[i] = -out[i]
-    out[16] = -out[16]
-    return out
 
 
 def iter_selected(

@@ -83,6 +83,8 @@ class State:
     mem_layers: list[dict[CubeKey, int]] = field(default_factory=list)  # layers not on disk (yet)
     delta: dict[CubeKey, int] = field(default_factory=dict)  # this run's fold changes
     side_file: str | None = None
+    # Raw units of the side records the fold counts, one file per month: edge days read only theirs.
+    counted_files: dict[str, str] = field(default_factory=dict)
     sessions_file: str | None = None
     counted: set[str] = field(default_factory=set)  # side entries (seg:offset) summed into the cuboids
     imported_hashes: set[int] = field(default_factory=set)
@@ -149,8 +151,12 @@ class State:
             ]
         return rows
 
-    def cube_units(self, name: str) -> list[Row]:
-        return cuboids.as_units(name, self.cube_rows(name))
+    def cube_units(self, name: str, day_lo: int | None = None, day_hi: int | None = None) -> list[Row]:
+        """One cuboid as unit rows, only the days in [day_lo, day_hi) when given."""
+        rows = self.cube_rows(name)
+        if day_lo is not None and day_hi is not None:
+            rows = [r for r in rows if day_lo <= r[0] < day_hi]
+        return cuboids.as_units(name, rows)
 
     def cube_names(self) -> set[str]:
         names = {n for layer in self.layers for n in layer}
@@ -257,6 +263,7 @@ def load(ledger: Path, tz: tzinfo) -> State | None:
             blocks=raw["blocks"],
             layers=raw["layers"],
             side_file=raw["side_file"],
+            counted_files=raw["counted_files"],
             sessions_file=raw["sessions_file"],
             counted=set(raw["counted"]),
             imported_hashes=set(raw["imported_hashes"]),
@@ -334,6 +341,14 @@ def save(ledger: Path, tz: tzinfo, state: State) -> None:
                 [[*e.to_json()[:6], [[*u[:16], str(u[16]), *u[17:]] for u in e.units]] for e in side]
             ),
         )
+        by_month: dict[str, list[list[Any]]] = {}
+        for e in state.counted_side():
+            for u in e.units:
+                by_month.setdefault(_month(u[0]), []).append([*u[:16], str(u[16]), *u[17:]])
+        state.counted_files = {}
+        for month, units in by_month.items():
+            state.counted_files[month] = f"{key}.{token}.counted-{month}.json"
+            write_file(root, state.counted_files[month], orjson.dumps(units))
         sessions = state.sessions().tobytes()
         state.sessions_file = f"{key}.{token}.sessions.bin"
         write_file(root, state.sessions_file, sessions)
@@ -345,6 +360,7 @@ def save(ledger: Path, tz: tzinfo, state: State) -> None:
             "blocks": state.blocks,
             "layers": state.layers,
             "side_file": state.side_file,
+            "counted_files": state.counted_files,
             "sessions_file": state.sessions_file,
             "counted": sorted(state.counted),
             "imported_hashes": sorted(state.imported_hashes),
@@ -369,6 +385,7 @@ def save(ledger: Path, tz: tzinfo, state: State) -> None:
         state.root = root
         keep = {f for layer in state.layers for f in layer.values()}
         keep |= {state.side_file, state.sessions_file, f"{key}.{token}.meta.json", f"{key}.current"}
+        keep |= set(state.counted_files.values())
         _sweep(root, key, keep)
     except OSError:
         return
@@ -529,6 +546,9 @@ def _absorb(state: State, parts: list[IngestPart]) -> None:
     new_side = [e for p in parts for e in p.side]
     side = state.side()
     side.extend(new_side)
+    # A plain record kept on the side (it arrived after the record superseding it): the block
+    # re-reads for edge days must skip it, like the summed records moved to the side.
+    state.moved |= {e.id for e in new_side if not e.imported and not e.supersedes}
     # Imports of sessions a tracked run already recorded are not counted (see docs/reports.md).
     state.imported_hashes |= {session_hash(e.session) for e in new_side if e.imported and e.session}
     fresh = array("Q")
@@ -600,7 +620,7 @@ def edge_units(state: State, days: set[int], tz: tzinfo) -> list[Row]:
     if not days:
         return []
     spans = [(day_start(d, tz), day_start(d + 1, tz)) for d in days]
-    skip = state.side_ids()
+    skip = state.moved
     out: list[Row] = []
     mapper = DayMapper(tz)
     for seg_i, start, end, lo, hi in state.blocks:
@@ -616,11 +636,26 @@ def edge_units(state: State, days: set[int], tz: tzinfo) -> list[Row]:
             day = mapper.day(ts)
             if day in days and not (rec.get("mode") == "imported" or rec.get("supersedes")):
                 out.extend(record_units(dict(rec), day, (), ts))
-    counted = state.counted
-    for e in state.side():
-        if _side_key(e) in counted and any(u[0] in days for u in e.units):
-            out.extend(e.units)
+    if state.root is None or state._side is not None:  # in memory: the side list is at hand
+        for e in state.counted_side():
+            out.extend(u for u in e.units if u[0] in days)
+        return out
+    for month in sorted({_month(d) for d in days}):
+        fname = state.counted_files.get(month)
+        if fname is None:
+            continue
+        try:
+            units = orjson.loads(state._read(fname))
+        except ValueError as exc:
+            raise StaleRollup(str(exc)) from exc
+        out.extend([*u[:16], int(u[16]), *u[17:]] for u in units if u[0] in days)
     return out
+
+
+def _month(day: int) -> str:
+    from datetime import date
+
+    return date.fromordinal(day).strftime("%Y%m")
 
 
 __all__ = ["NONE_CUBE", "StaleRollup", "State", "edge_units", "ensure", "index_dir"]
