@@ -244,16 +244,15 @@ def main() -> None:
     fl = floor(ledger)
     print(f"floor (orjson.loads every line, one loop): {fl:.2f}s")
     queries = [["--by", "day"], ["--by", "model"], ["--by", "tag:team", "--since", "90d"]]
-    extra = orjson.dumps(
-        make_record(random.Random(1), time.time() - 60, _projects(random.Random(7)), [1.0] * 40)
-    )
+    projects = _projects(random.Random(7))
     results = []
     for q in queries:
         index = ledger.with_name(ledger.name + ".index")
         shutil.rmtree(index, ignore_errors=True)
         cold, cold_rss, _ = run_cmd(ledger, q)
         warm, warm_rss, _out1 = run_cmd(ledger, q)
-        with open(ledger, "ab") as fh:
+        extra = orjson.dumps(make_record(random.Random(), time.time() - 60, projects, [1.0] * len(projects)))
+        with open(ledger, "ab") as fh:  # one more run, as `claude-run --track` would append it
             fh.write(extra + b"\n")
         appended, app_rss, _out2 = run_cmd(ledger, q)
         results.append((" ".join(q), cold, cold_rss, warm, warm_rss, appended, app_rss))
