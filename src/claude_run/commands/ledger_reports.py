@@ -1,0 +1,187 @@
+"""`claude-run ledger summary|compare|list|show|export`: thin wrappers over `claude_run.reports`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+LedgerOpt = Annotated[
+    str | None, typer.Option("--ledger", help="Ledger file (default: $CLAUDE_RUN_LEDGER, then the data dir).")
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since", help="From: YYYY-MM-DD, ISO time, 24h, 7d, 4w, 3m, today, this-week, this-month…"
+    ),
+]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Up to (a date is included whole).")]
+ProjectOpt = Annotated[list[str] | None, typer.Option("--project", help="Only these projects (repeatable).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Only usage of models containing this text.")]
+StatusOpt = Annotated[list[str] | None, typer.Option("--status", help="Only these statuses (repeatable).")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only runs with tag KEY=VALUE (repeatable).")]
+TzOpt = Annotated[str | None, typer.Option("--tz", help="Time zone for days and dates (default: local).")]
+
+
+def _ctx(ledger: str | None, tz_name: str | None) -> tuple[Path, Any]:
+    from ..paths import ledger_path
+    from ..reports.timeparse import resolve_tz
+
+    return ledger_path(ledger), resolve_tz(tz_name)
+
+
+def _filters(
+    tz: Any,
+    since: str | None,
+    until: str | None,
+    project: list[str] | None,
+    model: str | None,
+    status: list[str] | None,
+    tag: list[str] | None,
+) -> Any:
+    from ..reports.filters import build_filters
+
+    return build_filters(
+        tz, since=since, until=until, projects=project, model=model, statuses=status, tags=tag
+    )
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        sys.stderr.write(f"claude-run: warning: {w}\n")
+
+
+def _out(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+def summary(
+    by: Annotated[
+        list[str] | None,
+        typer.Option("--by", help="day|week|month|model|project|branch|session|status|mode|ci-job|tag:KEY"),
+    ] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    project: ProjectOpt = None,
+    model: ModelOpt = None,
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    tz: TzOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown, json or csv.")] = "table",
+    title: Annotated[str | None, typer.Option("--title", help="A heading (markdown: `### TITLE`).")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Totals grouped by day (default) or other dimensions: tokens, cost, cache hit ratio and savings."""
+    from ..errors import UsageError
+    from ..reports.formats import FORMATS, render
+    from ..reports.grouping import parse_group_by
+    from ..reports.query import aggregate
+
+    if fmt not in FORMATS:
+        raise UsageError(f"bad --format {fmt!r}: use table, markdown, json or csv")
+    path, zone = _ctx(ledger, tz)
+    group_by = parse_group_by(by)
+    report = aggregate(path, group_by, _filters(zone, since, until, project, model, status, tag), zone)
+    _warn(report.warnings)
+    _out(render(report, fmt, title))
+
+
+def compare(
+    period: Annotated[str, typer.Option("--period", help="The period: 7d, this-month, or FROM..TO.")] = "7d",
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Baseline: a length (30d) ending where --period starts, or FROM..TO."),
+    ] = None,
+    project: ProjectOpt = None,
+    model: ModelOpt = None,
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    tz: TzOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown, json or csv.")] = "table",
+    ledger: LedgerOpt = None,
+) -> None:
+    """Two periods side by side: runs, cost, cost per run, cache hit ratio, and the change."""
+    from ..reports.compare import compare_periods, render_compare
+
+    path, zone = _ctx(ledger, tz)
+    base = _filters(zone, None, None, project, model, status, tag)
+    result = compare_periods(path, period, against, base, zone)
+    _warn(result.warnings)
+    _out(render_compare(result, fmt))
+
+
+def list_runs(
+    n: Annotated[int, typer.Option("-n", "--number", help="How many runs (the most recent).", min=1)] = 20,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    project: ProjectOpt = None,
+    model: ModelOpt = None,
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    tz: TzOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="A JSON array of the records.")] = False,
+    ledger: LedgerOpt = None,
+) -> None:
+    """The last N runs, one line each (oldest first)."""
+    import orjson
+
+    from ..reports.listing import render_list
+    from ..reports.query import latest
+
+    path, zone = _ctx(ledger, tz)
+    records = latest(path, n, _filters(zone, since, until, project, model, status, tag), zone)
+    if json_out:
+        _out(orjson.dumps(records, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        _out(render_list(records, zone).encode())
+
+
+def show(
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="A record id or a unique prefix of one.")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """One record in full (JSON)."""
+    import orjson
+
+    from ..paths import ledger_path
+    from ..reports.query import find
+
+    rec = find(ledger_path(ledger), record_id)
+    _out(orjson.dumps(rec, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, json or csv.")] = "jsonl",
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    project: ProjectOpt = None,
+    model: ModelOpt = None,
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    tz: TzOpt = None,
+    all_records: Annotated[
+        bool, typer.Option("--all", help="Also records the fold leaves out (superseded, duplicate imports).")
+    ] = False,
+    ledger: LedgerOpt = None,
+) -> None:
+    """The selected records as JSON Lines, a JSON array, or CSV (tokens and tags flattened)."""
+    from ..errors import UsageError
+    from ..reports.export import EXPORT_FORMATS, export_records
+
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"bad --format {fmt!r}: use jsonl, json or csv")
+    path, zone = _ctx(ledger, tz)
+    filters = _filters(zone, since, until, project, model, status, tag)
+    export_records(path, filters, zone, fmt, Path(output) if output else None, fold=not all_records)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("summary")(summary)
+    app.command("compare")(compare)
+    app.command("list")(list_runs)
+    app.command("show")(show)
+    app.command("export")(export)

@@ -1,0 +1,228 @@
+"""One pass over a byte range: records → rollup rows, side records, session hashes, time blocks.
+
+This runs in worker processes (see `scan.run_chunks`), so it returns plain picklable data. The loop
+is the cold path's hot loop: one orjson parse, a handful of dict reads and one dict update per model
+used; everything else (fold, savings, formatting) happens later on far fewer rows.
+"""
+
+from __future__ import annotations
+
+import gc
+from array import array
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+import orjson
+
+from ..record import SCHEMA_VERSION
+from .cuboids import CubeKey
+from .scan import Chunk, iter_range
+from .timeparse import DayMapper, parse_ts
+from .timeparse import _hour_epoch as hour_epoch
+from .units import Row, is_side, record_dims, record_parts, record_units, session_hash
+
+BLOCK_BYTES = 1 << 20
+# A tag key with more distinct values than this is left out of the rollup rows (it would multiply
+# them); queries on it scan the ledger instead, so they stay exact.
+TAG_CAP = 256
+
+
+@dataclass
+class SideEntry:
+    """A record the fold may drop: kept whole (its raw units), ordered by where it sits in the ledger."""
+
+    seg: int
+    offset: int
+    id: str
+    supersedes: str | None
+    session: str | None
+    imported: bool
+    units: list[Row]
+
+    def to_json(self) -> list[Any]:
+        return [self.seg, self.offset, self.id, self.supersedes, self.session, self.imported, self.units]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> SideEntry:
+        units = [[*u[:16], int(u[16]), *u[17:]] for u in raw[6]]
+        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], bool(raw[5]), units)
+
+
+@dataclass
+class IngestPart:
+    chunk: Chunk
+    cubes: dict[CubeKey, int] = field(default_factory=dict)  # cube mode: summed into cuboids
+    layer: dict[str, str] = field(default_factory=dict)  # …or written as a layer: cuboid → file
+    units: list[Row] = field(default_factory=list)  # raw mode: raw units of summed records
+    side: list[SideEntry] = field(default_factory=list)
+    sessions: array[int] = field(default_factory=lambda: array("Q"))
+    # [seg, start, end, min_ts, max_ts] of summed (non-side) records: edge days re-scan only these
+    blocks: list[list[Any]] = field(default_factory=list)
+    lines: int = 0
+    records: int = 0
+    bad: int = 0
+    bad_lines: list[int] = field(default_factory=list)  # line numbers within the chunk, 1-based
+    future: int = 0
+    undated: int = 0
+    tag_values: dict[str, set[str]] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+
+
+def ingest_chunk(
+    chunk: Chunk,
+    tz: tzinfo,
+    watch: frozenset[str],
+    dropped_in: frozenset[str],
+    raw: bool = False,
+    layer_dir: str | None = None,
+    layer_prefix: str = "",
+) -> IngestPart:
+    """Parse one range. `raw`: keep raw units (a short tail folded in memory) instead of cuboids.
+    `layer_dir`: write the cuboids there as a layer (files `<layer_prefix>-<chunk>-<n>.json`)."""
+    # The loop allocates millions of objects and keeps few: the cyclic collector would rescan the
+    # growing cuboid dict again and again for nothing (~10% of the time).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        part = _ingest(chunk, tz, watch, dropped_in, raw)
+        if layer_dir is not None and part.cubes:
+            from pathlib import Path
+
+            from .rollup import write_layer
+
+            try:
+                name = f"{layer_prefix}-{chunk.seg}-{chunk.start}"
+                part.layer = write_layer(Path(layer_dir), name, part.cubes)
+                part.cubes = {}
+            except OSError:
+                part.layer = {}  # not writable after all: hand the cuboids back in memory
+        return part
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _ingest(
+    chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozenset[str], raw: bool
+) -> IngestPart:
+    part = IngestPart(chunk)
+    cubes = part.cubes
+    get = cubes.get
+    units = part.units
+    side = part.side
+    sessions = part.sessions
+    tag_values = part.tag_values
+    dropped = set(dropped_in)
+    frozen_dropped = frozenset(dropped)
+    mapper = DayMapper(tz)
+    hours: dict[str, tuple[float, int]] = {}
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    block_start = chunk.start
+    block_end = block_start + BLOCK_BYTES
+    bmin = float("inf")
+    bmax = float("-inf")
+    lineno = 0
+    for off, line in iter_range(chunk.path, chunk.start, chunk.end):
+        lineno += 1
+        if off >= block_end:
+            part.blocks.append([chunk.seg, block_start, off, bmin, bmax])
+            block_start, block_end = off, off + BLOCK_BYTES
+            bmin, bmax = float("inf"), float("-inf")
+        if not line or line.isspace():
+            continue
+        try:
+            rec = loads(line)
+        except decode_error:
+            rec = None
+        rid = rec.get("id") if type(rec) is dict else None
+        if type(rid) is not str or type(rec.get("v")) is not int:
+            part.bad += 1
+            if len(part.bad_lines) < 100:
+                part.bad_lines.append(lineno)
+            continue
+        assert isinstance(rec, dict)
+        part.records += 1
+        if rec["v"] > SCHEMA_VERSION:
+            part.future += 1
+        started: Any = rec.get("started_at")
+        # Our own timestamps (…Z with milliseconds) map hour by hour: one dict hit per record.
+        hour_day = hours.get(started[:13]) if type(started) is str and len(started) == 24 else None
+        ts: float | None
+        if hour_day is not None and started[-1] == "Z":
+            ts = hour_day[0] + int(started[14:16]) * 60 + int(started[17:19]) + int(started[20:23]) / 1000
+            day = hour_day[1]
+        else:
+            ts = parse_ts(started)
+            if ts is None:
+                part.undated += 1
+                continue
+            day = mapper.day(ts)
+            if type(started) is str and len(started) == 24 and started[-1] == "Z":
+                hour0 = hour_epoch(started[:13])
+                # Only hours that do not straddle a local midnight (half-hour zones) are memoised.
+                if hour0 is not None and mapper.day(hour0) == mapper.day(hour0 + 3599.999) == day:
+                    hours[started[:13]] = (hour0, day)
+        if rid in watch or is_side(rec):
+            sid = rec.get("session_id")
+            side.append(
+                SideEntry(
+                    chunk.seg,
+                    off,
+                    rid,
+                    rec.get("supersedes") or None,
+                    sid if type(sid) is str and sid else None,
+                    rec.get("mode") == "imported",
+                    record_units(rec, day, (), ts),
+                )
+            )
+            continue
+        if ts < bmin:
+            bmin = ts
+        if ts > bmax:
+            bmax = ts
+        tags = rec.get("tags")
+        if tags and type(tags) is dict:
+            for tag_key, v in tags.items():
+                if tag_key in dropped:
+                    continue
+                seen = tag_values.get(tag_key)
+                if seen is None:
+                    seen = tag_values[tag_key] = set()
+                if v not in seen:
+                    seen.add(v if type(v) is str else str(v))
+                    if len(seen) > TAG_CAP:
+                        dropped.add(tag_key)
+                        frozen_dropped = frozenset(dropped)
+        sid = rec.get("session_id")
+        if type(sid) is str and sid:
+            sessions.append(session_hash(sid))
+        if raw:
+            units.extend(record_units(rec, day, (), ts))
+            continue
+        # add_unit, inlined: this runs once per model part of every record on a cold build.
+        project, branch, status, mode, job, tag_items = record_dims(rec, frozen_dropped)
+        for m, rp, pp, r, pa, i, o, cr, cc, cost in record_parts(rec):
+            packed = r + (pa << 64) + (i << 128) + (o << 192) + (cr << 256) + (cc << 320) + (cost << 384)
+            k: CubeKey = ("", day, m, None, rp, pp)
+            cubes[k] = get(k, 0) + packed
+            k = ("project", day, m, project, rp, pp)
+            cubes[k] = get(k, 0) + packed
+            k = ("branch", day, m, branch, rp, pp)
+            cubes[k] = get(k, 0) + packed
+            k = ("status", day, m, status, rp, pp)
+            cubes[k] = get(k, 0) + packed
+            k = ("mode", day, m, mode, rp, pp)
+            cubes[k] = get(k, 0) + packed
+            k = ("ci-job", day, m, job, rp, pp)
+            cubes[k] = get(k, 0) + packed
+            for tk, tv in tag_items:
+                tkey = ("tag:" + tk, day, m, tv, rp, pp)
+                cubes[tkey] = get(tkey, 0) + packed
+    part.blocks.append([chunk.seg, block_start, chunk.end, bmin, bmax])
+    part.lines = lineno
+    part.dropped = dropped
+    for name in dropped:
+        part.tag_values.pop(name, None)
+    return part

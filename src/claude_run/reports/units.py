@@ -1,0 +1,188 @@
+"""A record as additive "units": one per model it used, carrying the record's dimensions.
+
+Every report is a sum of units, so the same numbers come out whether they are summed from a fresh
+scan, from the rollup, or from both (rollup + appended tail). A unit row is a flat list:
+
+    0 day   1 model   2 project   3 branch   4 status   5 mode   6 ci_job   7 tags (sorted (k, v) pairs)
+    8 record priced (0/1)   9 part priced (0/1)
+    10 runs   11 parts   12 input   13 output   14 cache_read   15 cache_creation   16 cost (2^-100 USD int)
+    [17 started_at epoch seconds   18 session_id]   (raw units from a scan only; rollup rows stop at 16)
+
+`runs` is 1 on the record's main unit only, so summing `runs` counts each record once; `parts` is 1
+on every unit, so per-model rows count the records that used that model. The main unit also carries
+the residual (record totals minus the sum of its model parts), so any grouping other than by model
+adds up to the record's own totals exactly, as if the record were taken whole.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any
+
+KEY_LEN = 10
+ROW_LEN = 17
+RAW_LEN = 19
+DAY, MODEL, PROJECT, BRANCH, STATUS, MODE, CI_JOB, TAGS, PREC, PPART = range(10)
+RUNS, PARTS, INPUT, OUTPUT, CACHE_READ, CACHE_CREATION, COST, TS, SESSION = range(10, 19)
+UNKNOWN_MODEL = "(unknown)"
+
+# Costs are summed as integers in units of 2^-100 USD: a float cost times 2^100 is an exact float
+# (a power-of-two scale) and an integer for any cost above 2^-48 USD, so the sums are the exact sums
+# of the binary values in the ledger, whatever the order or grouping. They are shown rounded to
+# 1e-12 USD (the ledger's floats carry no more than that; see docs/reports.md).
+FIX_BITS = 100
+_FIXF = float(1 << FIX_BITS)
+_PICO = Decimal("1e-12")
+
+Row = list[Any]
+
+
+def fixed(value: object) -> int | None:
+    """A cost as a 2^-100 USD integer (None when it is not a number)."""
+    if type(value) is float:
+        return int(value * _FIXF) if value == value and abs(value) != float("inf") else None
+    if type(value) is int:
+        return value << FIX_BITS
+    return None
+
+
+def to_usd(value: int) -> Decimal:
+    """A fixed-point sum as USD, exact then rounded to 1e-12 (half-even)."""
+    with localcontext() as ctx:
+        ctx.prec = 200
+        exact = Decimal(value) * Decimal(5**FIX_BITS) / Decimal(10**FIX_BITS)
+        return exact.quantize(_PICO, rounding=ROUND_HALF_EVEN)
+
+
+def _int(value: object) -> int:
+    return value if type(value) is int else 0
+
+
+def _str(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if type(value) is str else str(value)
+
+
+def is_priced(cost: object, source: object) -> bool:
+    return source != "unpriced" and (type(cost) is float or type(cost) is int)
+
+
+def tag_tuple(
+    tags: object, dropped: frozenset[str] | set[str] | tuple[()] = frozenset()
+) -> tuple[tuple[str, str], ...]:
+    if type(tags) is not dict or not tags:
+        return ()
+    items = [(str(k), v if type(v) is str else str(v)) for k, v in tags.items() if k not in dropped]
+    items.sort()
+    return tuple(items)
+
+
+def record_parts(rec: dict[str, Any]) -> list[list[Any]]:
+    """[model, record priced, part priced, runs, parts, input, output, cache_read, cache_creation,
+    cost] per model the record used; the main part carries `runs` and the residual."""
+    cost = rec.get("cost_usd")
+    rec_priced = 1 if is_priced(cost, rec.get("cost_source")) else 0
+    rec_cost = fixed(cost) if rec_priced else None
+    tokens = rec.get("tokens")
+    if type(tokens) is not dict:
+        tokens = {}
+    t_in, t_out = _int(tokens.get("input")), _int(tokens.get("output"))
+    t_cr, t_cc = _int(tokens.get("cache_read")), _int(tokens.get("cache_creation"))
+    main_model = _str(rec.get("model")) or UNKNOWN_MODEL
+    models = rec.get("models")
+    if type(models) is not dict or not models:
+        return [[main_model, rec_priced, rec_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost or 0]]
+    out: list[list[Any]] = []
+    main: list[Any] | None = None
+    s_in = s_out = s_cr = s_cc = s_cost = 0
+    for name, part in models.items():
+        if type(part) is not dict:
+            part = {}
+        model = name if type(name) is str and name else UNKNOWN_MODEL
+        p_cost_raw = part.get("cost_usd")
+        p_priced = 1 if is_priced(p_cost_raw, part.get("cost_source")) else 0
+        p_cost = (fixed(p_cost_raw) if p_priced else 0) or 0
+        p_in, p_out = _int(part.get("input")), _int(part.get("output"))
+        p_cr, p_cc = _int(part.get("cache_read")), _int(part.get("cache_creation"))
+        s_in += p_in
+        s_out += p_out
+        s_cr += p_cr
+        s_cc += p_cc
+        s_cost += p_cost
+        row = [model, rec_priced, p_priced, 0, 1, p_in, p_out, p_cr, p_cc, p_cost]
+        if model == main_model and main is None:
+            main = row
+        out.append(row)
+    if main is None:
+        main = out[0]
+    # The record's own totals are authoritative; model parts that do not add up leave a residual.
+    main[3] = 1
+    main[5] += t_in - s_in
+    main[6] += t_out - s_out
+    main[7] += t_cr - s_cr
+    main[8] += t_cc - s_cc
+    if rec_cost is not None:
+        main[9] += rec_cost - s_cost
+    return out
+
+
+def record_dims(
+    rec: dict[str, Any], dropped: frozenset[str] | set[str] | tuple[()] = frozenset()
+) -> list[Any]:
+    """[project, branch, status, mode, ci_job, tags]."""
+    git = rec.get("git")
+    ci = rec.get("ci")
+    out = [
+        rec.get("project"),
+        git.get("branch") if type(git) is dict else None,
+        rec.get("status"),
+        rec.get("mode"),
+        ci.get("job") if type(ci) is dict else None,
+    ]
+    for i in range(5):
+        v = out[i]
+        if type(v) is not str or not v:
+            out[i] = _str(v)
+    tags = rec.get("tags")
+    if type(tags) is dict and tags:
+        if dropped or not all(type(v) is str for v in tags.values()):
+            out.append(tag_tuple(tags, dropped))
+        else:
+            out.append(tuple(sorted(tags.items())))
+    else:
+        out.append(())
+    return out
+
+
+def record_units(
+    rec: dict[str, Any],
+    day: int,
+    dropped: frozenset[str] | set[str] | tuple[()] = frozenset(),
+    ts: float | None = None,
+) -> list[Row]:
+    """The units of one record (see the module docstring). `ts` given → raw units (19 fields)."""
+    p, b, st, mo, job, tags = record_dims(rec, dropped)
+    if ts is None:
+        return [[day, m, p, b, st, mo, job, tags, rp, pp, *vals] for m, rp, pp, *vals in record_parts(rec)]
+    sid = _str(rec.get("session_id"))
+    return [
+        [day, m, p, b, st, mo, job, tags, rp, pp, *vals, ts, sid] for m, rp, pp, *vals in record_parts(rec)
+    ]
+
+
+def is_side(rec: dict[str, Any]) -> bool:
+    """Records the fold may drop later (imports, superseding records) are kept one by one, not summed."""
+    return rec.get("mode") == "imported" or bool(rec.get("supersedes"))
+
+
+def session_hash(session_id: str) -> int:
+    """64 stable bits of a session id (UUIDs: their leading hex digits; others: blake2b)."""
+    if len(session_id) == 36 and session_id[8] == "-" and session_id[13] == "-":
+        try:
+            return int(session_id[:8] + session_id[9:13] + session_id[14:18], 16)
+        except ValueError:
+            pass
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(session_id.encode(), digest_size=8).digest(), "big")

@@ -1,0 +1,227 @@
+"""The report commands end to end (subprocess), their formats, dates, zones and error exits."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from claude_run.errors import UsageError
+from claude_run.reports.timeparse import Bound, parse_bound, resolve_tz
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def run(*args: str, ledger: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    extra = ["--ledger", str(ledger)] if ledger is not None else []
+    return subprocess.run(
+        [sys.executable, "-m", "claude_run", "ledger", *args, *extra],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def rec(i: int, when: str, **over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "v": 1,
+        "id": f"01JTEST{i:04d}",
+        "started_at": when,
+        "mode": "non-interactive",
+        "status": "success",
+        "model": "claude-sonnet-4-5",
+        "tokens": {"input": 100, "output": 50, "cache_read": 900, "cache_creation": 0},
+        "cost_usd": 0.1,
+        "cost_source": "claude",
+        "models": {},
+        "project": "api",
+        "git": {"branch": "main"},
+        "tags": {"team": "core"},
+        "session_id": f"sess-{i}",
+    }
+    base.update(over)
+    return base
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger.jsonl"
+    rows = [
+        rec(1, "2025-06-01T22:30:00.000Z"),  # 2025-06-02 in Europe/Paris
+        rec(2, "2025-06-01T10:00:00.000Z", cost_usd=0.2, tags={"team": "web", "pr": "7"}),
+        rec(3, "2025-06-02T10:00:00.000Z", cost_usd=None, cost_source="unpriced", model="gw-model"),
+        rec(4, "2025-06-03T10:00:00.000Z", project="web", status="error", cost_usd=0.3),
+    ]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+def test_json_is_exact_and_unpriced_apart(ledger: Path) -> None:
+    out = run("summary", "--by", "day", "--format", "json", "--tz", "UTC", ledger=ledger)
+    assert out.returncode == 0, out.stderr
+    data = orjson.loads(out.stdout)
+    # 0.1 + 0.2 as the ledger's binary floats, rounded to 1e-12: not 0.30000000000000004
+    assert [r["cost_usd"] for r in data["rows"]] == [0.3, 0.3]
+    assert data["total"]["cost_usd"] == 0.6 and data["total"]["runs"] == 3
+    assert data["unpriced"]["total"]["runs"] == 1 and "cost_usd" not in data["unpriced"]["total"]
+    assert data["rows"][0]["cache_hit_ratio"] == pytest.approx(1800 / 2000)
+
+
+def test_tz_moves_day_boundaries(ledger: Path) -> None:
+    utc = orjson.loads(run("summary", "--format", "json", "--tz", "UTC", ledger=ledger).stdout)
+    paris = orjson.loads(run("summary", "--format", "json", "--tz", "Europe/Paris", ledger=ledger).stdout)
+    assert [r["key"]["day"] for r in utc["rows"]] == ["2025-06-01", "2025-06-03"]
+    assert [(r["key"]["day"], r["runs"]) for r in paris["rows"]] == [
+        ("2025-06-01", 1),
+        ("2025-06-02", 1),
+        ("2025-06-03", 1),
+    ]
+
+
+def test_markdown_csv_and_filters(ledger: Path) -> None:
+    md = run(
+        "summary",
+        "--by",
+        "tag:team",
+        "--format",
+        "markdown",
+        "--title",
+        "Spend",
+        "--tz",
+        "UTC",
+        ledger=ledger,
+    )
+    text = md.stdout.decode()
+    assert text.startswith("### Spend\n") and "| core" in text and "**total**" in text
+    assert "Unpriced usage" in text
+    out = run("summary", "--by", "project,status", "--format", "csv", "--since", "2025-06-02", ledger=ledger)
+    rows = list(csv.DictReader(io.StringIO(out.stdout.decode())))
+    assert rows[0]["priced"] == "yes" and {r["project"] for r in rows} >= {"web", "total"}
+    web = next(r for r in rows if r["project"] == "web")
+    assert web["status"] == "error" and Decimal(web["cost_usd"]) == Decimal("0.3")
+    tagged = orjson.loads(run("summary", "--tag", "team=web", "--format", "json", ledger=ledger).stdout)
+    assert tagged["total"]["runs"] == 1 and tagged["total"]["cost_usd"] == 0.2
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["summary", "--by", "colour"], 2),
+        (["summary", "--since", "last-tuesday"], 2),
+        (["summary", "--tz", "Mars/Olympus"], 2),
+        (["summary", "--format", "xml"], 2),
+        (["summary", "--tag", "novalue"], 2),
+        (["summary", "--since", "2025-06-03", "--until", "2025-06-01"], 2),
+        (["show", "01JTEST000"], 2),
+        (["show", "NOPE"], 1),
+        (["export", "--format", "parquet"], 2),
+    ],
+)
+def test_bad_input_is_one_line_with_its_exit_code(ledger: Path, args: list[str], code: int) -> None:
+    out = run(*args, ledger=ledger)
+    assert out.returncode == code
+    err = out.stderr.decode().strip()
+    assert err.startswith("claude-run") and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_symlinked_ledger_is_refused(ledger: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(ledger)
+    out = run("summary", ledger=link)
+    assert out.returncode == 74 and "symbolic link" in out.stderr.decode()
+
+
+def test_empty_and_missing_ledgers(tmp_path: Path) -> None:
+    out = run("summary", "--format", "json", ledger=tmp_path / "none.jsonl")
+    assert out.returncode == 0 and orjson.loads(out.stdout)["total"]["runs"] == 0
+    (tmp_path / "bad.jsonl").write_bytes(b"\x00\xff garbage\n{}\n")
+    out = run("summary", ledger=tmp_path / "bad.jsonl")
+    assert out.returncode == 0 and "skipped 2 unreadable ledger line(s)" in out.stderr.decode()
+
+
+def test_list_show_export(ledger: Path, tmp_path: Path) -> None:
+    listed = orjson.loads(run("list", "-n", "2", "--json", ledger=ledger).stdout)
+    assert [r["id"] for r in listed] == ["01JTEST0003", "01JTEST0004"]
+    text = run("list", "--project", "web", ledger=ledger).stdout.decode()
+    assert "01JTEST0004" in text and "01JTEST0001" not in text
+    shown = orjson.loads(run("show", "01jtest0002", ledger=ledger).stdout)
+    assert shown["cost_usd"] == 0.2
+    target = tmp_path / "out.csv"
+    out = run("export", "--format", "csv", "--output", str(target), "--status", "success", ledger=ledger)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(target.open()))
+    assert len(rows) == 3 and {"input_tokens", "tag:team", "tag:pr", "cost_usd"} <= set(rows[0])
+    assert rows[1]["tag:pr"] == "7" and rows[0]["cost_source"] == "claude"
+    jl = run("export", "--since", "2025-06-03", ledger=ledger).stdout.splitlines()
+    assert [orjson.loads(x)["id"] for x in jl] == ["01JTEST0004"]
+    arr = orjson.loads(run("export", "--format", "json", "--model", "gw", ledger=ledger).stdout)
+    assert [r["id"] for r in arr] == ["01JTEST0003"]
+
+
+def test_compare_normalises_per_day(ledger: Path) -> None:
+    period = ["--period", "2025-06-03..2025-06-03", "--against", "2025-06-01..2025-06-02"]
+    out = run("compare", *period, "--format", "json", "--tz", "UTC", ledger=ledger)
+    data = orjson.loads(out.stdout)
+    assert data["per_day_normalised"] is True
+    m = data["metrics"]
+    assert m["runs"]["period"] == 1 and m["runs"]["against"] == 2
+    assert m["runs_per_day"]["period"] == 1 and m["runs_per_day"]["against"] == 1
+    assert m["cost_usd"]["change"] == 0.0
+
+
+NOW = datetime(2025, 6, 18, 15, 30, tzinfo=timezone.utc)  # a Wednesday
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "want"),
+    [
+        ("today", False, "2025-06-18"),
+        ("today", True, "2025-06-19"),
+        ("yesterday", False, "2025-06-17"),
+        ("7d", False, "2025-06-12"),
+        ("1d", False, "2025-06-18"),
+        ("2w", False, "2025-06-05"),
+        ("this-week", False, "2025-06-16"),
+        ("last-week", True, "2025-06-16"),
+        ("this-month", False, "2025-06-01"),
+        ("last-month", False, "2025-05-01"),
+        ("last-month", True, "2025-06-01"),
+        ("3m", False, "2025-04-01"),
+        ("2025-02-03", False, "2025-02-03"),
+        ("2025-02-03", True, "2025-02-04"),
+    ],
+)
+def test_relative_dates(text: str, end: bool, want: str) -> None:
+    b = parse_bound(text, timezone.utc, end=end, now=NOW)
+    assert b.day is not None and datetime.fromordinal(b.day).date().isoformat() == want
+
+
+def test_instants_and_zones() -> None:
+    assert parse_bound("24h", timezone.utc, end=False, now=NOW) == Bound(instant=NOW.timestamp() - 86400)
+    tokyo = ZoneInfo("Asia/Tokyo")  # 00:30 on the 19th there: "today" is the 19th
+    assert (
+        datetime.fromordinal(parse_bound("today", tokyo, end=False, now=NOW.replace(hour=15)).day or 0).day
+        == 19
+    )
+    local = parse_bound("2025-06-01T12:00", tokyo, end=False, now=NOW)
+    assert local.instant == datetime(2025, 6, 1, 3, 0, tzinfo=timezone.utc).timestamp()
+    assert (
+        parse_bound("2025-06-01T12:00Z", tokyo, end=False).instant
+        == datetime(2025, 6, 1, 12, tzinfo=timezone.utc).timestamp()
+    )
+    with pytest.raises(UsageError):
+        parse_bound("soon", timezone.utc, end=False)
+    with pytest.raises(UsageError):
+        resolve_tz("Not/AZone")
+    assert resolve_tz("utc") is timezone.utc
