@@ -194,8 +194,7 @@ class State:
     def warnings(self) -> list[str]:
         stats = store.ReadStats()
         stats.bad_lines = [(Path(name), n) for name, n in self.bad_lines]
-        if self.bad > len(self.bad_lines) and self.bad_lines:
-            stats.bad_lines += [stats.bad_lines[-1]] * (self.bad - len(self.bad_lines))
+        stats.bad_count = max(self.bad, len(self.bad_lines))
         stats.future_version = self.future
         out = stats.warnings()
         if self.undated:
