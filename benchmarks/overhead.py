@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--memory-rounds", type=int, default=5)
     ap.add_argument("--claude", type=Path, default=None)
+    ap.add_argument("--extra", nargs="*", default=[], help="extra claude-run options (e.g. --no-telemetry)")
     args = ap.parse_args()
     claude = args.claude or find_claude_bin()
     if claude is None:
@@ -101,6 +102,7 @@ def main() -> None:
         work.mkdir()
         env = claude_env(home, api.url)
         env["PYTHONPATH"] = str(ROOT / "src")
+        env.update(dict(kv.split("=", 1) for kv in os.environ.get("BENCH_ENV", "").split() if "=" in kv))
         env["XDG_DATA_HOME"] = str(Path(tmp) / "data")
         bare = [
             str(claude),

@@ -53,7 +53,30 @@ def _git(cwd: str, *args: str) -> str | None:
 
 
 def git_info(cwd: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Branch, commit, remote (credentials stripped) and root; read from `.git` when it is plain."""
+    from . import gitrepo
+
     env = os.environ if env is None else env
+    try:
+        direct = gitrepo.read(cwd, env)
+    except FileNotFoundError:
+        return {"branch": None, "commit": None, "remote": None, "root": None}
+    if direct is not None:
+        info: dict[str, Any] = dict(direct)
+        info["branch"] = info["branch"] or _ci_branch(env)
+        info["remote"] = sanitize_remote(direct["remote"])
+        return info
+    return _git_info_by_subprocess(cwd, env)
+
+
+def _ci_branch(env: Mapping[str, str]) -> str | None:
+    """A detached HEAD, as in most CI checkouts: the CI knows the branch."""
+    branch = env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME") or env.get("CI_COMMIT_REF_NAME")
+    branch = branch or env.get("BUILDKITE_BRANCH") or env.get("CIRCLE_BRANCH") or env.get("BRANCH_NAME")
+    return branch or None
+
+
+def _git_info_by_subprocess(cwd: str, env: Mapping[str, str]) -> dict[str, Any]:
     info: dict[str, Any] = {"branch": None, "commit": None, "remote": None, "root": None}
     top = _git(cwd, "rev-parse", "--show-toplevel", "HEAD")
     if top is None:
@@ -66,10 +89,7 @@ def git_info(cwd: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         info["root"] = lines[0] if lines else None
         info["commit"] = lines[1] if len(lines) > 1 else None
     branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
-    if branch == "HEAD":  # detached, as in most CI checkouts: the CI knows the branch
-        branch = env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME") or env.get("CI_COMMIT_REF_NAME")
-        branch = branch or env.get("BUILDKITE_BRANCH") or env.get("CIRCLE_BRANCH") or env.get("BRANCH_NAME")
-    info["branch"] = branch or None
+    info["branch"] = _ci_branch(env) if branch == "HEAD" else branch
     info["remote"] = sanitize_remote(_git(cwd, "config", "--get", "remote.origin.url"))
     return info
 
