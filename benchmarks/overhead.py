@@ -84,6 +84,12 @@ def main() -> None:
     ap.add_argument("--memory-rounds", type=int, default=5)
     ap.add_argument("--claude", type=Path, default=None)
     ap.add_argument("--extra", nargs="*", default=[], help="extra claude-run options (e.g. --no-telemetry)")
+    ap.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds the mock waits before answering (a real API takes seconds; 0.5 gives a ~1 s run)",
+    )
     args = ap.parse_args()
     claude = args.claude or find_claude_bin()
     if claude is None:
@@ -92,7 +98,13 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         MockAnthropic(
-            [text("mock answer", usage=Usage(input=48, cache_creation_5m=1513, cache_read=4101, output=12))],
+            [
+                text(
+                    "mock answer",
+                    usage=Usage(input=48, cache_creation_5m=1513, cache_read=4101, output=12),
+                    delay=args.latency,
+                )
+            ],
             when_done="repeat",
         ) as api,
     ):
@@ -102,7 +114,6 @@ def main() -> None:
         work.mkdir()
         env = claude_env(home, api.url)
         env["PYTHONPATH"] = str(ROOT / "src")
-        env.update(dict(kv.split("=", 1) for kv in os.environ.get("BENCH_ENV", "").split() if "=" in kv))
         env["XDG_DATA_HOME"] = str(Path(tmp) / "data")
         bare = [
             str(claude),
@@ -148,7 +159,10 @@ def main() -> None:
 
     wb, ww = statistics.median(walls["bare"]), statistics.median(walls["claude-run"])
     mb, mw = statistics.median(peaks["bare"]) / 1024, statistics.median(peaks["claude-run"]) / 1024
-    print(f"rounds: {args.rounds} timed, {args.memory_rounds} memory; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"rounds: {args.rounds} timed, {args.memory_rounds} memory; mock latency {args.latency:g} s;"
+        f" extra options {args.extra or 'none'}; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"wall  bare claude      median {wb * 1000:7.1f} ms  (min {min(walls['bare']) * 1000:.1f})")
     print(f"wall  claude-run       median {ww * 1000:7.1f} ms  (min {min(walls['claude-run']) * 1000:.1f})")
     print(
