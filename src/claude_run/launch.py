@@ -12,7 +12,7 @@ import time
 
 from .ids import new_id, uuid4
 from .modes import INTERACTIVE, Invocation, build_invocation
-from .process import Child, feed_stdin_now, resolve_claude, spawn
+from .process import Child, FirstOutput, feed_stdin_now, resolve_claude, spawn, wait_for_first_output
 
 
 class Started:
@@ -21,6 +21,7 @@ class Started:
     __slots__ = (
         "child",
         "early_signals",
+        "first",
         "invocation",
         "mode",
         "mono0",
@@ -33,6 +34,7 @@ class Started:
     def __init__(self, mode: str, invocation: Invocation, child: Child, t0: float, mono0: float, run_id: str):
         self.stdin_rest = b""
         self.early_signals: list[int] = []
+        self.first: FirstOutput | None = None  # stdout/stderr read before the event loop existed
         self.mode = mode
         self.invocation = invocation
         self.child = child
@@ -40,6 +42,18 @@ class Started:
         self.mono0 = mono0
         self.run_id = run_id
         self.telemetry_plan: object = None  # telemetry.plan.Plan when the built-in receiver was considered
+
+
+def await_first_output(started: Started, timeout: float | None) -> None:
+    """Let claude finish its CPU-heavy start-up before we import anything big (see process.py)."""
+    if started.mode == INTERACTIVE:
+        return
+    deadline = started.mono0 + timeout if timeout is not None else None
+    first = wait_for_first_output(
+        started.child, started.stdin_rest, deadline, lambda: bool(started.early_signals)
+    )
+    started.first = first
+    started.stdin_rest = first.stdin_rest
 
 
 def start(

@@ -145,20 +145,26 @@ async def _read_chunk(fd: int) -> bytes:
             continue
 
 
-async def pump_lines(fd: int, on_line: Callable[[bytes], Awaitable[None] | None]) -> None:
-    """Read `fd` to EOF, calling `on_line` for every complete line and the torn tail (if any)."""
+async def pump_lines(fd: int, on_line: Callable[[bytes], Awaitable[None] | None], head: bytes = b"") -> None:
+    """Read `fd` to EOF, calling `on_line` for every complete line and the torn tail (if any).
+
+    `head`: bytes already read from `fd` (see `wait_for_first_output`), framed first.
+    """
     import inspect
 
     os.set_blocking(fd, False)
     framer = LineFramer()
+    chunk = head
     while True:
-        chunk = await _read_chunk(fd)
         if not chunk:
-            break
+            chunk = await _read_chunk(fd)
+            if not chunk:
+                break
         for line in framer.feed(chunk):
             res = on_line(line)
             if inspect.isawaitable(res):
                 await res
+        chunk = b""
     tail = framer.tail()
     if tail:
         res = on_line(tail)
@@ -166,14 +172,77 @@ async def pump_lines(fd: int, on_line: Callable[[bytes], Awaitable[None] | None]
             await res
 
 
-async def drain(fd: int, sink: Callable[[bytes], None]) -> None:
+async def drain(fd: int, sink: Callable[[bytes], None], head: bytes = b"") -> None:
     """Read a pipe to EOF so the child never blocks on a full pipe; hand each chunk to `sink`."""
+    if head:
+        sink(head)
     os.set_blocking(fd, False)
     while True:
         chunk = await _read_chunk(fd)
         if not chunk:
             return
         sink(chunk)
+
+
+class FirstOutput:
+    """What `wait_for_first_output` read before the event loop existed."""
+
+    __slots__ = ("stderr", "stdin_rest", "stdout")
+
+    def __init__(self, stdout: bytes, stderr: bytes, stdin_rest: bytes) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdin_rest = stdin_rest
+
+
+def wait_for_first_output(
+    child: Child, stdin_rest: bytes, deadline: float | None, interrupted: Callable[[], bool]
+) -> FirstOutput:
+    """Sleep in select() until claude prints its first stdout bytes (or exits, or we are signalled).
+
+    Claude's start-up is CPU-bound (~0.4 s); our own imports (anyio/asyncio, ~0.1 s of CPU) would
+    compete with it on a small machine and delay it. Claude's first line marks the end of its
+    start-up, after which it mostly waits on the API: that is when we import. stderr is read
+    meanwhile (a full pipe would block claude), and the rest of a large task is written.
+    """
+    import select
+    import time
+
+    popen = child.popen
+    assert popen.stdout is not None and popen.stderr is not None
+    out_fd, err_fd = popen.stdout.fileno(), popen.stderr.fileno()
+    in_fd = popen.stdin.fileno() if stdin_rest and popen.stdin is not None and not popen.stdin.closed else -1
+    out = bytearray()
+    err = bytearray()
+    readers = [out_fd, err_fd]
+    while out_fd in readers and not out and not interrupted():
+        wait = 0.1  # wake up now and then: a signal handler may have asked us to stop waiting
+        if deadline is not None:
+            wait = min(wait, deadline - time.monotonic())
+            if wait <= 0:
+                break
+        writers = [in_fd] if in_fd >= 0 else []
+        try:
+            ready_r, ready_w, _ = select.select(readers, writers, [], wait)
+        except (OSError, ValueError):
+            break
+        for fd in ready_r:
+            data = os.read(fd, READ_CHUNK)
+            if not data:
+                readers.remove(fd)
+            (out if fd == out_fd else err).extend(data)
+        if ready_w:
+            try:
+                n = os.write(in_fd, stdin_rest[:READ_CHUNK])
+                stdin_rest = stdin_rest[n:]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                stdin_rest = b""
+            if not stdin_rest and popen.stdin is not None:
+                popen.stdin.close()
+                in_fd = -1
+    return FirstOutput(bytes(out), bytes(err), stdin_rest)
 
 
 def feed_stdin_now(child: Child, data: bytes) -> bytes:

@@ -266,7 +266,8 @@ def main(argv: list[str]) -> int:
     except ClaudeRunError as exc:
         sys.stderr.write(f"claude-run: {exc.message}\n")
         return exc.exit_code
-    # claude is starting: from here on, imports overlap with its start-up.
+    launch.await_first_output(started, ns.timeout)
+    # claude has started and now mostly waits on the API: our imports no longer slow it down.
     from pathlib import Path
 
     from .runner import RunOptions, finish

@@ -188,7 +188,8 @@ class _Session:
 
         if self.opts.timeout is None:
             return
-        await anyio.sleep(self.opts.timeout)
+        # Counted from the spawn: the time spent before the event loop started is part of it.
+        await anyio.sleep(max(self.opts.timeout - (time.monotonic() - self.s.mono0), 0))
         self.outcome.timed_out = True
         if not self.opts.quiet:
             self.status.clear()
@@ -223,8 +224,9 @@ class _Session:
 
         async def pipes() -> None:
             async with anyio.create_task_group() as group:
-                group.start_soon(pump_lines, out_fd, self.on_line)
-                group.start_soon(drain, err_fd, self.on_stderr)
+                first = self.s.first
+                group.start_soon(pump_lines, out_fd, self.on_line, first.stdout if first else b"")
+                group.start_soon(drain, err_fd, self.on_stderr, first.stderr if first else b"")
             pipes_done.set()
 
         async def context() -> None:
