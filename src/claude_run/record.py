@@ -7,6 +7,7 @@ claude-run's ledger stays readable by an older one (it warns once, see `ledger.s
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
@@ -124,6 +125,7 @@ def total_tokens(tokens: Tokens | dict[str, Any]) -> int:
     return total
 
 
+@functools.lru_cache(maxsize=1)
 def user_hash() -> str:
     """A stable, non-reversible tag for who ran it (user@host), so a shared ledger can be split by person."""
     import getpass

@@ -1,7 +1,8 @@
 """One run after the spawn: stream events → fold usage → build the record → ledger → output.
 
-`launch.start()` spawns claude with only the stdlib loaded; `finish()` here imports anyio and the
-rest while claude boots, follows the child to its end and records it.
+This module is imported once claude has printed its first line (see `launch.await_first_output`),
+while claude waits on the API: so everything the end of the run needs is imported here, up front,
+instead of after claude exits. `finish()` follows the child to its end and records it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
+import orjson
+
 from . import __version__
+from .display import HybridView, StatusLine, summary_line
+from .errors import ClaudeRunError
+from .events import ResultEvent, parse_line
 from .launch import Started
+from .ledger.store import append
 from .modes import HYBRID, INTERACTIVE
-from .process import SIGNAL_EXIT, exit_status
+from .paths import ledger_path as resolve_ledger
+from .process import SIGNAL_EXIT, drain, exit_status, pump_lines, wait_exit, write_stdin
+from .record import SCHEMA_VERSION, iso_utc, user_hash
+from .usage import UsageFolder, model_usage_dict
 
 KILL_GRACE_S = float(os.environ.get("CLAUDE_RUN_KILL_GRACE", "5"))
 TERM_GRACE_S = 2.0
@@ -63,8 +74,6 @@ class _Session:
     """The async half of a -p run: pumps, signals, timeout, escalation."""
 
     def __init__(self, started: Started, options: RunOptions) -> None:
-        from .display import HybridView, StatusLine
-        from .usage import UsageFolder
 
         self.s = started
         self.opts = options
@@ -93,7 +102,6 @@ class _Session:
         return dict(totals.tokens.as_dict()), totals.cost_usd
 
     async def on_line(self, line: bytes) -> None:
-        from .events import parse_line
 
         if self.opts.raw:
             sys.stdout.buffer.write(line + b"\n")
@@ -109,7 +117,6 @@ class _Session:
                 sys.stderr.write("claude-run: skipping non-JSON output from claude (counted in the record)\n")
             return
         self.folder.feed(event)
-        from .events import ResultEvent
 
         if isinstance(event, ResultEvent) and event.result_text is not None:
             self.outcome.result_text = event.result_text
@@ -136,7 +143,6 @@ class _Session:
 
     async def stop_child(self, sig: int, *, already_sent: bool = False) -> None:
         """Forward `sig`, then escalate: grace → SIGTERM → SIGKILL. Returns once the child is gone."""
-        import anyio
 
         child = self.s.child
         if not already_sent:
@@ -155,7 +161,6 @@ class _Session:
 
     async def watch_signals(self) -> None:
         """Ctrl-C / SIGTERM / SIGHUP: forward to claude, wait, escalate; a second one kills at once."""
-        import anyio
 
         if os.name != "posix":  # pragma: no cover - Windows has no POSIX signal forwarding
             return
@@ -184,7 +189,6 @@ class _Session:
                     on_signal(signum, False)
 
     async def watch_timeout(self) -> None:
-        import anyio
 
         if self.opts.timeout is None:
             return
@@ -198,23 +202,22 @@ class _Session:
         await self.stop_child(signal.SIGTERM)
 
     async def ticker(self) -> None:
-        import anyio
 
         while True:
             await anyio.sleep(0.25)
             self._tick()
 
     async def collect_context(self) -> None:
-        import anyio
 
         from .context import collect
 
-        self.context = await anyio.to_thread.run_sync(collect, self.opts.cwd)
+        def gather() -> dict[str, Any]:
+            user_hash()  # cached: getpass/socket lookups happen here, not after claude exits
+            return collect(self.opts.cwd)
+
+        self.context = await anyio.to_thread.run_sync(gather)
 
     async def run(self) -> None:
-        import anyio
-
-        from .process import drain, pump_lines, wait_exit, write_stdin
 
         popen = self.s.child.popen
         assert popen.stdout is not None and popen.stderr is not None
@@ -264,7 +267,6 @@ def finish(started: Started, options: RunOptions) -> int:
     """Run the session to its end, record it, print the outputs; returns claude-run's exit code."""
     if options.mode == INTERACTIVE:
         return _finish_interactive(started, options)
-    import anyio
 
     session = _Session(started, options)
     try:
@@ -284,7 +286,6 @@ def finish(started: Started, options: RunOptions) -> int:
 
 
 def build_run_record(started: Started, session: _Session, ended: float) -> dict[str, Any]:
-    from .usage import model_usage_dict
 
     folder = session.folder
     outcome = session.outcome
@@ -383,7 +384,6 @@ def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
 def _base_record(
     started: Started, opts: RunOptions, ended: float, status: str, exit_code: int
 ) -> dict[str, Any]:
-    from .record import SCHEMA_VERSION, iso_utc, user_hash
 
     task = opts.task
     record: dict[str, Any] = {
@@ -407,16 +407,11 @@ def _base_record(
 
 def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None) -> int:
     """Write the ledger line, then the outputs. A ledger failure never hides the result."""
-    from .display import summary_line
-    from .errors import ClaudeRunError
 
     exit_code = int(record.get("exit_code") or 0)
     ledger_error: str | None = None
     ledger_path = None
     if opts.track:
-        from .ledger.store import append
-        from .paths import ledger_path as resolve_ledger
-
         ledger_path = resolve_ledger(opts.ledger)
         try:
             append(ledger_path, record)
@@ -425,8 +420,6 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
         except OSError as exc:
             ledger_error = f"cannot write ledger {ledger_path}: {exc.strerror or exc}"
     if opts.json_out:
-        import orjson
-
         sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
         sys.stdout.flush()
     elif result_text is not None and not opts.raw:
