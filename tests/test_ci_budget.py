@@ -290,3 +290,40 @@ def test_fast_string_window_agrees_with_parsed_timestamps(offsets_ms: list[int],
         for r, o in zip(ours, offsets_ms, strict=True)
     ]
     assert budget.sum_records(ours, start, end).records == budget.sum_records(other, start, end).records
+
+
+def test_an_imported_copy_of_a_tracked_session_is_not_counted_twice() -> None:
+    from datetime import datetime, timezone
+
+    from claude_run.budget import sum_records
+
+    start = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    run = {
+        "id": "A",
+        "v": 1,
+        "mode": "non-interactive",
+        "session_id": "S",
+        "cost_usd": 1.0,
+        "cost_source": "claude",
+        "started_at": "2026-11-23T10:00:00.000Z",
+    }
+    imported = {
+        "id": "B",
+        "v": 1,
+        "mode": "imported",
+        "session_id": "S",
+        "cost_usd": 1.0,
+        "cost_source": "claude",
+        "started_at": "2026-11-23T09:59:00.000Z",
+    }
+    other = {
+        "id": "C",
+        "v": 1,
+        "mode": "imported",
+        "session_id": "T",
+        "cost_usd": 0.5,
+        "cost_source": "estimate",
+        "started_at": "2026-11-23T11:00:00.000Z",
+    }
+    spend = sum_records([imported, run, other], start)
+    assert spend.usd == 1.5 and spend.records == 2

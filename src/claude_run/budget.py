@@ -156,6 +156,10 @@ def _iso_ms(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+# Records that describe a session another record may already describe (the run's own record wins).
+SECONDARY_MODES = ("imported", "telemetry")
+
+
 def sum_records(
     records: Iterable[Mapping[str, Any]],
     start: datetime,
@@ -174,10 +178,14 @@ def sum_records(
     end_s = _iso_ms(end_utc) if end_utc is not None else None
     kept: dict[str, Mapping[str, Any]] = {}
     superseded: set[str] = set()
+    tracked_sessions: set[str] = set()
     for rec in records:
         sup = rec.get("supersedes")
         if isinstance(sup, str):
             superseded.add(sup)
+        sid = rec.get("session_id")
+        if isinstance(sid, str) and sid and rec.get("mode") not in SECONDARY_MODES:
+            tracked_sessions.add(sid)
         started = rec.get("started_at")
         if not isinstance(started, str):
             continue
@@ -197,6 +205,10 @@ def sum_records(
     spend = Spend()
     for rid, rec in kept.items():
         if rid in superseded:
+            continue
+        # The same rule as reports: a session a tracked run recorded is not counted again from an
+        # import (or the telemetry service); the tracked record is exact and carries the context.
+        if rec.get("mode") in SECONDARY_MODES and rec.get("session_id") in tracked_sessions:
             continue
         spend.records += 1
         cost = rec.get("cost_usd")
