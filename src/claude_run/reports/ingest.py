@@ -69,6 +69,22 @@ class IngestPart:
     dropped: set[str] = field(default_factory=set)
 
 
+def _see_tag(tag_values: dict[str, set[str]], dropped: set[str], key: str, value: str) -> bool:
+    """Note a tag value; True when that drops the key (more than TAG_CAP values)."""
+    if key in dropped:
+        return False
+    seen = tag_values.get(key)
+    if seen is None:
+        seen = tag_values[key] = set()
+    elif value in seen:
+        return False
+    seen.add(value)
+    if len(seen) > TAG_CAP:
+        dropped.add(key)
+        return True
+    return False
+
+
 def ingest_chunk(
     chunk: Chunk,
     tz: tzinfo,
@@ -197,23 +213,15 @@ def _ingest(
                 bmin = ts
             if ts > bmax:
                 bmax = ts
-            tags = rec.get("tags")
-            if tags and type(tags) is dict:
-                for tag_key, v in tags.items():
-                    if tag_key in dropped:
-                        continue
-                    seen = tag_values.get(tag_key)
-                    if seen is None:
-                        seen = tag_values[tag_key] = set()
-                    if v not in seen:
-                        seen.add(v if type(v) is str else str(v))
-                        if len(seen) > TAG_CAP:
-                            dropped.add(tag_key)
-                            frozen_dropped = frozenset(dropped)
             sid = rec.get("session_id")
             if type(sid) is str and sid:
                 sessions.append(session_hash(sid))
             if raw:
+                tags = rec.get("tags")
+                if tags and type(tags) is dict:
+                    for tag_key, v in tags.items():
+                        if tag_key not in dropped:
+                            _see_tag(tag_values, dropped, tag_key, v if type(v) is str else str(v))
                 units.extend(record_units(rec, day, (), ts))
                 continue
             # add_unit, inlined: this runs once per model part of every record on a cold build. Most
@@ -227,7 +235,16 @@ def _ingest(
                 fk = (day, m, rp, pp, status, mode, job)
                 few[fk] = few_get(fk, 0) + packed
                 pk = (day, m, rp, pp, project, tag_items)
-                ptags[pk] = ptags_get(pk, 0) + packed
+                had = ptags_get(pk)
+                if had is None:
+                    ptags[pk] = packed
+                    # The distinct values of each tag key (to drop keys with too many): a record
+                    # can only bring a new one when its combination is new.
+                    for tk, tv in tag_items:
+                        if _see_tag(tag_values, dropped, tk, tv):
+                            frozen_dropped = frozenset(dropped)
+                else:
+                    ptags[pk] = had + packed
                 k: CubeKey = ("branch", day, m, branch, rp, pp)
                 cubes[k] = get(k, 0) + packed
     for (day, m, rp, pp, status, mode, job), packed in few.items():
