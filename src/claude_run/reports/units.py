@@ -33,6 +33,7 @@ UNKNOWN_MODEL = "(unknown)"
 FIX_BITS = 100
 _FIXF = float(1 << FIX_BITS)
 _PICO = Decimal("1e-12")
+_INF = float("inf")
 
 Row = list[Any]
 
@@ -40,7 +41,11 @@ Row = list[Any]
 def fixed(value: object) -> int | None:
     """A cost as a 2^-100 USD integer (None when it is not a number)."""
     if type(value) is float:
-        return int(value * _FIXF) if value == value and abs(value) != float("inf") else None
+        if value != value or abs(value) == _INF:
+            return None
+        scaled = value * _FIXF
+        # A huge but finite cost overflows the scaling; it is a whole number, so shift it instead.
+        return int(scaled) if abs(scaled) != _INF else int(value) << FIX_BITS
     if type(value) is int:
         return value << FIX_BITS
     return None
@@ -49,7 +54,8 @@ def fixed(value: object) -> int | None:
 def to_usd(value: int) -> Decimal:
     """A fixed-point sum as USD, exact then rounded to 1e-12 (half-even)."""
     with localcontext() as ctx:
-        ctx.prec = 200
+        # Exact for any sum: a float cost is below 2^1024, scaled 2^100, times 5^100 (~410 digits).
+        ctx.prec = 1000
         exact = Decimal(value) * Decimal(5**FIX_BITS) / Decimal(10**FIX_BITS)
         return exact.quantize(_PICO, rounding=ROUND_HALF_EVEN)
 
