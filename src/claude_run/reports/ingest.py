@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from ..record import SCHEMA_VERSION
-from .cuboids import CubeKey
-from .scan import Chunk, iter_range
+from .cuboids import NONE_CUBE, CubeKey
+from .scan import Chunk, iter_blocks
 from .timeparse import DayMapper, parse_ts
 from .timeparse import _hour_epoch as hour_epoch
 from .units import Row, is_side, record_dims, record_parts, record_units, session_hash
@@ -69,6 +69,22 @@ class IngestPart:
     dropped: set[str] = field(default_factory=set)
 
 
+def _see_tag(tag_values: dict[str, set[str]], dropped: set[str], key: str, value: str) -> bool:
+    """Note a tag value; True when that drops the key (more than TAG_CAP values)."""
+    if key in dropped:
+        return False
+    seen = tag_values.get(key)
+    if seen is None:
+        seen = tag_values[key] = set()
+    elif value in seen:
+        return False
+    seen.add(value)
+    if len(seen) > TAG_CAP:
+        dropped.add(key)
+        return True
+    return False
+
+
 def ingest_chunk(
     chunk: Chunk,
     tz: tzinfo,
@@ -109,6 +125,10 @@ def _ingest(
     part = IngestPart(chunk)
     cubes = part.cubes
     get = cubes.get
+    few: dict[tuple[Any, ...], int] = {}
+    few_get = few.get
+    ptags: dict[tuple[Any, ...], int] = {}
+    ptags_get = ptags.get
     units = part.units
     side = part.side
     sessions = part.sessions
@@ -124,102 +144,124 @@ def _ingest(
     bmin = float("inf")
     bmax = float("-inf")
     lineno = 0
-    for off, line in iter_range(chunk.path, chunk.start, chunk.end):
-        lineno += 1
-        if off >= block_end:
-            part.blocks.append([chunk.seg, block_start, off, bmin, bmax])
-            block_start, block_end = off, off + BLOCK_BYTES
-            bmin, bmax = float("inf"), float("-inf")
-        if not line or line.isspace():
-            continue
-        try:
-            rec = loads(line)
-        except decode_error:
-            rec = None
-        rid = rec.get("id") if type(rec) is dict else None
-        if type(rid) is not str or type(rec.get("v")) is not int:
-            part.bad += 1
-            if len(part.bad_lines) < 100:
-                part.bad_lines.append(lineno)
-            continue
-        assert isinstance(rec, dict)
-        part.records += 1
-        if rec["v"] > SCHEMA_VERSION:
-            part.future += 1
-        started: Any = rec.get("started_at")
-        # Our own timestamps (…Z with milliseconds) map hour by hour: one dict hit per record.
-        hour_day = hours.get(started[:13]) if type(started) is str and len(started) == 24 else None
-        ts: float | None
-        if hour_day is not None and started[-1] == "Z":
-            ts = hour_day[0] + int(started[14:16]) * 60 + int(started[17:19]) + int(started[20:23]) / 1000
-            day = hour_day[1]
-        else:
-            ts = parse_ts(started)
-            if ts is None:
-                part.undated += 1
+    for next_off, lines in iter_blocks(chunk.path, chunk.start, chunk.end):
+        for line in lines:
+            off = next_off
+            next_off += len(line) + 1
+            lineno += 1
+            if off >= block_end:
+                part.blocks.append([chunk.seg, block_start, off, bmin, bmax])
+                block_start, block_end = off, off + BLOCK_BYTES
+                bmin, bmax = float("inf"), float("-inf")
+            if not line or line.isspace():
                 continue
-            day = mapper.day(ts)
-            if type(started) is str and len(started) == 24 and started[-1] == "Z":
-                hour0 = hour_epoch(started[:13])
-                # Only hours that do not straddle a local midnight (half-hour zones) are memoised.
-                if hour0 is not None and mapper.day(hour0) == mapper.day(hour0 + 3599.999) == day:
-                    hours[started[:13]] = (hour0, day)
-        if rid in watch or is_side(rec):
-            sid = rec.get("session_id")
-            side.append(
-                SideEntry(
-                    chunk.seg,
-                    off,
-                    rid,
-                    rec.get("supersedes") or None,
-                    sid if type(sid) is str and sid else None,
-                    rec.get("mode") == "imported",
-                    record_units(rec, day, (), ts),
-                )
-            )
-            continue
-        if ts < bmin:
-            bmin = ts
-        if ts > bmax:
-            bmax = ts
-        tags = rec.get("tags")
-        if tags and type(tags) is dict:
-            for tag_key, v in tags.items():
-                if tag_key in dropped:
+            try:
+                rec = loads(line)
+            except decode_error:
+                rec = None
+            rid = rec.get("id") if type(rec) is dict else None
+            if type(rid) is not str or type(rec.get("v")) is not int:
+                part.bad += 1
+                if len(part.bad_lines) < 100:
+                    part.bad_lines.append(lineno)
+                continue
+            assert isinstance(rec, dict)
+            part.records += 1
+            if rec["v"] > SCHEMA_VERSION:
+                part.future += 1
+            started: Any = rec.get("started_at")
+            # Our own timestamps (…Z with milliseconds) map hour by hour: one dict hit per record.
+            hour_day = hours.get(started[:13]) if type(started) is str and len(started) == 24 else None
+            ts: float | None = None
+            if hour_day is not None and started[-1] == "Z" and started[13] == ":" and started[19] == ".":
+                # Exactly what parse_ts and DayMapper would give (same sums, same order), without their
+                # calls; anything odd (not digits, past the memoised hour) takes their path below.
+                try:
+                    whole = int(started[14:16]) * 60 + int(started[17:19])
+                    milli = int(started[20:23])
+                except ValueError:
+                    whole = milli = -1
+                if 0 <= whole < 3600 and 0 <= milli < 1000:
+                    ts = hour_day[0] + whole + milli / 1000
+                    day = hour_day[1]
+            if ts is None:
+                ts = parse_ts(started)
+                if ts is None:
+                    part.undated += 1
                     continue
-                seen = tag_values.get(tag_key)
-                if seen is None:
-                    seen = tag_values[tag_key] = set()
-                if v not in seen:
-                    seen.add(v if type(v) is str else str(v))
-                    if len(seen) > TAG_CAP:
-                        dropped.add(tag_key)
-                        frozen_dropped = frozenset(dropped)
-        sid = rec.get("session_id")
-        if type(sid) is str and sid:
-            sessions.append(session_hash(sid))
-        if raw:
-            units.extend(record_units(rec, day, (), ts))
-            continue
-        # add_unit, inlined: this runs once per model part of every record on a cold build.
-        project, branch, status, mode, job, tag_items = record_dims(rec, frozen_dropped)
-        for m, rp, pp, r, pa, i, o, cr, cc, cost in record_parts(rec):
-            packed = r + (pa << 64) + (i << 128) + (o << 192) + (cr << 256) + (cc << 320) + (cost << 384)
-            k: CubeKey = ("", day, m, None, rp, pp)
+                day = mapper.day(ts)
+                if type(started) is str and len(started) == 24 and started[-1] == "Z":
+                    hour0 = hour_epoch(started[:13])
+                    # Only hours that do not straddle a local midnight (half-hour zones) are memoised.
+                    if hour0 is not None and mapper.day(hour0) == mapper.day(hour0 + 3599.999) == day:
+                        hours[started[:13]] = (hour0, day)
+            if rid in watch or is_side(rec):
+                sid = rec.get("session_id")
+                side.append(
+                    SideEntry(
+                        chunk.seg,
+                        off,
+                        rid,
+                        rec.get("supersedes") or None,
+                        sid if type(sid) is str and sid else None,
+                        rec.get("mode") == "imported",
+                        record_units(rec, day, (), ts),
+                    )
+                )
+                continue
+            if ts < bmin:
+                bmin = ts
+            if ts > bmax:
+                bmax = ts
+            sid = rec.get("session_id")
+            if type(sid) is str and sid:
+                sessions.append(session_hash(sid))
+            if raw:
+                tags = rec.get("tags")
+                if tags and type(tags) is dict:
+                    for tag_key, v in tags.items():
+                        if tag_key not in dropped:
+                            _see_tag(tag_values, dropped, tag_key, v if type(v) is str else str(v))
+                units.extend(record_units(rec, day, (), ts))
+                continue
+            # add_unit, inlined: this runs once per model part of every record on a cold build. Most
+            # dimensions take few values per day, so instead of one update per cuboid, one update on the
+            # combination of status, mode and CI job (`few`) and one on project and tags (`ptags`)
+            # stand for them all but branch; the cuboids are summed out of these at the end of the range
+            # (see docs/reports.md: both tables stay a fraction of the record count).
+            project, branch, status, mode, job, tag_items = record_dims(rec, frozen_dropped)
+            for m, rp, pp, r, pa, i, o, cr, cc, cost in record_parts(rec):
+                packed = r + (pa << 64) + (i << 128) + (o << 192) + (cr << 256) + (cc << 320) + (cost << 384)
+                fk = (day, m, rp, pp, status, mode, job)
+                few[fk] = few_get(fk, 0) + packed
+                pk = (day, m, rp, pp, project, tag_items)
+                had = ptags_get(pk)
+                if had is None:
+                    ptags[pk] = packed
+                    # The distinct values of each tag key (to drop keys with too many): a record
+                    # can only bring a new one when its combination is new.
+                    for tk, tv in tag_items:
+                        if _see_tag(tag_values, dropped, tk, tv):
+                            frozen_dropped = frozenset(dropped)
+                else:
+                    ptags[pk] = had + packed
+                k: CubeKey = ("branch", day, m, branch, rp, pp)
+                cubes[k] = get(k, 0) + packed
+    for (day, m, rp, pp, status, mode, job), packed in few.items():
+        for k in (
+            (NONE_CUBE, day, m, None, rp, pp),
+            ("status", day, m, status, rp, pp),
+            ("mode", day, m, mode, rp, pp),
+            ("ci-job", day, m, job, rp, pp),
+        ):
             cubes[k] = get(k, 0) + packed
-            k = ("project", day, m, project, rp, pp)
-            cubes[k] = get(k, 0) + packed
-            k = ("branch", day, m, branch, rp, pp)
-            cubes[k] = get(k, 0) + packed
-            k = ("status", day, m, status, rp, pp)
-            cubes[k] = get(k, 0) + packed
-            k = ("mode", day, m, mode, rp, pp)
-            cubes[k] = get(k, 0) + packed
-            k = ("ci-job", day, m, job, rp, pp)
-            cubes[k] = get(k, 0) + packed
-            for tk, tv in tag_items:
-                tkey = ("tag:" + tk, day, m, tv, rp, pp)
-                cubes[tkey] = get(tkey, 0) + packed
+    for (day, m, rp, pp, project, tag_items), packed in ptags.items():
+        k = ("project", day, m, project, rp, pp)
+        cubes[k] = get(k, 0) + packed
+        for tk, tv in tag_items:
+            if tk not in dropped:  # dropped after this combination was first seen
+                k = ("tag:" + tk, day, m, tv, rp, pp)
+                cubes[k] = get(k, 0) + packed
     part.blocks.append([chunk.seg, block_start, chunk.end, bmin, bmax])
     part.lines = lineno
     part.dropped = dropped

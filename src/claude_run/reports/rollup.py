@@ -34,6 +34,7 @@ import tempfile
 from array import array
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -651,7 +652,9 @@ def edge_units(state: State, days: set[int], tz: tzinfo) -> list[Row]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def _month(day: int) -> str:
+    """Called once per counted side unit on save: memoised (a year is 365 days)."""
     from datetime import date
 
     return date.fromordinal(day).strftime("%Y%m")

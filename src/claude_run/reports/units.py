@@ -33,6 +33,7 @@ UNKNOWN_MODEL = "(unknown)"
 FIX_BITS = 100
 _FIXF = float(1 << FIX_BITS)
 _PICO = Decimal("1e-12")
+_INF = float("inf")
 
 Row = list[Any]
 
@@ -40,7 +41,11 @@ Row = list[Any]
 def fixed(value: object) -> int | None:
     """A cost as a 2^-100 USD integer (None when it is not a number)."""
     if type(value) is float:
-        return int(value * _FIXF) if value == value and abs(value) != float("inf") else None
+        if value != value or abs(value) == _INF:
+            return None
+        scaled = value * _FIXF
+        # A huge but finite cost overflows the scaling; it is a whole number, so shift it instead.
+        return int(scaled) if abs(scaled) != _INF else int(value) << FIX_BITS
     if type(value) is int:
         return value << FIX_BITS
     return None
@@ -49,7 +54,8 @@ def fixed(value: object) -> int | None:
 def to_usd(value: int) -> Decimal:
     """A fixed-point sum as USD, exact then rounded to 1e-12 (half-even)."""
     with localcontext() as ctx:
-        ctx.prec = 200
+        # Exact for any sum: a float cost is below 2^1024, scaled 2^100, times 5^100 (~410 digits).
+        ctx.prec = 1000
         exact = Decimal(value) * Decimal(5**FIX_BITS) / Decimal(10**FIX_BITS)
         return exact.quantize(_PICO, rounding=ROUND_HALF_EVEN)
 
@@ -80,19 +86,49 @@ def tag_tuple(
 
 def record_parts(rec: dict[str, Any]) -> list[list[Any]]:
     """[model, record priced, part priced, runs, parts, input, output, cache_read, cache_creation,
-    cost] per model the record used; the main part carries `runs` and the residual."""
+    cost] per model the record used; the main part carries `runs` and the residual.
+
+    This runs for every record of a cold build, so the usual shapes (no parts, or one part) take a
+    short path; it gives what the general rule gives (the residual makes a lone part's tokens, and
+    its cost when the record is priced, the record's own)."""
     cost = rec.get("cost_usd")
-    rec_priced = 1 if is_priced(cost, rec.get("cost_source")) else 0
-    rec_cost = fixed(cost) if rec_priced else None
+    tc = type(cost)
+    if (tc is float or tc is int) and rec.get("cost_source") != "unpriced":
+        rec_priced = 1
+        rec_cost = fixed(cost)
+    else:
+        rec_priced = 0
+        rec_cost = None
     tokens = rec.get("tokens")
-    if type(tokens) is not dict:
-        tokens = {}
-    t_in, t_out = _int(tokens.get("input")), _int(tokens.get("output"))
-    t_cr, t_cc = _int(tokens.get("cache_read")), _int(tokens.get("cache_creation"))
-    main_model = _str(rec.get("model")) or UNKNOWN_MODEL
+    if type(tokens) is dict:
+        v = tokens.get("input")
+        t_in = v if type(v) is int else 0
+        v = tokens.get("output")
+        t_out = v if type(v) is int else 0
+        v = tokens.get("cache_read")
+        t_cr = v if type(v) is int else 0
+        v = tokens.get("cache_creation")
+        t_cc = v if type(v) is int else 0
+    else:
+        t_in = t_out = t_cr = t_cc = 0
     models = rec.get("models")
     if type(models) is not dict or not models:
+        main_model = _str(rec.get("model")) or UNKNOWN_MODEL
         return [[main_model, rec_priced, rec_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost or 0]]
+    if len(models) == 1:
+        ((name, part),) = models.items()
+        model = name if type(name) is str and name else UNKNOWN_MODEL
+        p_priced = 0
+        p_cost_raw = None
+        if type(part) is dict:
+            p_cost_raw = part.get("cost_usd")
+            tp = type(p_cost_raw)
+            if (tp is float or tp is int) and part.get("cost_source") != "unpriced":
+                p_priced = 1
+        if rec_cost is None:
+            rec_cost = (fixed(p_cost_raw) if p_priced else 0) or 0
+        return [[model, rec_priced, p_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost]]
+    main_model = _str(rec.get("model")) or UNKNOWN_MODEL
     out: list[list[Any]] = []
     main: list[Any] | None = None
     s_in = s_out = s_cr = s_cc = s_cost = 0
@@ -131,28 +167,33 @@ def record_dims(
     rec: dict[str, Any], dropped: frozenset[str] | set[str] | tuple[()] = frozenset()
 ) -> list[Any]:
     """[project, branch, status, mode, ci_job, tags]."""
+    project = rec.get("project")
+    if type(project) is not str or not project:
+        project = _str(project)
     git = rec.get("git")
+    branch = git.get("branch") if type(git) is dict else None
+    if type(branch) is not str or not branch:
+        branch = _str(branch)
+    status = rec.get("status")
+    if type(status) is not str or not status:
+        status = _str(status)
+    mode = rec.get("mode")
+    if type(mode) is not str or not mode:
+        mode = _str(mode)
     ci = rec.get("ci")
-    out = [
-        rec.get("project"),
-        git.get("branch") if type(git) is dict else None,
-        rec.get("status"),
-        rec.get("mode"),
-        ci.get("job") if type(ci) is dict else None,
-    ]
-    for i in range(5):
-        v = out[i]
-        if type(v) is not str or not v:
-            out[i] = _str(v)
+    job = ci.get("job") if type(ci) is dict else None
+    if type(job) is not str or not job:
+        job = _str(job)
     tags = rec.get("tags")
-    if type(tags) is dict and tags:
-        if dropped or not all(type(v) is str for v in tags.values()):
-            out.append(tag_tuple(tags, dropped))
-        else:
-            out.append(tuple(sorted(tags.items())))
-    else:
-        out.append(())
-    return out
+    if type(tags) is not dict or not tags:
+        return [project, branch, status, mode, job, ()]
+    items = sorted(tags.items())
+    for _k, v in items:
+        if type(v) is not str:
+            return [project, branch, status, mode, job, tag_tuple(tags, dropped)]
+    if dropped:
+        return [project, branch, status, mode, job, tuple([kv for kv in items if kv[0] not in dropped])]
+    return [project, branch, status, mode, job, tuple(items)]
 
 
 def record_units(
