@@ -131,3 +131,13 @@ def test_memoised_hours_give_what_parse_ts_gives(tmp_path_factory: Any, stamps: 
     got = [(u[12], u[17], u[0]) for u in part.units]
     assert got == want
     assert part.undated == len(lines) - len(want)
+
+
+def test_pico_rounding_never_overflows_the_decimal_context() -> None:
+    from decimal import Decimal
+
+    from claude_run.reports.formats import pico
+
+    assert pico(Decimal("1e60")) == Decimal("1e60")
+    assert str(pico(Decimal("0.1234567890123456"))) == "0.123456789012"
+    assert pico(None) is None

@@ -131,10 +131,9 @@ def _span(p: Period, tz: tzinfo) -> str:
 
 
 def render_compare(c: Comparison, fmt: str) -> bytes:
-    from .formats import _num
+    from .formats import _num, pico
 
     pm, am = _metrics(c.period, c.per_day), _metrics(c.against, c.per_day)
-    q = Decimal("1e-12")
     if fmt == "json":
         payload = {
             "per_day_normalised": c.per_day,
@@ -142,8 +141,8 @@ def render_compare(c: Comparison, fmt: str) -> bytes:
             "against": {"since": c.against.since.ts(c.tz), "days": _num(c.against.days)},
             "metrics": {
                 k: {
-                    "period": _num(pm[k] if pm[k] is None else pm[k].quantize(q) if k != "runs" else pm[k]),
-                    "against": _num(am[k] if am[k] is None else am[k].quantize(q) if k != "runs" else am[k]),
+                    "period": _num(pm[k] if pm[k] is None or k == "runs" else pico(pm[k])),
+                    "against": _num(am[k] if am[k] is None or k == "runs" else pico(am[k])),
                     "change": _num(None if _change(pm[k], am[k])[0] is None else _change(pm[k], am[k])[0]),
                     "change_pct": _num(_change(pm[k], am[k])[1]),
                 }

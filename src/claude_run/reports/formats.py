@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import orjson
@@ -60,11 +60,22 @@ def totals_values(t: Totals, priced: bool = True) -> dict[str, Any]:
     }
     if priced:
         out["cost_usd"] = t.cost
-        out["avg_cost_usd"] = t.avg_cost.quantize(Decimal("1e-12")) if t.avg_cost is not None else None
-        out["cache_savings_usd"] = t.savings.quantize(Decimal("1e-12")) if t.savings is not None else None
+        out["avg_cost_usd"] = pico(t.avg_cost)
+        out["cache_savings_usd"] = pico(t.savings)
         if t.savings_unpriced_tokens:
             out["cache_read_without_price"] = t.savings_unpriced_tokens
     return out
+
+
+def pico(value: Decimal | None) -> Decimal | None:
+    """Round to 1e-12 USD. The context's precision grows with the value: a default 28-digit context
+    raises InvalidOperation for sums above ~1e16 USD (absurd, but a ledger can hold anything)."""
+    if value is None:
+        return None
+    if not value.is_finite():
+        return value
+    digits = max(value.adjusted() + 14, 28)
+    return value.quantize(Decimal("1e-12"), context=Context(prec=digits))
 
 
 def totals_dict(t: Totals, priced: bool = True) -> dict[str, Any]:

@@ -624,6 +624,8 @@ def edge_units(state: State, days: set[int], tz: tzinfo) -> list[Row]:
     out: list[Row] = []
     mapper = DayMapper(tz)
     for seg_i, start, end, lo, hi in state.blocks:
+        if lo is None or hi is None:  # a block of side records only (its ±inf bounds saved as null)
+            continue
         if seg_i >= len(state.segment_paths) or not any(lo < b and hi >= a for a, b in spans):
             continue
         for _off, line in scan.iter_range(str(state.segment_paths[seg_i]), start, end):
