@@ -50,6 +50,28 @@ def run_cli(
     )
 
 
+def start_tracked(tmp_path: Path, ledger: Path, claude: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A tracked run in the background, for tests that signal it while it runs."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "claude_run",
+            "hi",
+            "--track",
+            "--ledger",
+            str(ledger),
+            "--claude-bin",
+            str(claude),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
 def ledger_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -204,24 +226,7 @@ def test_signals_are_forwarded_waited_for_and_recorded(
     # A child that prints its first event only after a pause: by then claude-run has its handlers.
     claude = make_fake_claude(tmp_path, "hang", signal_file=sigfile, hang_max=30)
     started = tmp_path / "started"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "claude_run",
-            "hi",
-            "--track",
-            "--ledger",
-            str(ledger),
-            "--claude-bin",
-            str(claude),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_env(tmp_path),
-        cwd=tmp_path,
-    )
+    proc = start_tracked(tmp_path, ledger, claude, cli_env(tmp_path))
     try:
         _wait_until_child_runs(str(tmp_path), started)
         proc.send_signal(sig)
@@ -259,24 +264,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_and_reaped(
 ) -> None:
     sigfile = tmp_path / "signal.txt"
     claude = make_fake_claude(tmp_path, "ignore-term", signal_file=sigfile, hang_max=60)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "claude_run",
-            "hi",
-            "--track",
-            "--ledger",
-            str(ledger),
-            "--claude-bin",
-            str(claude),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_env(tmp_path, CLAUDE_RUN_KILL_GRACE="0.5"),
-        cwd=tmp_path,
-    )
+    proc = start_tracked(tmp_path, ledger, claude, cli_env(tmp_path, CLAUDE_RUN_KILL_GRACE="0.5"))
     try:
         _wait_until_child_runs(str(tmp_path), sigfile)
         proc.send_signal(signal.SIGTERM)
@@ -404,24 +392,7 @@ def test_a_signal_right_after_the_spawn_is_forwarded_and_the_run_still_recorded(
 ) -> None:
     sigfile = tmp_path / "signal.txt"
     claude = make_fake_claude(tmp_path, "hang", signal_file=sigfile, hang_max=30)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "claude_run",
-            "hi",
-            "--track",
-            "--ledger",
-            str(ledger),
-            "--claude-bin",
-            str(claude),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_env(tmp_path),
-        cwd=tmp_path,
-    )
+    proc = start_tracked(tmp_path, ledger, claude, cli_env(tmp_path))
     try:
         deadline = time.monotonic() + 15
         while not _children(proc.pid) and time.monotonic() < deadline:

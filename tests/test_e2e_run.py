@@ -48,29 +48,40 @@ def run_env(home: Path, api: MockAnthropic, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_argv(claude_bin: Path, home: Path, *args: str, claude_args: tuple[str, ...] = ()) -> list[str]:
+    """`claude-run --track` into `home`'s ledger on Sonnet: `args` for claude-run, `claude_args` for claude."""
+    own = ["--claude-bin", str(claude_bin), "--track", "--ledger", str(home / "ledger.jsonl"), *args]
+    return [sys.executable, "-m", "claude_run", *own, "--", "--model", SONNET, *claude_args]
+
+
+AGENT_ON_HAIKU = tool_use(
+    "Agent",
+    {
+        "description": "say a word",
+        "prompt": "Say the word banana.",
+        "subagent_type": "general-purpose",
+        "model": "haiku",
+        "run_in_background": False,  # foreground: the requests come in a fixed order
+    },
+    usage=U1,
+)
+HAIKU_ENV = {"ANTHROPIC_DEFAULT_HAIKU_MODEL": HAIKU}  # else the alias means another model
+
+
 def claude_run(
-    claude_bin: Path, home: Path, api: MockAnthropic, *args: str, claude_args: tuple[str, ...] = ()
+    claude_bin: Path,
+    home: Path,
+    api: MockAnthropic,
+    *args: str,
+    claude_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[bytes], list[dict[str, Any]]]:
     ledger = home / "ledger.jsonl"
     before = len(read_ledger(ledger))
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "claude_run",
-            "--claude-bin",
-            str(claude_bin),
-            "--track",
-            "--ledger",
-            str(ledger),
-            *args,
-            "--",
-            "--model",
-            SONNET,
-            *claude_args,
-        ],
+        run_argv(claude_bin, home, *args, claude_args=claude_args),
         capture_output=True,
-        env=run_env(home, api),
+        env=run_env(home, api, **(env or {})),
         cwd=home / "project",
         timeout=120,
     )
@@ -158,93 +169,40 @@ def test_max_cost_stop(claude_bin: Path, claude_home: Path, mock_api: MockApiFac
 def test_multi_model_run_with_a_subagent(
     claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
 ) -> None:
-    agent = tool_use(
-        "Agent",
-        {
-            "description": "say a word",
-            "prompt": "Say the word banana.",
-            "subagent_type": "general-purpose",
-            "model": "haiku",
-            "run_in_background": False,
-        },
-        usage=U1,
+    api = mock_api(
+        [AGENT_ON_HAIKU, text("banana", usage=U3, for_model=HAIKU), text("it said banana", usage=U2)]
     )
-    api = mock_api([agent, text("banana", usage=U3, for_model=HAIKU), text("it said banana", usage=U2)])
-    ledger = claude_home / "ledger.jsonl"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "claude_run",
-            "--claude-bin",
-            str(claude_bin),
-            "--track",
-            "--ledger",
-            str(ledger),
-            "ask a subagent",
-            "--",
-            "--model",
-            SONNET,
-            "--allowedTools",
-            "Agent",
-        ],
-        capture_output=True,
-        env=run_env(claude_home, api, ANTHROPIC_DEFAULT_HAIKU_MODEL=HAIKU),
-        cwd=claude_home / "project",
-        timeout=120,
+    proc, (rec,) = claude_run(
+        claude_bin, claude_home, api, "ask a subagent", claude_args=("--allowedTools", "Agent"), env=HAIKU_ENV
     )
     assert proc.returncode == 0, proc.stderr
-    (rec,) = read_ledger(ledger)
     assert set(rec["models"]) == {SONNET, HAIKU}
     assert_tokens_equal_served(rec, api)
     assert rec["models"][HAIKU]["cost_usd"] == pytest.approx(list_cost(HAIKU, U3), rel=1e-9)
 
 
-def test_hybrid_shows_every_event_and_raw_tees_them(
-    claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
-) -> None:
-    api = mock_api([BASH, text("done", usage=U2)])
-    proc, (rec,) = claude_run(
-        claude_bin, claude_home, api, "run echo", "--hybrid", "--raw", claude_args=("--allowedTools", "Bash")
-    )
-    assert proc.returncode == 0, proc.stderr
-    err = proc.stderr.decode()
-    assert "→ tool Bash" in err and "← tool result: tool-ran" in err
-    assert f"{U1.output} output tokens (final)" in err
-    events = [orjson.loads(line) for line in proc.stdout.splitlines()]
-    assert events[-1]["type"] == "result"
-    assert rec["mode"] == "hybrid"
-    assert_tokens_equal_served(rec, api)
-
-
-def _start_stalled_run(claude_bin: Path, home: Path, api: MockAnthropic) -> subprocess.Popen[bytes]:
-    """A tool run whose second request stalls: returns once claude waits for that answer."""
+def _start_stalled_run(
+    claude_bin: Path,
+    home: Path,
+    api: MockAnthropic,
+    *,
+    task: str = "run echo",
+    tool: str = "Bash",
+    requests: int = 2,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """A run whose last planned request stalls: returns once claude waits for that answer."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "claude_run",
-            "--claude-bin",
-            str(claude_bin),
-            "--track",
-            "--ledger",
-            str(home / "ledger.jsonl"),
-            "run echo",
-            "--",
-            "--model",
-            SONNET,
-            "--allowedTools",
-            "Bash",
-        ],
+        run_argv(claude_bin, home, task, claude_args=("--allowedTools", tool)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=run_env(home, api),
+        env=run_env(home, api, **(env or {})),
         cwd=home / "project",
     )
     deadline = time.monotonic() + 60
-    while len(api.messages_requests()) < 2 and time.monotonic() < deadline:
+    while len(api.messages_requests()) < requests and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(api.messages_requests()) == 2
+    assert len(api.messages_requests()) == requests
     return proc
 
 
@@ -372,45 +330,14 @@ def _wait_screen(session: str, needle: str, timeout: float = 40) -> None:
 def test_killed_run_with_a_subagent_takes_usage_from_the_transcript(
     claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
 ) -> None:
-    agent = tool_use(
-        "Agent",
-        {
-            "description": "say a word",
-            "prompt": "Say the word banana.",
-            "subagent_type": "general-purpose",
-            "model": "haiku",
-            "run_in_background": False,
-        },
-        usage=U1,
-    )
     # The subagent's message never shows on stdout; the third request stalls and claude is killed.
-    api = mock_api([agent, text("banana", usage=U3, for_model=HAIKU), text("late", usage=U2, delay=30)])
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "claude_run",
-            "--claude-bin",
-            str(claude_bin),
-            "--track",
-            "--ledger",
-            str(claude_home / "ledger.jsonl"),
-            "ask a subagent",
-            "--",
-            "--model",
-            SONNET,
-            "--allowedTools",
-            "Agent",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=run_env(claude_home, api, ANTHROPIC_DEFAULT_HAIKU_MODEL=HAIKU),
-        cwd=claude_home / "project",
+    api = mock_api(
+        [AGENT_ON_HAIKU, text("banana", usage=U3, for_model=HAIKU), text("late", usage=U2, delay=30)]
+    )
+    proc = _start_stalled_run(
+        claude_bin, claude_home, api, task="ask a subagent", tool="Agent", requests=3, env=HAIKU_ENV
     )
     try:
-        deadline = time.monotonic() + 60
-        while len(api.messages_requests()) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
         time.sleep(0.5)  # let claude write the subagent's message to its transcript
         (claude_pid,) = _children(proc.pid)
         os.kill(claude_pid, signal.SIGKILL)
