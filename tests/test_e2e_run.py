@@ -49,7 +49,7 @@ def run_env(home: Path, api: MockAnthropic, **extra: str) -> dict[str, str]:
 
 
 def run_argv(claude_bin: Path, home: Path, *args: str, claude_args: tuple[str, ...] = ()) -> list[str]:
-    """`claude-run --track` into `home`'s ledger on Sonnet: `args` for claude-run, `claude_args` for claude."""
+    """`claude-run --track` into `home`'s ledger on Sonnet; `claude_args` go to claude."""
     own = ["--claude-bin", str(claude_bin), "--track", "--ledger", str(home / "ledger.jsonl"), *args]
     return [sys.executable, "-m", "claude_run", *own, "--", "--model", SONNET, *claude_args]
 
