@@ -181,6 +181,23 @@ def test_multi_model_run_with_a_subagent(
     assert rec["models"][HAIKU]["cost_usd"] == pytest.approx(list_cost(HAIKU, U3), rel=1e-9)
 
 
+def test_hybrid_shows_every_event_and_raw_tees_them(
+    claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
+) -> None:
+    api = mock_api([BASH, text("done", usage=U2)])
+    proc, (rec,) = claude_run(
+        claude_bin, claude_home, api, "run echo", "--hybrid", "--raw", claude_args=("--allowedTools", "Bash")
+    )
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr.decode()
+    assert "→ tool Bash" in err and "← tool result: tool-ran" in err
+    assert f"{U1.output} output tokens (final)" in err
+    events = [orjson.loads(line) for line in proc.stdout.splitlines()]
+    assert events[-1]["type"] == "result"
+    assert rec["mode"] == "hybrid"
+    assert_tokens_equal_served(rec, api)
+
+
 def _start_stalled_run(
     claude_bin: Path,
     home: Path,
