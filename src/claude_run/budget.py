@@ -156,10 +156,6 @@ def _iso_ms(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-# Records that describe a session another record may already describe (the run's own record wins).
-SECONDARY_MODES = ("imported", "telemetry")
-
-
 def sum_records(
     records: Iterable[Mapping[str, Any]],
     start: datetime,
@@ -169,7 +165,7 @@ def sum_records(
     project: str | None = None,
 ) -> Spend:
     """Spend of `records` started in [start, end): the budget semantics, on any iterable of records."""
-    from .record import parse_iso
+    from .record import SECONDARY_MODES, parse_iso
 
     start_utc = start.astimezone(timezone.utc)
     end_utc = end.astimezone(timezone.utc) if end is not None else None

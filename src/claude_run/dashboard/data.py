@@ -792,15 +792,19 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
         else:
             _add(row, sums)
 
+    def wanted(model: str, project: str, sums: list[Any]) -> bool:
+        """The model and project filters, and no empty cell (all its records were taken back)."""
+        return (
+            (want_model is None or model == want_model)
+            and (want_project is None or project == want_project)
+            and not _empty(sums)
+        )
+
     for day, rows in source.items():
         if day < cutoff:
             continue
         for (model, project, branch), sums in rows.items():
-            if (
-                (want_model is not None and model != want_model)
-                or (want_project is not None and project != want_project)
-                or _empty(sums)
-            ):
+            if not wanted(model, project, sums):
                 continue
             acc(by_dm, (day, model), sums)
             acc(by_pm, (project, model), sums)
@@ -814,13 +818,8 @@ def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
             if day < cutoff:
                 continue
             for (model, project, _), sums in rows.items():
-                if (
-                    (want_model is not None and model != want_model)
-                    or (want_project is not None and project != want_project)
-                    or _empty(sums)
-                ):
-                    continue
-                acc(by_tm, (tag, model), sums)
+                if wanted(model, project, sums):
+                    acc(by_tm, (tag, model), sums)
 
     by_model = _collapse({(m, m): s for (_, m), s in _merge_first(by_dm).items()}, rates)
     by_day = _collapse(by_dm, rates)

@@ -41,6 +41,21 @@ from .units import RAW_LEN, Row, is_side, record_units, to_usd
 _EXACT = decimal.Context(prec=60)
 
 
+def model_matcher(model: str | None) -> Callable[[object], bool] | None:
+    """`--model` as a case-insensitive substring test, memoised per model name (rows repeat them)."""
+    if model is None:
+        return None
+    seen: dict[object, bool] = {}
+
+    def matches(name: object) -> bool:
+        ok = seen.get(name)
+        if ok is None:
+            ok = seen[name] = model in str(name).lower()
+        return ok
+
+    return matches
+
+
 class RecordNotFound(ClaudeRunError):
     exit_code = 1
 
@@ -143,7 +158,7 @@ class Acc:
         flag = 9 if spec.model_view else 8
         groups = self.groups
         cache_reads = self.cache_reads
-        matched: dict[str, bool] = {}
+        matches = model_matcher(model)
         with decimal.localcontext(_EXACT):
             for row in rows:
                 d = row[0]
@@ -157,13 +172,8 @@ class Acc:
                     continue
                 if statuses and row[4] not in statuses:
                     continue
-                if model is not None:
-                    m = row[1]
-                    ok = matched.get(m)
-                    if ok is None:
-                        ok = matched[m] = model in str(m).lower()
-                    if not ok:
-                        continue
+                if matches is not None and not matches(row[1]):
+                    continue
                 if tag_map:
                     td = dict(row[7])
                     if any(td.get(k) not in vals for k, vals in tag_map.items()):
@@ -214,20 +224,15 @@ class Acc:
         flag = 4 if spec.model_view else 3
         groups = self.groups
         cache_reads = self.cache_reads
-        matched: dict[str, bool] = {}
+        matches = model_matcher(model)
         for row in rows:
             d = row[0]
             if d < day_lo or d >= day_hi or d in edges:
                 continue
             if allowed is not None and (row[2] if not untagged else None) not in allowed:
                 continue
-            if model is not None:
-                m = row[1]
-                ok = matched.get(m)
-                if ok is None:
-                    ok = matched[m] = model in str(m).lower()
-                if not ok:
-                    continue
+            if matches is not None and not matches(row[1]):
+                continue
             gkey = tuple(fn(row) for fn in time_fns)
             slot = groups.get(gkey)
             if slot is None:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..record import TOKEN_KINDS, parse_iso
+from ..record import SECONDARY_MODES, TOKEN_KINDS, parse_iso
 
 OTHER = "other"
 UNKNOWN = "unknown"
@@ -40,15 +40,13 @@ def effective_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     rows = list(records)
     replaced = {r["supersedes"] for r in rows if isinstance(r.get("supersedes"), str)}
     tracked_sessions = {
-        r.get("session_id")
-        for r in rows
-        if r.get("mode") not in ("imported", "telemetry") and r.get("session_id")
+        r.get("session_id") for r in rows if r.get("mode") not in SECONDARY_MODES and r.get("session_id")
     }
     out = []
     for r in rows:
         if r.get("id") in replaced:
             continue
-        if r.get("mode") in ("imported", "telemetry") and r.get("session_id") in tracked_sessions:
+        if r.get("mode") in SECONDARY_MODES and r.get("session_id") in tracked_sessions:
             continue
         out.append(r)
     return out
