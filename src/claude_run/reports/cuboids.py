@@ -49,6 +49,14 @@ def pack_values(v: list[Any]) -> int:
     )
 
 
+def pack_parts(parts: list[list[Any]]) -> list[tuple[Any, int, int, int]]:
+    """`units.record_parts` rows as (model, record priced, part priced, packed values)."""
+    return [
+        (m, rp, pp, rn + (pa << 64) + (i << 128) + (o << 192) + (cr << 256) + (cc << 320) + (cost << 384))
+        for m, rp, pp, rn, pa, i, o, cr, cc, cost in parts
+    ]
+
+
 def unpack(value: int) -> list[int]:
     """The six counters (each read as signed: a residual can dip below zero) and the cost."""
     out = []

@@ -16,13 +16,17 @@ from typing import Any
 import orjson
 
 from ..record import SCHEMA_VERSION
-from .cuboids import NONE_CUBE, CubeKey
+from . import fastrec
+from .cuboids import NONE_CUBE, CubeKey, pack_parts
 from .scan import Chunk, iter_blocks
 from .timeparse import DayMapper, parse_ts
 from .timeparse import _hour_epoch as hour_epoch
 from .units import Row, is_side, record_dims, record_parts, record_units, session_hash
 
 BLOCK_BYTES = 1 << 20
+# "MM:SS" → seconds and "mmm" → milliseconds / 1000, for our own timestamps (`…T12:34:56.789Z`).
+MINUTE_SECOND = {f"{m:02d}:{sec:02d}": m * 60 + sec for m in range(60) for sec in range(60)}
+MILLIS = {f"{ms:03d}": ms / 1000 for ms in range(1000)}
 # A tag key with more distinct values than this is left out of the rollup rows (it would multiply
 # them); queries on it scan the ledger instead, so they stay exact.
 TAG_CAP = 256
@@ -120,8 +124,15 @@ def ingest_chunk(
 
 
 def _ingest(
-    chunk: Chunk, tz: tzinfo, watch: frozenset[str], dropped_in: frozenset[str], raw: bool
+    chunk: Chunk,
+    tz: tzinfo,
+    watch: frozenset[str],
+    dropped_in: frozenset[str],
+    raw: bool,
+    fast: bool = True,
 ) -> IngestPart:
+    """`fast`: try the typed decoder first (False: the general path for every line, as the tests'
+    reference)."""
     part = IngestPart(chunk)
     cubes = part.cubes
     get = cubes.get
@@ -139,6 +150,12 @@ def _ingest(
     hours: dict[str, tuple[float, int]] = {}
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
+    fast = fast and not raw  # raw units carry the whole record's fields: the general path only
+    decode = fastrec.decoder.decode
+    fast_error = fastrec.DecodeError
+    tags_of = fastrec.tags_of
+    packed_parts = fastrec.packed_parts
+    tag_memo: dict[bytes, tuple[tuple[str, str], ...]] = {}
     block_start = chunk.start
     block_end = block_start + BLOCK_BYTES
     bmin = float("inf")
@@ -155,34 +172,49 @@ def _ingest(
                 bmin, bmax = float("inf"), float("-inf")
             if not line or line.isspace():
                 continue
-            try:
-                rec = loads(line)
-            except decode_error:
-                rec = None
-            rid = rec.get("id") if type(rec) is dict else None
-            if type(rid) is not str or type(rec.get("v")) is not int:
-                part.bad += 1
-                if len(part.bad_lines) < 100:
-                    part.bad_lines.append(lineno)
-                continue
-            assert isinstance(rec, dict)
-            part.records += 1
-            if rec["v"] > SCHEMA_VERSION:
-                part.future += 1
-            started: Any = rec.get("started_at")
+            # The fast path (see fastrec.py) reads the usual record; anything it does not decode, and
+            # records the fold may drop, are read whole by the general path below.
+            r = None
+            if fast and line.isascii():  # non-ASCII: msgspec does not check UTF-8 in fields it skips
+                try:
+                    r = decode(line)
+                except fast_error:
+                    pass
+                else:
+                    if r.supersedes or r.mode == "imported" or r.id in watch:
+                        r = None
+            rec: Any = None
+            if r is not None:
+                part.records += 1
+                if r.v > SCHEMA_VERSION:
+                    part.future += 1
+                started: Any = r.started_at
+            else:
+                try:
+                    rec = loads(line)
+                except decode_error:
+                    rec = None
+                rid = rec.get("id") if type(rec) is dict else None
+                if type(rid) is not str or type(rec.get("v")) is not int:
+                    part.bad += 1
+                    if len(part.bad_lines) < 100:
+                        part.bad_lines.append(lineno)
+                    continue
+                assert isinstance(rec, dict) and isinstance(rid, str)
+                part.records += 1
+                if rec["v"] > SCHEMA_VERSION:
+                    part.future += 1
+                started = rec.get("started_at")
             # Our own timestamps (…Z with milliseconds) map hour by hour: one dict hit per record.
             hour_day = hours.get(started[:13]) if type(started) is str and len(started) == 24 else None
             ts: float | None = None
             if hour_day is not None and started[-1] == "Z" and started[13] == ":" and started[19] == ".":
                 # Exactly what parse_ts and DayMapper would give (same sums, same order), without their
-                # calls; anything odd (not digits, past the memoised hour) takes their path below.
-                try:
-                    whole = int(started[14:16]) * 60 + int(started[17:19])
-                    milli = int(started[20:23])
-                except ValueError:
-                    whole = milli = -1
-                if 0 <= whole < 3600 and 0 <= milli < 1000:
-                    ts = hour_day[0] + whole + milli / 1000
+                # calls; anything odd (not two-digit fields, past the memoised hour) takes their path.
+                whole = MINUTE_SECOND.get(started[14:19])
+                milli = MILLIS.get(started[20:23])
+                if whole is not None and milli is not None:
+                    ts = hour_day[0] + whole + milli
                     day = hour_day[1]
             if ts is None:
                 ts = parse_ts(started)
@@ -195,28 +227,49 @@ def _ingest(
                     # Only hours that do not straddle a local midnight (half-hour zones) are memoised.
                     if hour0 is not None and mapper.day(hour0) == mapper.day(hour0 + 3599.999) == day:
                         hours[started[:13]] = (hour0, day)
-            if rid in watch or is_side(rec):
-                sid = rec.get("session_id")
-                side.append(
-                    SideEntry(
-                        chunk.seg,
-                        off,
-                        rid,
-                        rec.get("supersedes") or None,
-                        sid if type(sid) is str and sid else None,
-                        rec.get("mode") == "imported",
-                        record_units(rec, day, (), ts),
+            if rec is None:
+                assert r is not None
+                tag_items = tag_memo.get(bytes(r.tags)) or tags_of(r.tags, tag_memo, frozen_dropped)
+                if tag_items is None:  # tags the general rules must read
+                    rec = loads(line)
+                    rid = r.id
+            if rec is None:
+                assert r is not None
+                sid: Any = r.session_id
+            else:
+                if rid in watch or is_side(rec):
+                    sid = rec.get("session_id")
+                    side.append(
+                        SideEntry(
+                            chunk.seg,
+                            off,
+                            rec["id"],
+                            rec.get("supersedes") or None,
+                            sid if type(sid) is str and sid else None,
+                            rec.get("mode") == "imported",
+                            record_units(rec, day, (), ts),
+                        )
                     )
-                )
-                continue
+                    continue
+                sid = rec.get("session_id")
             if ts < bmin:
                 bmin = ts
             if ts > bmax:
                 bmax = ts
-            sid = rec.get("session_id")
             if type(sid) is str and sid:
                 sessions.append(session_hash(sid))
-            if raw:
+            if rec is None:
+                assert r is not None
+                g = r.git
+                c = r.ci
+                project = r.project or None
+                branch = (g.branch or None) if g is not None else None
+                status = r.status or None
+                mode = r.mode or None
+                job = (c.job or None) if c is not None else None
+                parts = packed_parts(r)
+                assert tag_items is not None
+            elif raw:
                 tags = rec.get("tags")
                 if tags and type(tags) is dict:
                     for tag_key, v in tags.items():
@@ -224,14 +277,15 @@ def _ingest(
                             _see_tag(tag_values, dropped, tag_key, v if type(v) is str else str(v))
                 units.extend(record_units(rec, day, (), ts))
                 continue
+            else:
+                project, branch, status, mode, job, tag_items = record_dims(rec, frozen_dropped)
+                parts = pack_parts(record_parts(rec))
             # add_unit, inlined: this runs once per model part of every record on a cold build. Most
             # dimensions take few values per day, so instead of one update per cuboid, one update on the
-            # combination of status, mode and CI job (`few`) and one on project and tags (`ptags`)
-            # stand for them all but branch; the cuboids are summed out of these at the end of the range
-            # (see docs/reports.md: both tables stay a fraction of the record count).
-            project, branch, status, mode, job, tag_items = record_dims(rec, frozen_dropped)
-            for m, rp, pp, r, pa, i, o, cr, cc, cost in record_parts(rec):
-                packed = r + (pa << 64) + (i << 128) + (o << 192) + (cr << 256) + (cc << 320) + (cost << 384)
+            # combination of status, mode and CI job (`few`) and one on project, branch and tags (`ptags`)
+            # stand for them all; the cuboids are summed out of these at the end of the range (see
+            # docs/reports.md: both tables stay a fraction of the record count).
+            for m, rp, pp, packed in parts:
                 fk = (day, m, rp, pp, status, mode, job)
                 few[fk] = few_get(fk, 0) + packed
                 pk = (day, m, rp, pp, project, tag_items)
@@ -243,6 +297,7 @@ def _ingest(
                     for tk, tv in tag_items:
                         if _see_tag(tag_values, dropped, tk, tv):
                             frozen_dropped = frozenset(dropped)
+                            tag_memo.clear()  # its tuples still hold the dropped key
                 else:
                     ptags[pk] = had + packed
                 k: CubeKey = ("branch", day, m, branch, rp, pp)

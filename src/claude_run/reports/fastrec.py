@@ -1,0 +1,196 @@
+"""The cold scan's fast path: decode only the fields reports use, straight into typed structs.
+
+`orjson.loads` builds every field of a record as Python objects (ids, hashes, commit, remote…),
+which is most of a cold scan's cost. msgspec decodes into these structs in C and skips the other
+fields without building them, then the rules of `units.record_dims` / `units.record_parts` run on
+attributes instead of dict lookups.
+
+The types are strict on purpose: a record whose fields do not have the usual types (a number where
+a string belongs, a bool for a count, an integer past 64 bits, a non-string tag…) fails to decode
+here and takes the general path, which has the lenient rules. So both paths give the same units for
+every line; `tests/test_reports_fastrec.py` checks that on generated records.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from .cuboids import pack_parts
+from .units import FIX_BITS, UNKNOWN_MODEL, fixed, tag_tuple
+
+# orjson turns integers past 64 bits into floats, which the general path then ignores; keep those
+# lines off the fast path rather than read them differently.
+I64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
+_NO_TAGS = msgspec.Raw(b"")
+
+
+class Tokens(msgspec.Struct, gc=False):
+    input: I64 = 0
+    output: I64 = 0
+    cache_read: I64 = 0
+    cache_creation: I64 = 0
+
+
+class Part(msgspec.Struct, gc=False):
+    input: I64 = 0
+    output: I64 = 0
+    cache_read: I64 = 0
+    cache_creation: I64 = 0
+    cost_usd: float | I64 | None = None
+    cost_source: str | None = None
+
+
+class Git(msgspec.Struct, gc=False):
+    branch: str | None = None
+
+
+class Ci(msgspec.Struct, gc=False):
+    job: str | None = None
+
+
+class Rec(msgspec.Struct, gc=False):
+    v: I64
+    id: str
+    started_at: str | None = None
+    mode: str | None = None
+    status: str | None = None
+    # Kept raw: the same tags bytes recur across many records, so their sorted tuple is memoised.
+    tags: msgspec.Raw = _NO_TAGS
+    session_id: str | None = None
+    model: str | None = None
+    tokens: Tokens | None = None
+    cost_usd: float | I64 | None = None
+    cost_source: str | None = None
+    models: dict[str, Part] | None = None
+    project: str | None = None
+    git: Git | None = None
+    ci: Ci | None = None
+    supersedes: str | None = None
+
+
+decoder = msgspec.json.Decoder(Rec)
+DecodeError = msgspec.DecodeError
+_FIXF = float(1 << FIX_BITS)
+_ONE_RUN = 1 + (1 << 64)  # the runs and parts lanes of a record's main part (see cuboids.pack)
+
+
+def tags_of(
+    raw: msgspec.Raw, memo: dict[bytes, tuple[tuple[str, str], ...]], dropped: frozenset[str]
+) -> tuple[tuple[str, str], ...] | None:
+    """The record's sorted tag pairs, from a memo keyed by the raw bytes; None for tags the general
+    path must read (not an object, or not string values)."""
+    key = bytes(raw)
+    found = memo.get(key)
+    if found is not None:
+        return found
+    if not key or key == b"null":
+        found = ()
+    else:
+        import orjson
+
+        tags = orjson.loads(key)
+        if type(tags) is not dict:
+            return None
+        for v in tags.values():
+            if type(v) is not str:
+                return None
+        found = tag_tuple(tags, dropped)
+    memo[key] = found
+    return found
+
+
+def packed_parts(r: Rec) -> list[tuple[Any, int, int, int]]:
+    """(model, record priced, part priced, packed values) per part: `cuboids.pack_parts(parts_of(r))`,
+    with the usual record (priced, one model, its tokens) packed without the intermediate rows."""
+    cost = r.cost_usd
+    models = r.models
+    t = r.tokens
+    if cost is None or t is None or models is None or len(models) != 1 or r.cost_source == "unpriced":
+        return pack_parts(parts_of(r))
+    ((name, p),) = models.items()
+    if isinstance(cost, float):
+        try:
+            c = int(cost * _FIXF)
+        except OverflowError:  # a cost too large to scale: fixed() shifts it instead
+            c = fixed(cost) or 0
+    else:
+        c = cost << FIX_BITS
+    return [
+        (
+            name or UNKNOWN_MODEL,
+            1,
+            0 if p.cost_usd is None or p.cost_source == "unpriced" else 1,
+            _ONE_RUN
+            + (t.input << 128)
+            + (t.output << 192)
+            + (t.cache_read << 256)
+            + (t.cache_creation << 320)
+            + (c << 384),
+        )
+    ]
+
+
+def parts_of(r: Rec) -> list[list[Any]]:
+    """`units.record_parts` for a decoded struct (same rules, same order, same residual)."""
+    cost = r.cost_usd
+    if cost is not None and r.cost_source != "unpriced":
+        rec_priced = 1
+        rec_cost: int | None = fixed(cost)
+    else:
+        rec_priced = 0
+        rec_cost = None
+    t = r.tokens
+    if t is not None:
+        t_in, t_out, t_cr, t_cc = t.input, t.output, t.cache_read, t.cache_creation
+    else:
+        t_in = t_out = t_cr = t_cc = 0
+    models = r.models
+    if not models:
+        main_model = r.model or UNKNOWN_MODEL
+        return [[main_model, rec_priced, rec_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost or 0]]
+    if len(models) == 1:
+        ((name, p),) = models.items()
+        p_priced = 1 if p.cost_usd is not None and p.cost_source != "unpriced" else 0
+        if rec_cost is None:
+            rec_cost = (fixed(p.cost_usd) if p_priced else 0) or 0
+        return [[name or UNKNOWN_MODEL, rec_priced, p_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost]]
+    main_model = r.model or UNKNOWN_MODEL
+    out: list[list[Any]] = []
+    main: list[Any] | None = None
+    s_in = s_out = s_cr = s_cc = s_cost = 0
+    for name, p in models.items():
+        model = name or UNKNOWN_MODEL
+        p_priced = 1 if p.cost_usd is not None and p.cost_source != "unpriced" else 0
+        p_cost = (fixed(p.cost_usd) if p_priced else 0) or 0
+        s_in += p.input
+        s_out += p.output
+        s_cr += p.cache_read
+        s_cc += p.cache_creation
+        s_cost += p_cost
+        row: list[Any] = [
+            model,
+            rec_priced,
+            p_priced,
+            0,
+            1,
+            p.input,
+            p.output,
+            p.cache_read,
+            p.cache_creation,
+            p_cost,
+        ]
+        if model == main_model and main is None:
+            main = row
+        out.append(row)
+    if main is None:
+        main = out[0]
+    main[3] = 1
+    main[5] += t_in - s_in
+    main[6] += t_out - s_out
+    main[7] += t_cr - s_cr
+    main[8] += t_cc - s_cc
+    if rec_cost is not None:
+        main[9] += rec_cost - s_cost
+    return out
