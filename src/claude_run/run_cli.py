@@ -260,7 +260,6 @@ def main(argv: list[str]) -> int:
             claude_bin=ns.claude_bin,
             claude_args=claude_args,
             max_cost=ns.max_cost,
-            cwd=cwd,
             telemetry=ns.telemetry if ns.telemetry is not None else _telemetry_default(),
         )
     except ClaudeRunError as exc:
