@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
 
 from .errors import ClaudeNotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typeshed has no stub for _signal, signal's C half: same functions and constants
     import signal as _signal
+    from collections.abc import Awaitable, Callable, Sequence
 else:  # `signal` itself imports enum (~2 ms before the spawn) for names we do not need
     import _signal
 
