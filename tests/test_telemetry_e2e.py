@@ -218,11 +218,10 @@ def test_interactive_and_untracked_get_no_receiver() -> None:
             claude_bin="/bin/true",
             claude_args=[],
             max_cost=None,
-            cwd=os.getcwd(),
             env=env,
             telemetry=True,
         )
-        started.child.popen.wait()
+        started.child.wait()
         assert started.telemetry_plan is None
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in started.invocation.env
 

@@ -14,6 +14,12 @@ from .ids import new_id, uuid4
 from .modes import INTERACTIVE, Invocation, build_invocation
 from .process import Child, FirstOutput, feed_stdin_now, resolve_claude, spawn, wait_for_first_output
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typeshed has no stub for _signal, signal's C half: same functions and constants
+    import signal as _signal
+else:  # `signal` itself imports enum (~2 ms before the spawn) for names we do not need
+    import _signal
+
 
 class Started:
     """A spawned run: what finish() needs to follow it to the end."""
@@ -64,7 +70,6 @@ def start(
     claude_bin: str | None,
     claude_args: list[str],
     max_cost: float | None,
-    cwd: str,
     env: dict[str, str] | None = None,
     telemetry_endpoint: str | None = None,
     telemetry: bool = False,
@@ -94,7 +99,7 @@ def start(
     )
     early = _EarlySignals() if mode != INTERACTIVE else None
     try:
-        child = spawn(inv.argv, inv.env, piped=mode != INTERACTIVE, cwd=cwd)
+        child = spawn(inv.argv, inv.env, piped=mode != INTERACTIVE)
     except BaseException:
         if plan is not None:
             plan.close()
@@ -117,14 +122,12 @@ class _EarlySignals:
     """
 
     def __init__(self) -> None:
-        import signal
-
         self.started: Started | None = None
         self.pending: list[int] = []
         if os.name != "posix":  # pragma: no cover
             return
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
+        for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
+            _signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.pending.append(signum)
@@ -132,11 +135,9 @@ class _EarlySignals:
             self._forward(signum)
 
     def _forward(self, signum: int) -> None:
-        import signal
-
         assert self.started is not None
         self.started.early_signals.append(signum)
-        self.started.child.send(signal.SIGTERM if signum == signal.SIGHUP else signum)
+        self.started.child.send(_signal.SIGTERM if signum == _signal.SIGHUP else signum)
 
     def attach(self, started: Started) -> None:
         self.started = started

@@ -11,7 +11,9 @@ Telemetry rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+TYPE_CHECKING = False  # on the hot path: typing and collections.abc are for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 NON_INTERACTIVE = "non-interactive"
 HYBRID = "hybrid"

@@ -1,74 +1,162 @@
 """The child process: spawn early, frame stdout into lines of any size, drain stderr, signals.
 
-The child is spawned with `subprocess.Popen` before anyio (and asyncio under it, ~45 ms) is even
+The child is spawned with `os.posix_spawn` before anyio (and asyncio under it, ~45 ms) is even
 imported: that import then overlaps with Claude's own start-up instead of adding to the run's wall
-time. The pipes are read with anyio afterwards (`wait_readable` on non-blocking descriptors).
+time. `subprocess` is not used for the same reason (~5 ms of imports: threading, selectors,
+locale, signal's enums). The pipes are read with anyio afterwards (`wait_readable` on
+non-blocking descriptors).
 
-In -p modes the child gets its own process group: on Ctrl-C/SIGTERM/timeout we signal the whole
-group (Claude's tool subprocesses included), wait a grace period, then SIGTERM, then SIGKILL, so
-nothing is orphaned and the exit status is always reaped.
+In -p modes the child gets its own session, hence its own process group: on Ctrl-C/SIGTERM/timeout
+we signal the whole group (Claude's tool subprocesses included), wait a grace period, then SIGTERM,
+then SIGKILL, so nothing is orphaned and the exit status is always reaped.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Sequence
 
 from .errors import ClaudeNotFound
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typeshed has no stub for _signal, signal's C half: same functions and constants
+    import signal as _signal
+    from collections.abc import Awaitable, Callable, Sequence
+else:  # `signal` itself imports enum (~2 ms before the spawn) for names we do not need
+    import _signal
+
 READ_CHUNK = 1 << 16
-IS_POSIX = os.name == "posix"
+# Python ignores these; the child gets the defaults back, as subprocess's restore_signals does.
+_RESTORED_SIGNALS = (_signal.SIGPIPE, _signal.SIGXFSZ)
 
 
 class Child:
-    """The running claude. Plain class: this module is imported before the spawn (no dataclasses)."""
+    """The running claude: its pid, our ends of its pipes (-1: none, it inherits our stdio), its exit.
 
-    __slots__ = ("own_group", "popen")
+    Plain class: this module is imported before the spawn (no dataclasses).
+    """
 
-    def __init__(self, popen: subprocess.Popen[bytes], own_group: bool) -> None:
-        self.popen = popen
+    __slots__ = ("own_group", "pid", "returncode", "stderr", "stdin", "stdout")
+
+    def __init__(
+        self, pid: int, own_group: bool, stdin: int = -1, stdout: int = -1, stderr: int = -1
+    ) -> None:
+        self.pid = pid
         self.own_group = own_group
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
 
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+    def poll(self) -> int | None:
+        """The exit code once the child has exited (-N when signal N killed it, as Popen gives it)."""
+        if self.returncode is None:
+            self._reap(os.WNOHANG)
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.returncode is None:
+            self._reap(0)
+        return self.returncode
+
+    def _reap(self, options: int) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, options)
+        except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): the status is lost, as in Popen
+            self.returncode = 0
+            return
+        if pid == self.pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+
+    def close_stdin(self) -> None:
+        if self.stdin >= 0:
+            try:  # noqa: SIM105 - contextlib is not imported on the hot path
+                os.close(self.stdin)
+            except OSError:
+                pass
+            self.stdin = -1
 
     def send(self, sig: int) -> None:
         """Signal the child (and its process group when it has one); a gone child is fine."""
         try:
-            if self.own_group and IS_POSIX:
-                os.killpg(self.popen.pid, sig)
-            else:
-                self.popen.send_signal(sig)
-        except (ProcessLookupError, PermissionError, OSError):
+            if self.own_group:
+                # Even once claude is reaped: its tools' processes may still be in the group.
+                os.killpg(self.pid, sig)
+            elif self.returncode is None:  # a reaped pid may already belong to another process
+                os.kill(self.pid, sig)
+        except OSError:
             pass
 
 
-def spawn(argv: Sequence[str], env: dict[str, str], *, piped: bool, cwd: str | None = None) -> Child:
-    """Start claude. `piped`: stdin/stdout/stderr are pipes (-p modes); else it inherits the TTY."""
+def spawn(argv: Sequence[str], env: dict[str, str], *, piped: bool) -> Child:
+    """Start claude in our working directory. `piped`: stdin/stdout/stderr are pipes and claude gets
+    its own session (-p modes); else it inherits our terminal and process group (the TUI).
+
+    posix_spawn reports a failed exec itself (glibc's runs vfork + exec and passes the errno back).
+    """
+    actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()]
+    ours: list[int] = []
+    theirs: list[int] = []
     try:
         if piped:
-            popen = subprocess.Popen(
-                list(argv),
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=IS_POSIX,
-            )
-        else:
-            popen = subprocess.Popen(list(argv), env=env, cwd=cwd)
-    except FileNotFoundError as exc:
-        raise ClaudeNotFound(_not_found(argv[0])) from exc
-    except PermissionError as exc:
-        raise ClaudeNotFound(f"cannot execute {argv[0]}: permission denied") from exc
-    except OSError as exc:  # ENOEXEC and friends: a broken file where claude should be
+            for target in (0, 1, 2):
+                read_end, write_end = _pipe()
+                child_end, our_end = (read_end, write_end) if target == 0 else (write_end, read_end)
+                theirs.append(child_end)
+                ours.append(our_end)
+                # dup2 clears close-on-exec on the copy; the originals are non-inheritable (PEP 446).
+                actions.append((os.POSIX_SPAWN_DUP2, child_end, target))
+        pid = os.posix_spawn(
+            argv[0], list(argv), env, file_actions=actions, setsid=piped, setsigdef=_RESTORED_SIGNALS
+        )
+    except OSError as exc:
+        for fd in ours:
+            os.close(fd)
+        if isinstance(exc, FileNotFoundError):
+            raise ClaudeNotFound(_not_found(argv[0])) from exc
+        if isinstance(exc, PermissionError):
+            raise ClaudeNotFound(f"cannot execute {argv[0]}: permission denied") from exc
+        # ENOEXEC and friends: a broken file where claude should be
         raise ClaudeNotFound(f"cannot execute {argv[0]}: {exc.strerror or exc}") from exc
-    return Child(popen, own_group=piped and IS_POSIX)
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    if not piped:
+        return Child(pid, own_group=False)
+    return Child(pid, own_group=True, stdin=ours[0], stdout=ours[1], stderr=ours[2])
+
+
+def _inherited_fds() -> list[int]:
+    """Our descriptors above 2 that claude would inherit (from whoever started us): closed in the
+    child, as subprocess's close_fds does, so that no tool process of claude's holds them open."""
+    try:
+        names = os.listdir("/proc/self/fd" if sys.platform == "linux" else "/dev/fd")
+    except OSError:
+        return []
+    fds = []
+    for name in names:
+        fd = int(name)
+        try:
+            if fd > 2 and os.get_inheritable(fd):
+                fds.append(fd)
+        except OSError:  # the directory listing's own descriptor, closed by now
+            continue
+    return fds
+
+
+def _pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()
+    return _above_stdio(read_end), _above_stdio(write_end)
+
+
+def _above_stdio(fd: int) -> int:
+    # With one of our own 0/1/2 closed, a pipe end can land there; dup2 onto itself would then keep
+    # its close-on-exec flag and the child would start without that descriptor.
+    if fd > 2:
+        return fd
+    higher = _above_stdio(os.dup(fd))
+    os.close(fd)
+    return higher
 
 
 def _not_found(path: str) -> str:
@@ -208,10 +296,8 @@ def wait_for_first_output(
     import select
     import time
 
-    popen = child.popen
-    assert popen.stdout is not None and popen.stderr is not None
-    out_fd, err_fd = popen.stdout.fileno(), popen.stderr.fileno()
-    in_fd = popen.stdin.fileno() if stdin_rest and popen.stdin is not None and not popen.stdin.closed else -1
+    out_fd, err_fd = child.stdout, child.stderr
+    in_fd = child.stdin if stdin_rest else -1
     out = bytearray()
     err = bytearray()
     readers = [out_fd, err_fd]
@@ -239,8 +325,8 @@ def wait_for_first_output(
                 pass
             except OSError:
                 stdin_rest = b""
-            if not stdin_rest and popen.stdin is not None:
-                popen.stdin.close()
+            if not stdin_rest:
+                child.close_stdin()
                 in_fd = -1
     return FirstOutput(bytes(out), bytes(err), stdin_rest)
 
@@ -251,10 +337,9 @@ def feed_stdin_now(child: Child, data: bytes) -> bytes:
     claude reads its prompt from stdin before its first request: a task that waited for the event
     loop (and its imports) would stall claude's start-up. Closes stdin when all of it went in.
     """
-    stdin = child.popen.stdin
-    if stdin is None:
+    fd = child.stdin
+    if fd < 0:
         return b""
-    fd = stdin.fileno()
     os.set_blocking(fd, False)
     sent = 0
     try:
@@ -264,10 +349,7 @@ def feed_stdin_now(child: Child, data: bytes) -> bytes:
         return data[sent:]
     except (BrokenPipeError, ConnectionResetError):
         pass  # the child exited without reading its task; its exit status says why
-    try:  # noqa: SIM105 - contextlib is not imported on the hot path
-        stdin.close()
-    except OSError:
-        pass
+    child.close_stdin()
     return b""
 
 
@@ -275,10 +357,9 @@ async def write_stdin(child: Child, data: bytes) -> None:
     """Feed the rest of the task on stdin, then close it (claude -p reads the prompt until EOF)."""
     import anyio
 
-    stdin = child.popen.stdin
-    if stdin is None or stdin.closed:
+    fd = child.stdin
+    if fd < 0:
         return
-    fd = stdin.fileno()
     os.set_blocking(fd, False)
     view = memoryview(data)
     try:
@@ -291,14 +372,11 @@ async def write_stdin(child: Child, data: bytes) -> None:
     except (BrokenPipeError, ConnectionResetError):
         pass  # the child exited without reading its task; its exit status says why
     finally:
-        import contextlib
-
-        with contextlib.suppress(OSError):
-            stdin.close()
+        child.close_stdin()
 
 
 async def wait_exit(child: Child, poll: float = 0.02) -> int:
-    """Reap the child without blocking the event loop; returns Popen's returncode (-N for signal N)."""
+    """Reap the child without blocking the event loop; returns its returncode (-N for signal N)."""
     import anyio
 
     pidfd = -1
@@ -309,7 +387,7 @@ async def wait_exit(child: Child, poll: float = 0.02) -> int:
             pidfd = -1
     try:
         while True:
-            code = child.popen.poll()
+            code = child.poll()
             if code is not None:
                 return code
             if pidfd >= 0:
@@ -326,4 +404,4 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+SIGNAL_EXIT = {_signal.SIGINT: 130, _signal.SIGTERM: 143}

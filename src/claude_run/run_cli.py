@@ -1,13 +1,15 @@
 """`claude-run [OPTIONS] [TASK] [-- CLAUDE_ARGS...]`: the run command's argument parser.
 
-Plain argparse instead of typer on purpose: this path starts claude, and every millisecond spent
-importing before the spawn is added to the run's wall time (typer + click cost ~25 ms here). The
-report commands (`claude-run ledger ...`) use typer, where start-up does not matter.
+No typer here on purpose: this path starts claude, and every millisecond spent importing before
+the spawn is added to the run's wall time (typer + click cost ~25 ms). Not even argparse on the
+common path: it brings re, enum, gettext and shutil (~8 ms). The options are one table; argparse,
+built from it, parses only what the small table-driven parser leaves to it (--help, --version,
+abbreviations, anything malformed), so help and error messages are argparse's own. The report
+commands (`claude-run ledger ...`) use typer, where start-up does not matter.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -15,6 +17,8 @@ from .errors import ClaudeRunError, UsageError
 
 TYPE_CHECKING = False  # typing itself costs ~3 ms on the hot path
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
     from typing import NoReturn
 
     from .budget import BudgetSpec, BudgetState
@@ -33,23 +37,219 @@ Arguments after -- go to claude verbatim, e.g.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see claude-run --help)")
+class Options:
+    """The parsed command line. The class attributes are the defaults; both parsers set the rest."""
+
+    task: str | None = None
+    track: bool | None = None  # None: $CLAUDE_RUN_TRACK decides
+    ledger: str | None = None
+    claude_bin: str | None = None
+    mode: str | None = None
+    tag: list[str] = []  # noqa: RUF012 - never mutated: both parsers store a new list
+    json_out: bool = False
+    quiet: bool = False
+    timeout: float | None = None
+    max_cost: float | None = None
+    raw: bool = False
+    show_partial: bool = False
+    record_task: bool = False
+    telemetry: bool | None = None  # None: $CLAUDE_RUN_TELEMETRY decides
+    budget_daily: float | None = None
+    budget_monthly: float | None = None
+    budget_project: str | None = None
+    budget_tag: list[str] = []  # noqa: RUF012 - as `tag`
+    budget_tz: str = "UTC"
+    budget_ledger: str | None = None
 
 
-def _positive(kind: str) -> type[float]:
+def _positive(kind: str) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{kind} must be a number, got {text!r}") from None
+            raise ValueError(f"{kind} must be a number, got {text!r}") from None
         if not value > 0 or value != value or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{kind} must be greater than 0, got {text!r}")
+            raise ValueError(f"{kind} must be greater than 0, got {text!r}")
         return value
 
-    parse.__name__ = kind
-    return parse  # type: ignore[return-value]
+    return parse
+
+
+class _Option:
+    """One row of the table both parsers read."""
+
+    __slots__ = ("action", "argument", "dest", "flags", "help", "metavar")
+
+    def __init__(
+        self, flags: str, dest: str, action: str, argument: object, metavar: str | None, help: str
+    ) -> None:
+        self.flags = tuple(flags.split())
+        self.dest = dest
+        self.action = action  # "const", "value" or "append"
+        self.argument = argument  # const: the value stored; value: a converter, choices, or None
+        self.metavar = metavar
+        self.help = help
+
+
+def _const(flags: str, dest: str, const: object, help: str) -> _Option:
+    return _Option(flags, dest, "const", const, None, help)
+
+
+def _value(flags: str, dest: str, metavar: str | None, help: str, parse: object = None) -> _Option:
+    return _Option(flags, dest, "value", parse, metavar, help)
+
+
+def _append(flags: str, dest: str, metavar: str, help: str) -> _Option:
+    return _Option(flags, dest, "append", None, metavar, help)
+
+
+MODES = ("non-interactive", "hybrid", "interactive")
+OPTIONS = (
+    _const("--track", "track", True, "append the run to the ledger (default when CLAUDE_RUN_TRACK=1)"),
+    _const("--no-track", "track", False, "do not record the run"),
+    _value("--ledger", "ledger", "PATH", "ledger file (else $CLAUDE_RUN_LEDGER, else the data dir)"),
+    _value(
+        "--claude-bin", "claude_bin", "PATH", "claude executable (else $CLAUDE_RUN_CLAUDE_BIN, else PATH)"
+    ),
+    _value("--mode", "mode", None, "default: non-interactive with a TASK, interactive without", MODES),
+    _const("--hybrid", "mode", "hybrid", "show every event live on stderr (API inspection)"),
+    _const("-i --interactive", "mode", "interactive", "the Claude TUI"),
+    _append("--tag", "tag", "KEY=VALUE", "stored on the record (repeatable)"),
+    _const("--json", "json_out", True, "print the run record as JSON on stdout"),
+    _const("-q --quiet", "quiet", True, "no status line, no summary, no claude stderr"),
+    _value("--timeout", "timeout", "SECONDS", "stop claude after this long", _positive("--timeout")),
+    _value("--max-cost", "max_cost", "USD", "passed to claude as --max-budget-usd", _positive("--max-cost")),
+    _const("--raw", "raw", True, "write claude's raw stream-json lines to stdout"),
+    _const("--show-partial", "show_partial", True, "hybrid: also show partial stream events"),
+    _const("--record-task", "record_task", True, "store the task text in the record"),
+    _const(
+        "--no-telemetry",
+        "telemetry",
+        False,
+        "no built-in OTLP receiver for this run (default off when CLAUDE_RUN_TELEMETRY=0)",
+    ),
+)
+BUDGET_TITLE = "budgets across runs (summed from the ledger; see docs/ci.md)"
+BUDGET_OPTIONS = (
+    _value(
+        "--budget-daily",
+        "budget_daily",
+        "USD",
+        "refuse to start (exit 75) once today's spend reaches USD",
+        _positive("--budget-daily"),
+    ),
+    _value(
+        "--budget-monthly",
+        "budget_monthly",
+        "USD",
+        "refuse to start (exit 75) once this month's spend reaches USD",
+        _positive("--budget-monthly"),
+    ),
+    _value("--budget-project", "budget_project", "NAME", "count only runs of this project"),
+    _append(
+        "--budget-tag",
+        "budget_tag",
+        "KEY[=VALUE]",
+        "count only runs with this tag (KEY alone: this run's --tag value)",
+    ),
+    _value("--budget-tz", "budget_tz", "ZONE", "day/month boundaries (default UTC)"),
+    _value("--budget-ledger", "budget_ledger", "PATH", "sum spend from this ledger (default: --ledger)"),
+)
+_BY_FLAG = {flag: option for option in OPTIONS + BUDGET_OPTIONS for flag in option.flags}
+
+
+def parse_fast(own: list[str]) -> Options | None:
+    """The usual command lines, by the table; None for anything to leave to argparse.
+
+    Exact option strings only, `--option=value` included. Whatever argparse might read otherwise
+    (an abbreviation, combined short flags, a value that starts with '-', a second positional, a
+    bad value, --help) goes to argparse, which parses it or reports the error in its own words.
+    """
+    ns = Options()
+    task_seen = False
+    args = iter(own)
+    for arg in args:
+        if arg[:1] != "-" or arg == "-":
+            if task_seen:
+                return None
+            ns.task, task_seen = arg, True
+            continue
+        flag, eq, value = arg.partition("=")
+        option = _BY_FLAG.get(flag)
+        if option is None:
+            return None
+        argument = option.argument
+        if option.action == "const":
+            if eq:
+                return None
+            setattr(ns, option.dest, argument)
+            continue
+        if not eq:
+            value = next(args, "-")  # "-": no value left, argparse's error
+        if value[:1] == "-":  # an option, a missing value, or argparse's quirks ("--opt=--" is [])
+            return None
+        if option.action == "append":
+            setattr(ns, option.dest, [*getattr(ns, option.dest), value])
+        elif isinstance(argument, tuple):
+            if value not in argument:
+                return None
+            setattr(ns, option.dest, value)
+        elif callable(argument):
+            try:
+                setattr(ns, option.dest, argument(value))
+            except ValueError:
+                return None
+        else:
+            setattr(ns, option.dest, value)
+    return ns
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the same table: --help, --version, and every error message."""
+    import argparse
+
+    from . import __version__
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(f"{message} (see claude-run --help)")
+
+    p = Parser(
+        prog="claude-run",
+        description="Run a Claude Code task and account for it: tokens by kind, cost, model, git/CI context.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "task", nargs="?", help="the task; '-' reads it from stdin; none starts an interactive session"
+    )
+    for group, options in ((p, OPTIONS), (p.add_argument_group(BUDGET_TITLE), BUDGET_OPTIONS)):
+        for o in options:
+            common = {"dest": o.dest, "default": getattr(Options, o.dest), "help": o.help}
+            if o.action == "const":
+                group.add_argument(*o.flags, action="store_const", const=o.argument, **common)
+            elif o.action == "append":
+                group.add_argument(*o.flags, action="append", metavar=o.metavar, **common)
+            elif isinstance(o.argument, tuple):
+                group.add_argument(*o.flags, choices=o.argument, **common)
+            elif callable(o.argument):
+                group.add_argument(*o.flags, type=_for_argparse(o.argument), metavar=o.metavar, **common)
+            else:
+                group.add_argument(*o.flags, metavar=o.metavar, **common)
+    p.add_argument("--version", action="version", version=f"claude-run {__version__}")
+    return p
+
+
+def _for_argparse(parse: Callable[[str], object]) -> Callable[[str], object]:
+    import argparse
+
+    def parse_for_argparse(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:  # argparse shows an ArgumentTypeError's message as it is
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse_for_argparse
 
 
 def _env_flag(name: str) -> bool:
@@ -60,108 +260,15 @@ def _telemetry_default() -> bool:
     return os.environ.get("CLAUDE_RUN_TELEMETRY", "").strip().lower() not in ("0", "false", "no", "off")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    p = _Parser(
-        prog="claude-run",
-        description="Run a Claude Code task and account for it: tokens by kind, cost, model, git/CI context.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "task", nargs="?", help="the task; '-' reads it from stdin; none starts an interactive session"
-    )
-    p.add_argument(
-        "--track",
-        dest="track",
-        action="store_true",
-        default=None,
-        help="append the run to the ledger (default when CLAUDE_RUN_TRACK=1)",
-    )
-    p.add_argument("--no-track", dest="track", action="store_false", help="do not record the run")
-    p.add_argument(
-        "--ledger", metavar="PATH", help="ledger file (else $CLAUDE_RUN_LEDGER, else the data dir)"
-    )
-    p.add_argument(
-        "--claude-bin", metavar="PATH", help="claude executable (else $CLAUDE_RUN_CLAUDE_BIN, else PATH)"
-    )
-    p.add_argument(
-        "--mode",
-        choices=("non-interactive", "hybrid", "interactive"),
-        help="default: non-interactive with a TASK, interactive without",
-    )
-    p.add_argument(
-        "--hybrid",
-        dest="mode",
-        action="store_const",
-        const="hybrid",
-        help="show every event live on stderr (API inspection)",
-    )
-    p.add_argument(
-        "-i", "--interactive", dest="mode", action="store_const", const="interactive", help="the Claude TUI"
-    )
-    p.add_argument(
-        "--tag", action="append", default=[], metavar="KEY=VALUE", help="stored on the record (repeatable)"
-    )
-    p.add_argument(
-        "--json", dest="json_out", action="store_true", help="print the run record as JSON on stdout"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no status line, no summary, no claude stderr")
-    p.add_argument(
-        "--timeout", type=_positive("--timeout"), metavar="SECONDS", help="stop claude after this long"
-    )
-    p.add_argument(
-        "--max-cost", type=_positive("--max-cost"), metavar="USD", help="passed to claude as --max-budget-usd"
-    )
-    p.add_argument("--raw", action="store_true", help="write claude's raw stream-json lines to stdout")
-    p.add_argument("--show-partial", action="store_true", help="hybrid: also show partial stream events")
-    p.add_argument("--record-task", action="store_true", help="store the task text in the record")
-    p.add_argument(
-        "--no-telemetry",
-        dest="telemetry",
-        action="store_false",
-        default=None,
-        help="no built-in OTLP receiver for this run (default off when CLAUDE_RUN_TELEMETRY=0)",
-    )
-    _add_budget_options(p)
-    p.add_argument("--version", action="version", version=f"claude-run {__version__}")
-    return p
-
-
-def _add_budget_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("budgets across runs (summed from the ledger; see docs/ci.md)")
-    g.add_argument(
-        "--budget-daily",
-        type=_positive("--budget-daily"),
-        metavar="USD",
-        help="refuse to start (exit 75) once today's spend reaches USD",
-    )
-    g.add_argument(
-        "--budget-monthly",
-        type=_positive("--budget-monthly"),
-        metavar="USD",
-        help="refuse to start (exit 75) once this month's spend reaches USD",
-    )
-    g.add_argument("--budget-project", metavar="NAME", help="count only runs of this project")
-    g.add_argument(
-        "--budget-tag",
-        action="append",
-        default=[],
-        metavar="KEY[=VALUE]",
-        help="count only runs with this tag (KEY alone: this run's --tag value)",
-    )
-    g.add_argument("--budget-tz", metavar="ZONE", default="UTC", help="day/month boundaries (default UTC)")
-    g.add_argument("--budget-ledger", metavar="PATH", help="sum spend from this ledger (default: --ledger)")
-
-
-def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+def parse(argv: list[str]) -> tuple[Options, list[str]]:
     if "--" in argv:
         cut = argv.index("--")
         own, claude_args = argv[:cut], argv[cut + 1 :]
     else:
         own, claude_args = argv, []
-    ns = build_parser().parse_args(own)
+    ns = parse_fast(own)
+    if ns is None:
+        ns = build_parser().parse_args(own, namespace=Options())
     return ns, claude_args
 
 
@@ -170,7 +277,7 @@ class Plan:
 
     __slots__ = ("claude_args", "mode", "ns", "tags", "task", "track")
 
-    def __init__(self, ns: argparse.Namespace, claude_args: list[str]) -> None:
+    def __init__(self, ns: Options, claude_args: list[str]) -> None:
         from .tags import parse_tags
 
         task = ns.task
@@ -195,7 +302,7 @@ class Plan:
         self.tags = parse_tags(ns.tag)
 
 
-def budget_spec(ns: argparse.Namespace, tags: dict[str, str]) -> BudgetSpec | None:
+def budget_spec(ns: Options, tags: dict[str, str]) -> BudgetSpec | None:
     """The budget the options ask for, or None (then no ledger read happens before the spawn)."""
     narrowing = ns.budget_project is not None or ns.budget_tag or ns.budget_ledger or ns.budget_tz != "UTC"
     if ns.budget_daily is None and ns.budget_monthly is None:
@@ -260,7 +367,6 @@ def main(argv: list[str]) -> int:
             claude_bin=ns.claude_bin,
             claude_args=claude_args,
             max_cost=ns.max_cost,
-            cwd=cwd,
             telemetry=ns.telemetry if ns.telemetry is not None else _telemetry_default(),
         )
     except ClaudeRunError as exc:

@@ -148,12 +148,12 @@ class _Session:
         if not already_sent:
             child.send(sig)
         with anyio.move_on_after(KILL_GRACE_S):
-            while child.popen.poll() is None:
+            while child.poll() is None:
                 await anyio.sleep(0.02)
             return
         child.send(signal.SIGTERM)
         with anyio.move_on_after(TERM_GRACE_S):
-            while child.popen.poll() is None:
+            while child.poll() is None:
                 await anyio.sleep(0.02)
             return
         self.outcome.killed = True
@@ -219,9 +219,7 @@ class _Session:
 
     async def run(self) -> None:
 
-        popen = self.s.child.popen
-        assert popen.stdout is not None and popen.stderr is not None
-        out_fd, err_fd = popen.stdout.fileno(), popen.stderr.fileno()
+        out_fd, err_fd = self.s.child.stdout, self.s.child.stderr
         pipes_done = anyio.Event()
         context_done = anyio.Event()
 
@@ -467,7 +465,7 @@ def _finish_interactive(started: Started, opts: RunOptions) -> int:
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     old_term = signal.signal(signal.SIGTERM, forward)
     try:
-        rc = child.popen.wait()
+        rc = child.wait()
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from .errors import UsageError
+
+TYPE_CHECKING = False  # on the hot path: typing and collections.abc are for mypy only
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/-")
 MAX_KEY = 64
