@@ -125,10 +125,11 @@ def main() -> None:
             "--model",
             MODEL,
         ]
+        # The installed console script, as users run it (else `python -m claude_run`).
+        script = Path(sys.executable).with_name("claude-run")
+        launcher = [str(script)] if script.exists() else [sys.executable, "-m", "claude_run"]
         wrapped = [
-            sys.executable,
-            "-m",
-            "claude_run",
+            *launcher,
             TASK,
             "--track",
             "--quiet",

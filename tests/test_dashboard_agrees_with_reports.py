@@ -44,8 +44,42 @@ def _ledger(tmp_path: Path) -> Path:
     run["session_id"] = "s-dup"
     imp = make_record(when=now - timedelta(hours=3), cost=0.7)
     imp.update(mode="imported", source="import", session_id="s-dup")
-    recs += [tel1, tel2, run, imp]
+    # Imports of sessions the telemetry service recorded: not counted, before or after it (fold.py).
+    imp_tel = make_record(when=now - timedelta(hours=1), cost=0.9)
+    imp_tel.update(mode="imported", source="import", session_id="t1")
+    imp_first = make_record(when=now - timedelta(hours=5), cost=1.1)
+    imp_first.update(mode="imported", source="import", session_id="t2")
+    tel3 = make_record(when=now - timedelta(hours=4), cost=0.2)
+    tel3.update(mode="telemetry", source="telemetry", session_id="t2")
+    recs += [tel1, tel2, run, imp, imp_first, imp_tel, tel3]
     return write_ledger(tmp_path / "ledger.jsonl", recs)
+
+
+def test_budgets_metrics_and_the_fold_count_what_reports_count(tmp_path: Path) -> None:
+    """One rule (fold.py) for every consumer: the same records, the same spend."""
+    import orjson
+
+    from claude_run.budget import sum_records
+    from claude_run.fold import effective
+    from claude_run.telemetry.prometheus import exposition
+
+    ledger = _ledger(tmp_path)
+    records = [orjson.loads(line) for line in ledger.read_bytes().splitlines()]
+    report = query.aggregate(ledger, ("project",), None, None, save_rollup=False)
+    counted = effective(records)
+    assert len(counted) == report.total.runs + report.unpriced_total.runs == len(records) - 4
+    assert {r["session_id"] for r in counted if r.get("mode") == "imported"} == set()
+    priced = [r for r in counted if isinstance(r.get("cost_usd"), float)]
+    assert abs(Decimal(repr(sum(r["cost_usd"] for r in priced))) - report.total.cost) < Decimal("1e-9")
+    spend = sum_records(records, datetime(2000, 1, 1, tzinfo=timezone.utc))
+    assert spend.records == len(counted)
+    assert abs(Decimal(repr(spend.usd)) - report.total.cost) < Decimal("1e-9")
+    metric = [
+        line for line in exposition(records).splitlines() if line.startswith("claude_run_cost_usd_total{")
+    ]
+    assert abs(
+        Decimal(repr(sum(float(line.rsplit(" ", 1)[1]) for line in metric))) - report.total.cost
+    ) < Decimal("1e-9")
 
 
 def _totals(t: Any, u: Any) -> tuple[int, Decimal, int, int]:

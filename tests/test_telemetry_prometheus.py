@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from claude_run.commands.metrics import parse_addr, write_textfile
 from claude_run.errors import UsageError
-from claude_run.telemetry.prometheus import effective_records, exposition
+from claude_run.fold import effective
+from claude_run.telemetry.prometheus import exposition
 from support.telemetry_ledgers import MODELS, record
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -74,7 +75,7 @@ def test_superseded_and_duplicate_sessions_are_not_counted() -> None:
         record("R", session_id="s2", cost=1.0),
         record("I", mode="imported", session_id="s2", cost=1.0),  # the same session, imported later
     ]
-    assert [r["id"] for r in effective_records(recs)] == ["T2", "R"]
+    assert [r["id"] for r in effective(recs)] == ["T2", "R"]
     assert total(parse(exposition(recs)), "claude_run_cost_usd_total") == 1.3
 
 

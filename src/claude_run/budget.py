@@ -165,7 +165,8 @@ def sum_records(
     project: str | None = None,
 ) -> Spend:
     """Spend of `records` started in [start, end): the budget semantics, on any iterable of records."""
-    from .record import SECONDARY_MODES, parse_iso
+    from . import fold
+    from .record import parse_iso
 
     start_utc = start.astimezone(timezone.utc)
     end_utc = end.astimezone(timezone.utc) if end is not None else None
@@ -173,15 +174,20 @@ def sum_records(
     start_s = _iso_ms(start_utc)
     end_s = _iso_ms(end_utc) if end_utc is not None else None
     kept: dict[str, Mapping[str, Any]] = {}
+    seen: set[str] = set()
     superseded: set[str] = set()
-    tracked_sessions: set[str] = set()
+    claimed: set[str] = set()
     for rec in records:
-        sup = rec.get("supersedes")
-        if isinstance(sup, str):
-            superseded.add(sup)
-        sid = rec.get("session_id")
-        if isinstance(sid, str) and sid and rec.get("mode") not in SECONDARY_MODES:
-            tracked_sessions.add(sid)
+        # The fold (see fold.py) needs every record, in or out of the window.
+        target = fold.supersedes(rec, seen)
+        if target is not None:
+            superseded.add(target)
+        rid = rec.get("id")
+        if isinstance(rid, str):
+            seen.add(rid)
+        sid = fold.claimed_session(rec)
+        if sid is not None:
+            claimed.add(sid)
         started = rec.get("started_at")
         if not isinstance(started, str):
             continue
@@ -202,9 +208,7 @@ def sum_records(
     for rid, rec in kept.items():
         if rid in superseded:
             continue
-        # The same rule as reports: a session a tracked run recorded is not counted again from an
-        # import (or the telemetry service); the tracked record is exact and carries the context.
-        if rec.get("mode") in SECONDARY_MODES and rec.get("session_id") in tracked_sessions:
+        if fold.replaceable(rec) and rec.get("session_id") in claimed:
             continue
         spend.records += 1
         cost = rec.get("cost_usd")

@@ -19,9 +19,6 @@ STATUSES: tuple[str, ...] = ("success", "error", "budget_exceeded", "interrupted
 Mode = Literal["non-interactive", "hybrid", "interactive", "imported", "telemetry"]
 MODES: tuple[str, ...] = ("non-interactive", "hybrid", "interactive", "imported", "telemetry")
 CostSource = Literal["claude", "estimate", "unpriced"]
-# Modes whose records describe a session another record may describe better: a tracked run's own
-# record of the same session wins, and reports, budgets and metrics count the session once.
-SECONDARY_MODES: tuple[str, ...] = ("imported", "telemetry")
 
 TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_creation")
 

@@ -107,11 +107,11 @@ def difference(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
 
 
 def select(records: list[dict[str, Any]], pushed: set[str], since: str | None) -> list[dict[str, Any]]:
-    from ..telemetry.prometheus import effective_records
+    from ..fold import effective
 
     by_id = {r["id"]: r for r in records}
     out = []
-    for rec in effective_records(records):
+    for rec in effective(records):
         if rec["id"] in pushed:
             continue
         if since and str(rec.get("ended_at") or "") < since:

@@ -605,8 +605,9 @@ class Rollup:
             )
             if mode == "imported" and session:
                 self._imports_by_session[session] = rid
-        elif session:
-            # Python's str hash: stable within this process, which is all an in-memory set needs.
+        if session and mode != "imported":
+            # Any record but an import claims its session (fold.py): a tracked run, and the telemetry
+            # service too. Python's str hash: stable within this process, all an in-memory set needs.
             self._run_sessions.add(hash(session))
             if self._imports_by_session:
                 earlier = self._imports_by_session.pop(session, None)

@@ -24,32 +24,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..record import SECONDARY_MODES, TOKEN_KINDS, parse_iso
+from ..fold import effective
+from ..record import TOKEN_KINDS, parse_iso
 
 OTHER = "other"
 UNKNOWN = "unknown"
 _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
-
-
-def effective_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records that count: not replaced by a later record's `supersedes`, and no session twice.
-
-    An `imported` or `telemetry` record of a session that a tracked run also recorded is left out:
-    the tracked run's record is exact and carries the context.
-    """
-    rows = list(records)
-    replaced = {r["supersedes"] for r in rows if isinstance(r.get("supersedes"), str)}
-    tracked_sessions = {
-        r.get("session_id") for r in rows if r.get("mode") not in SECONDARY_MODES and r.get("session_id")
-    }
-    out = []
-    for r in rows:
-        if r.get("id") in replaced:
-            continue
-        if r.get("mode") in SECONDARY_MODES and r.get("session_id") in tracked_sessions:
-            continue
-        out.append(r)
-    return out
 
 
 def label_name(tag: str) -> str:
@@ -124,7 +104,7 @@ def exposition(
     top_models: int = 10,
     top_tag_values: int = 10,
 ) -> str:
-    rows = effective_records(records)
+    rows = effective(records)
     # Rank each labelled dimension by cost (then runs) to keep its cardinality bounded.
     proj_w: dict[str, tuple[float, int]] = {}
     model_w: dict[str, tuple[float, int]] = {}
