@@ -17,7 +17,7 @@ import orjson
 
 from ..record import SCHEMA_VERSION
 from . import fastrec
-from .cuboids import NONE_CUBE, CubeKey, pack_parts
+from .cuboids import NONE_CUBE, CubeKey, add_unit, pack_parts
 from .scan import Chunk, iter_blocks
 from .timeparse import DayMapper, parse_ts
 from .timeparse import _hour_epoch as hour_epoch
@@ -239,17 +239,22 @@ def _ingest(
             else:
                 if rid in watch or is_side(rec):
                     sid = rec.get("session_id")
-                    side.append(
-                        SideEntry(
-                            chunk.seg,
-                            off,
-                            rec["id"],
-                            rec.get("supersedes") or None,
-                            sid if type(sid) is str and sid else None,
-                            rec.get("mode") == "imported",
-                            record_units(rec, day, (), ts),
-                        )
+                    entry = SideEntry(
+                        chunk.seg,
+                        off,
+                        rec["id"],
+                        rec.get("supersedes") or None,
+                        sid if type(sid) is str and sid else None,
+                        rec.get("mode") == "imported",
+                        record_units(rec, day, (), ts),
                     )
+                    side.append(entry)
+                    if not raw:
+                        # Summed as if the fold counts it (most side records do): the rollup's refold
+                        # then takes out the few it does not, instead of adding all of them itself,
+                        # one process after the parallel scan.
+                        for unit in entry.units:
+                            add_unit(cubes, unit, dropped)
                     continue
                 sid = rec.get("session_id")
             if ts < bmin:

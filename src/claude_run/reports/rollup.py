@@ -546,6 +546,9 @@ def _absorb(state: State, parts: list[IngestPart]) -> None:
     new_side = [e for p in parts for e in p.side]
     side = state.side()
     side.extend(new_side)
+    # The workers summed their side records into the cuboids (see ingest): `_refold` takes out those
+    # the fold does not count.
+    state.counted |= {_side_key(e) for e in new_side}
     # A plain record kept on the side (it arrived after the record superseding it): the block
     # re-reads for edge days must skip it, like the summed records moved to the side.
     state.moved |= {e.id for e in new_side if not e.imported and not e.supersedes}
