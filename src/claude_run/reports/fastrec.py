@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import msgspec
 
 from .cuboids import pack_parts
-from .units import FIX_BITS, UNKNOWN_MODEL, fixed, tag_tuple
+from .units import FIX_BITS, UNKNOWN_MODEL, fixed, tag_tuple, with_residual
 
 # orjson turns integers past 64 bits into floats, which the general path then ignores; keep those
 # lines off the fast path rather than read them differently.
@@ -156,41 +156,22 @@ def parts_of(r: Rec) -> list[list[Any]]:
         if rec_cost is None:
             rec_cost = (fixed(p.cost_usd) if p_priced else 0) or 0
         return [[name or UNKNOWN_MODEL, rec_priced, p_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost]]
-    main_model = r.model or UNKNOWN_MODEL
     out: list[list[Any]] = []
-    main: list[Any] | None = None
-    s_in = s_out = s_cr = s_cc = s_cost = 0
     for name, p in models.items():
-        model = name or UNKNOWN_MODEL
         p_priced = 1 if p.cost_usd is not None and p.cost_source != "unpriced" else 0
         p_cost = (fixed(p.cost_usd) if p_priced else 0) or 0
-        s_in += p.input
-        s_out += p.output
-        s_cr += p.cache_read
-        s_cc += p.cache_creation
-        s_cost += p_cost
-        row: list[Any] = [
-            model,
-            rec_priced,
-            p_priced,
-            0,
-            1,
-            p.input,
-            p.output,
-            p.cache_read,
-            p.cache_creation,
-            p_cost,
-        ]
-        if model == main_model and main is None:
-            main = row
-        out.append(row)
-    if main is None:
-        main = out[0]
-    main[3] = 1
-    main[5] += t_in - s_in
-    main[6] += t_out - s_out
-    main[7] += t_cr - s_cr
-    main[8] += t_cc - s_cc
-    if rec_cost is not None:
-        main[9] += rec_cost - s_cost
-    return out
+        out.append(
+            [
+                name or UNKNOWN_MODEL,
+                rec_priced,
+                p_priced,
+                0,
+                1,
+                p.input,
+                p.output,
+                p.cache_read,
+                p.cache_creation,
+                p_cost,
+            ]
+        )
+    return with_residual(out, r.model or UNKNOWN_MODEL, t_in, t_out, t_cr, t_cc, rec_cost)

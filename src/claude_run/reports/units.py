@@ -128,10 +128,7 @@ def record_parts(rec: dict[str, Any]) -> list[list[Any]]:
         if rec_cost is None:
             rec_cost = (fixed(p_cost_raw) if p_priced else 0) or 0
         return [[model, rec_priced, p_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost]]
-    main_model = _str(rec.get("model")) or UNKNOWN_MODEL
     out: list[list[Any]] = []
-    main: list[Any] | None = None
-    s_in = s_out = s_cr = s_cc = s_cost = 0
     for name, part in models.items():
         if type(part) is not dict:
             part = {}
@@ -141,25 +138,28 @@ def record_parts(rec: dict[str, Any]) -> list[list[Any]]:
         p_cost = (fixed(p_cost_raw) if p_priced else 0) or 0
         p_in, p_out = _int(part.get("input")), _int(part.get("output"))
         p_cr, p_cc = _int(part.get("cache_read")), _int(part.get("cache_creation"))
-        s_in += p_in
-        s_out += p_out
-        s_cr += p_cr
-        s_cc += p_cc
-        s_cost += p_cost
-        row = [model, rec_priced, p_priced, 0, 1, p_in, p_out, p_cr, p_cc, p_cost]
-        if model == main_model and main is None:
+        out.append([model, rec_priced, p_priced, 0, 1, p_in, p_out, p_cr, p_cc, p_cost])
+    main_model = _str(rec.get("model")) or UNKNOWN_MODEL
+    return with_residual(out, main_model, t_in, t_out, t_cr, t_cc, rec_cost)
+
+
+def with_residual(
+    out: list[list[Any]], main_model: str, t_in: int, t_out: int, t_cr: int, t_cc: int, rec_cost: int | None
+) -> list[list[Any]]:
+    """Several model parts: the main one (the record's model, else the first) counts the run and
+    carries the residual, so the parts add up to the record's own totals, which are authoritative."""
+    main = out[0]
+    for row in out:
+        if row[0] == main_model:
             main = row
-        out.append(row)
-    if main is None:
-        main = out[0]
-    # The record's own totals are authoritative; model parts that do not add up leave a residual.
+            break
     main[3] = 1
-    main[5] += t_in - s_in
-    main[6] += t_out - s_out
-    main[7] += t_cr - s_cr
-    main[8] += t_cc - s_cc
+    main[5] += t_in - sum(row[5] for row in out)
+    main[6] += t_out - sum(row[6] for row in out)
+    main[7] += t_cr - sum(row[7] for row in out)
+    main[8] += t_cc - sum(row[8] for row in out)
     if rec_cost is not None:
-        main[9] += rec_cost - s_cost
+        main[9] += rec_cost - sum(row[9] for row in out)
     return out
 
 
