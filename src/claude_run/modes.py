@@ -87,7 +87,7 @@ def build_invocation(
     partial_messages: bool = True,
     telemetry_endpoint: str | None = None,
     resource_attributes: Mapping[str, str] | None = None,
-    export_interval_ms: int = 1000,
+    export_interval_ms: int = 5000,
 ) -> Invocation:
     """Everything the child gets. Pure: the same inputs always give the same (argv, env)."""
     if mode not in MODES:

@@ -1,6 +1,6 @@
 """The built-in receiver's part in one tracked -p run: serve, wait for the final flush, fill the record.
 
-When the record's telemetry is complete: Claude Code exports every second (OTEL_*_EXPORT_INTERVAL) and
+When the record's telemetry is complete: Claude Code exports every 5 s (OTEL_*_EXPORT_INTERVAL) and
 flushes at exit, awaiting our answer, so by the time the child has exited its last bodies are usually
 already folded. `settle()` then returns at once when telemetry's totals equal the `result` event's;
 otherwise it waits for more bodies while they keep coming (each within `QUIET_S`), at most
