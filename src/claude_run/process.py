@@ -94,6 +94,10 @@ def spawn(argv: Sequence[str], env: dict[str, str], *, piped: bool) -> Child:
 
     posix_spawn reports a failed exec itself (glibc's runs vfork + exec and passes the errno back).
     """
+    if not hasattr(os, "posix_spawn"):  # pragma: no cover - Windows: one clear line, not a traceback
+        raise ClaudeNotFound(
+            "claude-run starts claude with posix_spawn, which this platform lacks (use Linux or macOS)"
+        )
     actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()]
     ours: list[int] = []
     theirs: list[int] = []
