@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+import orjson
 
 from .cuboids import pack_parts
 from .units import FIX_BITS, UNKNOWN_MODEL, fixed, tag_tuple, with_residual
@@ -77,19 +78,13 @@ _ONE_RUN = 1 + (1 << 64)  # the runs and parts lanes of a record's main part (se
 
 
 def tags_of(
-    raw: msgspec.Raw, memo: dict[bytes, tuple[tuple[str, str], ...]], dropped: frozenset[str]
+    key: bytes, memo: dict[bytes, tuple[tuple[str, str], ...]], dropped: frozenset[str]
 ) -> tuple[tuple[str, str], ...] | None:
-    """The record's sorted tag pairs, from a memo keyed by the raw bytes; None for tags the general
-    path must read (not an object, or not string values)."""
-    key = bytes(raw)
-    found = memo.get(key)
-    if found is not None:
-        return found
-    if not key or key == b"null":
-        found = ()
-    else:
-        import orjson
-
+    """The sorted tag pairs of a record's raw `tags` bytes, memoised by those bytes (the same few tag
+    sets recur across many records); None for tags the general path must read (not an object, or
+    values that are not strings), which are not memoised."""
+    found: tuple[tuple[str, str], ...] = ()
+    if key and key != b"null":
         tags = orjson.loads(key)
         if type(tags) is not dict:
             return None

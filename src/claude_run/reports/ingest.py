@@ -229,7 +229,10 @@ def _ingest(
                         hours[started[:13]] = (hour0, day)
             if rec is None:
                 assert r is not None
-                tag_items = tag_memo.get(bytes(r.tags)) or tags_of(r.tags, tag_memo, frozen_dropped)
+                raw_tags = bytes(r.tags)
+                tag_items = tag_memo.get(raw_tags)
+                if tag_items is None:
+                    tag_items = tags_of(raw_tags, tag_memo, frozen_dropped)
                 if tag_items is None:  # tags the general rules must read
                     rec = loads(line)
                     rid = r.id
@@ -287,8 +290,8 @@ def _ingest(
                 parts = pack_parts(record_parts(rec))
             # add_unit, inlined: this runs once per model part of every record on a cold build. Most
             # dimensions take few values per day, so instead of one update per cuboid, one update on the
-            # combination of status, mode and CI job (`few`) and one on project, branch and tags (`ptags`)
-            # stand for them all; the cuboids are summed out of these at the end of the range (see
+            # combination of status, mode and CI job (`few`) and one on project and tags (`ptags`) stand
+            # for them all but branch; the cuboids are summed out of these at the end of the range (see
             # docs/reports.md: both tables stay a fraction of the record count).
             for m, rp, pp, packed in parts:
                 fk = (day, m, rp, pp, status, mode, job)
