@@ -78,12 +78,53 @@ def run_once(argv: list[str], env: dict[str, str], cwd: str, sample: bool) -> tu
     return wall, peak
 
 
+def _telemetry_env(env: dict[str, str]) -> dict[str, str]:
+    """Claude's own telemetry on, as the built-in receiver sets it, sent to an endpoint that only
+    answers 200: what turning telemetry on costs claude by itself."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Null(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Null)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    from claude_run.modes import build_invocation
+
+    inv = build_invocation(
+        "non-interactive",
+        claude_bin="claude",
+        task="x",
+        claude_args=[],
+        base_env=env,
+        track=True,
+        telemetry_endpoint=f"http://127.0.0.1:{server.server_port}",
+    )
+    return inv.env
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--memory-rounds", type=int, default=5)
     ap.add_argument("--claude", type=Path, default=None)
     ap.add_argument("--extra", nargs="*", default=[], help="extra claude-run options (e.g. --no-telemetry)")
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time `claude-run --no-telemetry` and bare claude with its own telemetry on (exporting to"
+        " a do-nothing OTLP endpoint), in the same rounds: what the built-in receiver costs claude itself",
+    )
     ap.add_argument(
         "--latency",
         type=float,
@@ -143,13 +184,20 @@ def main() -> None:
         run_once(bare, env, str(work), False)
         run_once(wrapped, env, str(work), False)
 
-        walls: dict[str, list[float]] = {"bare": [], "claude-run": []}
+        variants = [("bare", bare, env), ("claude-run", wrapped, env)]
+        if args.breakdown:
+            no_tel = [*wrapped[: len(launcher) + 1], "--no-telemetry", *wrapped[len(launcher) + 1 :]]
+            variants += [
+                ("claude-run --no-telemetry", no_tel, env),
+                ("bare + telemetry", bare, _telemetry_env(env)),
+            ]
+            for _name, argv, e in variants[2:]:
+                run_once(argv, e, str(work), False)
+        walls: dict[str, list[float]] = {name: [] for name, _, _ in variants}
         for i in range(args.rounds):
-            order = [("bare", bare), ("claude-run", wrapped)]
-            if i % 2:
-                order.reverse()
-            for name, argv in order:
-                walls[name].append(run_once(argv, env, str(work), False)[0])
+            k = i % len(variants)  # each variant goes first in turn: drift hits all alike
+            for name, argv, e in variants[k:] + variants[:k]:
+                walls[name].append(run_once(argv, e, str(work), False)[0])
         peaks: dict[str, list[int]] = {"bare": [], "claude-run": []}
         for _ in range(args.memory_rounds):
             for name, argv in (("bare", bare), ("claude-run", wrapped)):
@@ -176,6 +224,13 @@ def main() -> None:
         f"wall  paired overhead  {100 * paired / wb:+.1f} %  ({paired * 1000:+.1f} ms,"
         " median of the per-round differences)"
     )
+    for name in list(walls)[2:]:
+        m = statistics.median(walls[name])
+        p = statistics.median(w - b for w, b in zip(walls[name], walls["bare"], strict=True))
+        print(
+            f"wall  {name:26s} median {m * 1000:7.1f} ms  {100 * (m - wb) / wb:+.1f} %"
+            f"  paired {p * 1000:+.1f} ms"
+        )
     print(f"peak  bare claude tree {mb:7.1f} MiB")
     print(f"peak  claude-run tree  {mw:7.1f} MiB")
     print(f"peak  overhead         {mw - mb:+.1f} MiB   target <= 40 MiB")
