@@ -23,38 +23,23 @@ NONE_CUBE = ""
 CubeKey = tuple[Any, ...]  # (cuboid name, day, model, value, record priced, part priced)
 
 
+def pack_lanes(runs: int, parts: int, i: int, o: int, cr: int, cc: int, cost: int) -> int:
+    """The one lane layout: six 64-bit counters, the fixed-point cost above them (see `unpack`)."""
+    return runs + (parts << 64) + (i << 128) + (o << 192) + (cr << 256) + (cc << 320) + (cost << 384)
+
+
 def pack(unit: Row) -> int:
-    return int(
-        unit[10]
-        + (unit[11] << 64)
-        + (unit[12] << 128)
-        + (unit[13] << 192)
-        + (unit[14] << 256)
-        + (unit[15] << 320)
-        + (unit[16] << 384)
-    )
+    return int(pack_lanes(*unit[10:17]))
 
 
 def pack_values(v: list[Any]) -> int:
     """pack() for [runs, parts, input, output, cache_read, cache_creation, cost]."""
-    lanes = [int(x) for x in v]
-    return (
-        lanes[0]
-        + (lanes[1] << 64)
-        + (lanes[2] << 128)
-        + (lanes[3] << 192)
-        + (lanes[4] << 256)
-        + (lanes[5] << 320)
-        + (lanes[6] << 384)
-    )
+    return pack_lanes(*[int(x) for x in v])
 
 
 def pack_parts(parts: list[list[Any]]) -> list[tuple[Any, int, int, int]]:
     """`units.record_parts` rows as (model, record priced, part priced, packed values)."""
-    return [
-        (m, rp, pp, rn + (pa << 64) + (i << 128) + (o << 192) + (cr << 256) + (cc << 320) + (cost << 384))
-        for m, rp, pp, rn, pa, i, o, cr, cc, cost in parts
-    ]
+    return [(m, rp, pp, pack_lanes(*values)) for m, rp, pp, *values in parts]
 
 
 def unpack(value: int) -> list[int]:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import msgspec
 import orjson
 
-from .cuboids import pack_parts
+from .cuboids import pack_lanes, pack_parts
 from .units import FIX_BITS, UNKNOWN_MODEL, fixed, tag_tuple, with_residual
 
 # orjson turns integers past 64 bits into floats, which the general path then ignores; keep those
@@ -74,7 +74,6 @@ class Rec(msgspec.Struct, gc=False):
 decoder = msgspec.json.Decoder(Rec)
 DecodeError = msgspec.DecodeError
 _FIXF = float(1 << FIX_BITS)
-_ONE_RUN = 1 + (1 << 64)  # the runs and parts lanes of a record's main part (see cuboids.pack)
 
 
 def tags_of(
@@ -96,6 +95,11 @@ def tags_of(
     return found
 
 
+def _priced(p: Part) -> int:
+    """`units.is_priced` for a typed part (its cost is a number or None by construction)."""
+    return 1 if p.cost_usd is not None and p.cost_source != "unpriced" else 0
+
+
 def packed_parts(r: Rec) -> list[tuple[Any, int, int, int]]:
     """(model, record priced, part priced, packed values) per part: `cuboids.pack_parts(parts_of(r))`,
     with the usual record (priced, one model, its tokens) packed without the intermediate rows."""
@@ -112,19 +116,9 @@ def packed_parts(r: Rec) -> list[tuple[Any, int, int, int]]:
             c = fixed(cost) or 0
     else:
         c = cost << FIX_BITS
-    return [
-        (
-            name or UNKNOWN_MODEL,
-            1,
-            0 if p.cost_usd is None or p.cost_source == "unpriced" else 1,
-            _ONE_RUN
-            + (t.input << 128)
-            + (t.output << 192)
-            + (t.cache_read << 256)
-            + (t.cache_creation << 320)
-            + (c << 384),
-        )
-    ]
+    p_priced = _priced(p)
+    lanes = pack_lanes(1, 1, t.input, t.output, t.cache_read, t.cache_creation, c)
+    return [(name or UNKNOWN_MODEL, 1, p_priced, lanes)]
 
 
 def parts_of(r: Rec) -> list[list[Any]]:
@@ -147,13 +141,13 @@ def parts_of(r: Rec) -> list[list[Any]]:
         return [[main_model, rec_priced, rec_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost or 0]]
     if len(models) == 1:
         ((name, p),) = models.items()
-        p_priced = 1 if p.cost_usd is not None and p.cost_source != "unpriced" else 0
+        p_priced = _priced(p)
         if rec_cost is None:
             rec_cost = (fixed(p.cost_usd) if p_priced else 0) or 0
         return [[name or UNKNOWN_MODEL, rec_priced, p_priced, 1, 1, t_in, t_out, t_cr, t_cc, rec_cost]]
     out: list[list[Any]] = []
     for name, p in models.items():
-        p_priced = 1 if p.cost_usd is not None and p.cost_source != "unpriced" else 0
+        p_priced = _priced(p)
         p_cost = (fixed(p.cost_usd) if p_priced else 0) or 0
         out.append(
             [
