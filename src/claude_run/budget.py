@@ -174,20 +174,9 @@ def sum_records(
     start_s = _iso_ms(start_utc)
     end_s = _iso_ms(end_utc) if end_utc is not None else None
     kept: dict[str, Mapping[str, Any]] = {}
-    seen: set[str] = set()
-    superseded: set[str] = set()
-    claimed: set[str] = set()
+    folding = fold.Fold()
     for rec in records:
-        # The fold (see fold.py) needs every record, in or out of the window.
-        target = fold.supersedes(rec, seen)
-        if target is not None:
-            superseded.add(target)
-        rid = rec.get("id")
-        if isinstance(rid, str):
-            seen.add(rid)
-        sid = fold.claimed_session(rec)
-        if sid is not None:
-            claimed.add(sid)
+        folding.see(rec)  # the fold needs every record, in or out of the window
         started = rec.get("started_at")
         if not isinstance(started, str):
             continue
@@ -205,10 +194,8 @@ def sum_records(
             continue
         kept[str(rec.get("id"))] = rec  # a later copy of the same id replaces the earlier one
     spend = Spend()
-    for rid, rec in kept.items():
-        if rid in superseded:
-            continue
-        if fold.replaceable(rec) and rec.get("session_id") in claimed:
+    for rec in kept.values():
+        if not folding.counts(rec):
             continue
         spend.records += 1
         cost = rec.get("cost_usd")

@@ -44,21 +44,36 @@ def supersedes(rec: Mapping[str, Any], seen: set[str] | dict[str, Any]) -> str |
     return None
 
 
+class Fold:
+    """The rule applied to a stream: `see` every record of the ledger in order, then ask `counts`
+    of any of them (callers may keep only the few they report on)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.replaced: set[str] = set()
+        self.claimed: set[str] = set()
+
+    def see(self, rec: Mapping[str, Any]) -> None:
+        target = supersedes(rec, self.seen)
+        if target is not None:
+            self.replaced.add(target)
+        rid = rec.get("id")
+        if isinstance(rid, str):
+            self.seen.add(rid)
+        sid = claimed_session(rec)
+        if sid is not None:
+            self.claimed.add(sid)
+
+    def counts(self, rec: Mapping[str, Any]) -> bool:
+        if rec.get("id") in self.replaced:
+            return False
+        return not (replaceable(rec) and rec.get("session_id") in self.claimed)
+
+
 def effective(records: Iterable[R]) -> list[R]:
     """The records that count, in ledger order."""
     rows = list(records)
-    seen: set[str] = set()
-    replaced: set[str] = set()
+    fold = Fold()
     for r in rows:
-        target = supersedes(r, seen)
-        if target is not None:
-            replaced.add(target)
-        rid = r.get("id")
-        if isinstance(rid, str):
-            seen.add(rid)
-    claimed = {sid for r in rows if (sid := claimed_session(r)) is not None}
-    return [
-        r
-        for r in rows
-        if r.get("id") not in replaced and not (replaceable(r) and r.get("session_id") in claimed)
-    ]
+        fold.see(r)
+    return [r for r in rows if fold.counts(r)]
