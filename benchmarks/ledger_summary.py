@@ -35,6 +35,8 @@ import orjson
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
+from benchsetup import compile_sources  # noqa: E402
+
 from claude_run.record import iso_utc, new_id  # noqa: E402
 
 MODELS = {
@@ -228,6 +230,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated ledger")
     ap.add_argument("--reuse", action="store_true", help="reuse a ledger already in --dir")
     args = ap.parse_args()
+    compile_sources(SRC)
     work = args.dir or Path(tempfile.mkdtemp(prefix="claude-run-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     ledger = work / "ledger.jsonl"

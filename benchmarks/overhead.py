@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from benchsetup import compile_sources  # noqa: E402
+
 from support.claude_cli import claude_env, find_claude_bin  # noqa: E402
 from support.mock_anthropic import MockAnthropic, Usage, text  # noqa: E402
 
@@ -79,7 +81,7 @@ def run_once(argv: list[str], env: dict[str, str], cwd: str, sample: bool) -> tu
     return wall, peak
 
 
-def _telemetry_env(env: dict[str, str]) -> dict[str, str]:
+def telemetry_env(env: dict[str, str]) -> dict[str, str]:
     """Claude's own telemetry on, as the built-in receiver sets it, sent to an endpoint that only
     answers 200: what turning telemetry on costs claude by itself."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -137,6 +139,7 @@ def main() -> None:
         help="seconds the mock waits before answering (a real API takes seconds; 0.5 gives a ~1 s run)",
     )
     args = ap.parse_args()
+    compile_sources(ROOT / "src")
     claude = args.claude or find_claude_bin()
     if claude is None:
         raise SystemExit("Claude Code CLI not found: run scripts/setup.sh first")
@@ -194,7 +197,7 @@ def main() -> None:
             no_tel = [*wrapped[: len(launcher) + 1], "--no-telemetry", *wrapped[len(launcher) + 1 :]]
             variants += [
                 ("claude-run --no-telemetry", no_tel, env),
-                ("bare + telemetry", bare, _telemetry_env(env)),
+                ("bare + telemetry", bare, telemetry_env(env)),
             ]
             for _name, argv, e in variants[2:]:
                 run_once(argv, e, str(work), False)

@@ -46,7 +46,7 @@ def tool_script() -> list[Any]:
 
 
 def run_with_receiver(
-    tmp_path: Path, script: list[Any], args: list[str]
+    tmp_path: Path, script: list[Any], args: list[str], protocol: str = "http/protobuf"
 ) -> tuple[Collector, Any, dict[str, Any]]:
     """Run claude as claude-run would (same env builder), with the receiver served in-process."""
     collector = Collector()
@@ -64,6 +64,7 @@ def run_with_receiver(
                 claude_args=["--model", MODEL, *args],
                 base_env=cli.claude_env(tmp_path, api.url),
                 telemetry_endpoint=endpoint_of(sock),
+                telemetry_protocols={"metrics": protocol, "logs": protocol},
                 resource_attributes={"claude_run.run_id": "TESTRUN"},
             )
             async with anyio.create_task_group() as tg:
@@ -78,8 +79,10 @@ def run_with_receiver(
     return collector, out["api"], out
 
 
-def test_per_request_figures_equal_what_the_mock_returned(tmp_path: Path) -> None:
-    collector, api, out = run_with_receiver(tmp_path, tool_script(), ["--allowedTools", "Bash"])
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_per_request_figures_equal_what_the_mock_returned(tmp_path: Path, protocol: str) -> None:
+    """In both encodings Claude can send (protobuf, the run's default, is read by our own decoder)."""
+    collector, api, out = run_with_receiver(tmp_path, tool_script(), ["--allowedTools", "Bash"], protocol)
     assert out["proc"].returncode == 0, out["proc"].stderr[-2000:]
     served = api.served
     assert len(served) == 3
@@ -166,8 +169,10 @@ def test_no_telemetry_records_as_before(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_users_http_json_endpoint_still_gets_everything(tmp_path: Path) -> None:
-    """Forwarding: the user's own collector (here a second receiver) gets the same api_request events."""
+@pytest.mark.parametrize("protocol", ["http/json", "http/protobuf"])
+def test_the_users_otlp_endpoint_still_gets_everything(tmp_path: Path, protocol: str) -> None:
+    """Forwarding: the user's own collector (here a second receiver) gets the same api_request events,
+    in the user's own encoding."""
     theirs = Collector()
     sock = bind()
     endpoint = endpoint_of(sock)
@@ -190,7 +195,7 @@ def test_the_users_http_json_endpoint_still_gets_everything(tmp_path: Path) -> N
     user_env = {
         "OTEL_METRICS_EXPORTER": "otlp",
         "OTEL_LOGS_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
         "OTEL_EXPORTER_OTLP_HEADERS": "x-team=blue",
     }

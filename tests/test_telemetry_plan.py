@@ -1,4 +1,5 @@
-"""Which runs get the built-in receiver, and forwarding to the user's own http/json endpoint."""
+"""Which runs get the built-in receiver, what Claude speaks to it, and forwarding to the user's own
+http/json or http/protobuf endpoint."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from claude_run.telemetry.collector import Collector
 from claude_run.telemetry.forward import Forwarder, parse_headers, signal_url
 from claude_run.telemetry.plan import decide, prepare
 from claude_run.telemetry.receiver import Receiver, bind, endpoint_of
+from support import otlp_pb
 from support import telemetry_samples as samples
 
 HTTP_JSON = {
@@ -23,30 +25,61 @@ HTTP_JSON = {
 }
 
 
+PB, JS = "http/protobuf", "http/json"
+
+
 @pytest.mark.parametrize(
-    ("env", "builtin", "forward"),
+    ("env", "builtin", "forward", "protocols"),
     [
-        ({}, True, ()),
-        ({"OTEL_METRICS_EXPORTER": "console"}, True, ()),
-        (HTTP_JSON, True, ("metrics", "logs")),
-        ({**HTTP_JSON, "OTEL_LOGS_EXPORTER": "none"}, True, ("metrics",)),
-        ({**HTTP_JSON, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, False, ()),
-        ({**HTTP_JSON, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf"}, False, ()),
-        ({k: v for k, v in HTTP_JSON.items() if k != "OTEL_EXPORTER_OTLP_PROTOCOL"}, False, ()),  # default
-        ({"OTEL_METRICS_EXPORTER": "prometheus"}, False, ()),
+        ({}, True, (), (PB, PB)),  # nothing of the user's: protobuf, which Claude starts faster with
+        ({"OTEL_METRICS_EXPORTER": "console"}, True, (), (PB, PB)),
+        (HTTP_JSON, True, ("metrics", "logs"), (JS, JS)),  # forwarding keeps the user's protocol
+        ({**HTTP_JSON, "OTEL_LOGS_EXPORTER": "none"}, True, ("metrics",), (JS, PB)),
+        ({**HTTP_JSON, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, False, (), None),
+        (
+            {**HTTP_JSON, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf"},
+            True,
+            ("metrics", "logs"),
+            (JS, PB),
+        ),
+        ({**HTTP_JSON, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc"}, False, (), None),
+        # No protocol set: OpenTelemetry's default, http/protobuf, forwarded as such.
+        (
+            {k: v for k, v in HTTP_JSON.items() if k != "OTEL_EXPORTER_OTLP_PROTOCOL"},
+            True,
+            ("metrics", "logs"),
+            (PB, PB),
+        ),
+        ({"OTEL_METRICS_EXPORTER": "prometheus"}, False, (), None),
         (
             {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
             True,
             ("metrics", "logs"),
+            (JS, JS),
         ),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, False, ()),  # endpoint alone: OTLP over http/protobuf
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, True, ("metrics", "logs"), (PB, PB)),  # endpoint alone
     ],
 )
-def test_decide(env: dict[str, str], builtin: bool, forward: tuple[str, ...]) -> None:
+def test_decide(
+    env: dict[str, str], builtin: bool, forward: tuple[str, ...], protocols: tuple[str, str] | None
+) -> None:
     plan = decide(env)
     assert plan.use_builtin is builtin
     assert plan.forward_signals == forward
     assert (plan.note is None) is builtin
+    if protocols is not None:
+        assert (plan.protocols["metrics"], plan.protocols["logs"]) == protocols
+        inv = build_invocation(
+            "non-interactive",
+            claude_bin="claude",
+            task="x",
+            base_env=env,
+            telemetry_endpoint="http://127.0.0.1:9",
+            telemetry_protocols=plan.protocols,
+        )
+        assert inv.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == protocols[0]  # metrics (and anything else)
+        assert inv.env.get("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", protocols[0]) == protocols[1]
+        assert "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" not in inv.env
 
 
 def test_prepare_binds_loopback_and_the_env_points_there() -> None:
@@ -62,7 +95,7 @@ def test_prepare_binds_loopback_and_the_env_points_there() -> None:
             resource_attributes={"claude_run.run_id": "R"},
         )
         assert inv.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == plan.endpoint
-        assert inv.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/json"
+        assert inv.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"  # no plan given: the default
         assert "OTEL_EXPORTER_OTLP_HEADERS" not in inv.env  # the user's headers go with forwarding only
         assert inv.env["OTEL_RESOURCE_ATTRIBUTES"] == "claude_run.run_id=R"
     finally:
@@ -96,7 +129,9 @@ def test_forwarder_delivers_and_counts_failures() -> None:
     try:
         fwd = Forwarder.from_env({**HTTP_JSON, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}, ("metrics", "logs"))
         assert fwd is not None
-        fwd.submit("logs", samples.bodies("otlp-logs.http-json.log")[0])
+        # Forwarded as they came: protobuf stays protobuf (Content-Type included), JSON stays JSON.
+        logs_pb = otlp_pb.to_protobuf("logs", samples.bodies("otlp-logs.http-json.log")[0])
+        fwd.submit("logs", logs_pb, "application/x-protobuf")
         fwd.submit("metrics", samples.bodies("otlp-metrics.http-json.log")[0])
         fwd.close(timeout=10)
         assert fwd.summary() == {"sent": 2, "failed": 0}

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from claude_run.telemetry.collector import Collector
 from claude_run.telemetry.receiver import Receiver, bind
+from support import otlp_pb
 from support import telemetry_samples as samples
 
 LOGS = samples.bodies("otlp-logs.http-json.log")[0] if samples.available() else b'{"resourceLogs": []}'
@@ -88,13 +89,31 @@ def test_gzip_body() -> None:
     assert run_with_receiver(scenario).events == (10 if samples.available() else 0)
 
 
-def test_protobuf_is_415_with_a_clear_message() -> None:
+def test_protobuf_bodies_fold_like_their_json_twins() -> None:
+    """Claude's default protocol (http/protobuf): the same logs, encoded by the official classes."""
+    body = otlp_pb.to_protobuf("logs", LOGS)
+
     async def scenario(port: int, c: Collector, r: Receiver) -> None:
-        status, payload, _ = await one(
-            port, request("/v1/metrics", b"\x0a\x02\x08\x01", {"Content-Type": "application/x-protobuf"})
-        )
-        assert status == 415
-        assert "http/json" in payload["message"]
+        headers = {"Content-Type": "application/x-protobuf"}
+        status, payload, _ = await one(port, request("/v1/logs", body, headers))
+        assert (status, payload) == (200, {})
+        gz = {**headers, "Content-Encoding": "gzip"}
+        status, _, _ = await one(port, request("/v1/logs", gzip.compress(body), gz))
+        assert status == 200
+
+    # The JSON body gives 10 events (test_logs_body_is_accepted_and_folded); each protobuf copy too.
+    assert run_with_receiver(scenario).events == 2 * (10 if samples.available() else 0)
+
+
+def test_malformed_protobuf_is_400_and_other_types_415() -> None:
+    async def scenario(port: int, c: Collector, r: Receiver) -> None:
+        pb = {"Content-Type": "application/x-protobuf"}
+        status, payload, _ = await one(port, request("/v1/metrics", b"\x0a\x02\x08\x01", pb))
+        assert status == 400 and "malformed protobuf" in payload["message"]
+        status, payload, _ = await one(port, request("/v1/logs", b"\x0a\x05\x0a", pb))  # truncated
+        assert status == 400 and "truncated" in payload["message"]
+        status, payload, _ = await one(port, request("/v1/logs", LOGS, {"Content-Type": "text/plain"}))
+        assert status == 415 and "application/x-protobuf" in payload["message"]
 
     assert run_with_receiver(scenario).empty
 

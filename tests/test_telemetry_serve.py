@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from claude_run.telemetry.sessions import SessionBook
+from support import otlp_pb
 from support import telemetry_samples as samples
 
 pytestmark = pytest.mark.skipif(not samples.available(), reason="shared Claude Code samples not present")
@@ -94,12 +95,15 @@ def read_ledger(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_serve_records_on_shutdown_and_rejects_protobuf(tmp_path: Path) -> None:
+def test_serve_records_on_shutdown_from_protobuf_and_json(tmp_path: Path) -> None:
+    """The logs arrive as protobuf (OpenTelemetry's default protocol), the metrics as JSON."""
     proc, endpoint = start(tmp_path, "--tag", "source=ide")
     try:
-        assert post(endpoint, "/v1/logs", logs()) == 200
+        pb = otlp_pb.to_protobuf("logs", logs())
+        assert post(endpoint, "/v1/logs", pb, "application/x-protobuf") == 200
         assert post(endpoint, "/v1/metrics", metrics()) == 200
-        assert post(endpoint, "/v1/metrics", b"\x0a\x00", "application/x-protobuf") == 415
+        assert post(endpoint, "/v1/metrics", b"\x0a\x05\x0a", "application/x-protobuf") == 400
+        assert post(endpoint, "/v1/metrics", metrics(), "text/plain") == 415
         assert post(endpoint, "/v1/logs", b"{broken") == 400
         assert read_ledger(tmp_path) == []  # not idle yet
     finally:

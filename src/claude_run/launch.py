@@ -95,6 +95,7 @@ def start(
         track=track,
         session_id=uuid4() if mode == INTERACTIVE and track else None,
         telemetry_endpoint=telemetry_endpoint,
+        telemetry_protocols=plan.protocols if plan is not None else None,
         resource_attributes={"claude_run.run_id": run_id} if telemetry_endpoint else None,
     )
     early = _EarlySignals() if mode != INTERACTIVE else None

@@ -86,6 +86,7 @@ def build_invocation(
     session_id: str | None = None,
     partial_messages: bool = True,
     telemetry_endpoint: str | None = None,
+    telemetry_protocols: Mapping[str, str] | None = None,
     resource_attributes: Mapping[str, str] | None = None,
     export_interval_ms: int = 5000,
 ) -> Invocation:
@@ -123,6 +124,12 @@ def build_invocation(
     telemetry = "off"
     if telemetry_endpoint:
         telemetry = "builtin"
+        # http/protobuf unless told otherwise (forwarding keeps the user's): measured on Claude Code
+        # 2.1.330, a run exporting http/json ends ~20 ms later than one exporting http/protobuf, most
+        # of it before its first output line (benchmarks/overhead.py --breakdown, docs/telemetry.md).
+        protocols = telemetry_protocols or {}
+        metrics_protocol = protocols.get("metrics", "http/protobuf")
+        logs_protocol = protocols.get("logs", "http/protobuf")
         for key in list(env):
             if key.startswith("OTEL_EXPORTER_OTLP_") or key in (
                 "OTEL_METRICS_EXPORTER",
@@ -134,13 +141,15 @@ def build_invocation(
                 "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
                 "OTEL_METRICS_EXPORTER": "otlp",
                 "OTEL_LOGS_EXPORTER": "otlp",
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": metrics_protocol,
                 "OTEL_EXPORTER_OTLP_ENDPOINT": telemetry_endpoint,
                 "OTEL_METRIC_EXPORT_INTERVAL": str(export_interval_ms),
                 "OTEL_LOGS_EXPORT_INTERVAL": str(export_interval_ms),
                 "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
             }
         )
+        if logs_protocol != metrics_protocol:
+            env["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"] = logs_protocol
     elif user_has_endpoint(env):
         telemetry = "user"
         env["CLAUDE_CODE_ENABLE_TELEMETRY"] = "1"

@@ -1,8 +1,9 @@
-"""Forward the OTLP bodies a run's receiver got to the user's own OTLP/HTTP JSON endpoint.
+"""Forward the OTLP bodies a run's receiver got to the user's own OTLP/HTTP endpoint, as they came.
 
-Only `http/json` can be forwarded: the receiver reads JSON, and re-encoding into protobuf or gRPC
-would need the OpenTelemetry proto stack. A user whose exporter speaks grpc or http/protobuf keeps
-their settings untouched and the run gets no built-in receiver (see `plan.py`).
+Claude is pointed at the receiver with the user's own protocol (`http/json` or `http/protobuf`), so
+every body is forwarded unchanged, with the Content-Type it arrived with. gRPC cannot be: a user
+whose exporter speaks grpc keeps their settings untouched and the run gets no built-in receiver
+(see `plan.py`).
 
 Bodies are queued and sent by one daemon thread with urllib, so a slow or dead collector never
 delays the receiver's answer to Claude; `close()` waits a bounded time for the queue to drain.
@@ -57,7 +58,7 @@ class Forwarder:
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, bytes, str] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="claude-run-otlp-forward", daemon=True)
         self._thread.start()
 
@@ -70,19 +71,19 @@ class Forwarder:
                 targets[sig] = (url, signal_headers(env, sig))
         return cls(targets) if targets else None
 
-    def submit(self, signal: str, body: bytes) -> None:
+    def submit(self, signal: str, body: bytes, content_type: str = "application/json") -> None:
         if signal in self.targets:
-            self._queue.put((signal, body))
+            self._queue.put((signal, body, content_type))
 
     def _work(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            signal, body = item
+            signal, body, content_type = item
             url, headers = self.targets[signal]
             req = urllib.request.Request(url, data=body, method="POST")
-            req.add_header("Content-Type", "application/json")
+            req.add_header("Content-Type", content_type)
             for key, value in headers.items():
                 req.add_header(key, value)
             try:

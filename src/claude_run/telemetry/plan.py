@@ -1,12 +1,14 @@
 """Whether a run gets the built-in receiver, decided before the spawn (hot path: `_socket`, no more).
 
 - interactive runs, untracked runs and `--no-telemetry` (or CLAUDE_RUN_TELEMETRY=0): no receiver.
-- the user has no OTLP exporter configured: the built-in receiver on 127.0.0.1, ephemeral port.
-- the user exports OTLP over `http/json`: the built-in receiver, and every body it gets is forwarded
+- the user has no OTLP exporter configured: the built-in receiver on 127.0.0.1, ephemeral port,
+  spoken to over `http/protobuf` (Claude Code starts faster with it than with `http/json`).
+- the user exports OTLP over `http/json` or `http/protobuf` (the OTel default): the built-in
+  receiver, Claude sending it the user's own protocol, and every body it gets is forwarded unchanged
   to their endpoint(s) with their headers (their telemetry still arrives, same encoding).
-- the user exports over `grpc` or `http/protobuf` (the OTel default), or with another exporter
-  (prometheus): their settings are left untouched and the run has no built-in receiver. A JSON
-  receiver cannot re-encode protobuf/gRPC bodies, and taking their telemetry away is not an option.
+- the user exports over `grpc`, or with another exporter (prometheus): their settings are left
+  untouched and the run has no built-in receiver. An HTTP receiver cannot pass gRPC on, and taking
+  their telemetry away is not an option.
 """
 
 from __future__ import annotations
@@ -14,19 +16,27 @@ from __future__ import annotations
 import _socket
 
 _PASSIVE_EXPORTERS = {"", "none", "console", "otlp"}
+HTTP_PROTOCOLS = ("http/protobuf", "http/json")
+DEFAULT_PROTOCOL = "http/protobuf"
 
 
 class Plan:
     """The decision, and the bound listening socket when the built-in receiver is used."""
 
-    __slots__ = ("endpoint", "forward_signals", "note", "sock", "use_builtin")
+    __slots__ = ("endpoint", "forward_signals", "note", "protocols", "sock", "use_builtin")
 
     def __init__(
-        self, use_builtin: bool, forward_signals: tuple[str, ...] = (), note: str | None = None
+        self,
+        use_builtin: bool,
+        forward_signals: tuple[str, ...] = (),
+        note: str | None = None,
+        protocols: dict[str, str] | None = None,
     ) -> None:
         self.use_builtin = use_builtin
         self.forward_signals = forward_signals  # signals to forward to the user's endpoint
         self.note = note  # why the built-in receiver is not used, for the record's notes
+        # What Claude speaks to the receiver, per signal: the user's protocol when forwarding.
+        self.protocols = protocols or {"metrics": DEFAULT_PROTOCOL, "logs": DEFAULT_PROTOCOL}
         self.sock: _socket.socket | None = None
         self.endpoint: str | None = None
 
@@ -63,6 +73,7 @@ def _user_endpoint(env: dict[str, str], signal: str) -> bool:
 def decide(env: dict[str, str]) -> Plan:
     """What to do given the user's environment (pure: the socket is bound by `prepare`)."""
     forward: list[str] = []
+    protocols = {"metrics": DEFAULT_PROTOCOL, "logs": DEFAULT_PROTOCOL}
     for signal, var in (("metrics", "OTEL_METRICS_EXPORTER"), ("logs", "OTEL_LOGS_EXPORTER")):
         exporters = _exporters(env, var)
         if not exporters and _user_endpoint(env, signal):
@@ -74,17 +85,18 @@ def decide(env: dict[str, str]) -> Plan:
             )
         if "otlp" in exporters and _user_endpoint(env, signal):
             protocol = _protocol(env, signal)
-            if protocol != "http/json":
+            if protocol not in HTTP_PROTOCOLS:
                 return Plan(
                     False,
                     note=(
                         f"your OTLP exporter uses {protocol}, which claude-run cannot forward; "
-                        "left untouched, no built-in receiver (set OTEL_EXPORTER_OTLP_PROTOCOL=http/json "
-                        "to get both)"
+                        "left untouched, no built-in receiver (set OTEL_EXPORTER_OTLP_PROTOCOL="
+                        "http/protobuf or http/json to get both)"
                     ),
                 )
             forward.append(signal)
-    return Plan(True, tuple(forward))
+            protocols[signal] = protocol
+    return Plan(True, tuple(forward), protocols=protocols)
 
 
 def prepare(env: dict[str, str], host: str = "127.0.0.1") -> Plan:

@@ -1,9 +1,10 @@
-"""A minimal OTLP/HTTP receiver (JSON encoding) on anyio: no web framework, just enough HTTP/1.1.
+"""A minimal OTLP/HTTP receiver (JSON and protobuf encodings) on anyio: just enough HTTP/1.1.
 
 Routes: `POST /v1/metrics`, `POST /v1/logs` (and `/v1/traces`, accepted and dropped). Every body is
-handed to `sink(kind, data)` as parsed JSON. Answers follow the OTLP/HTTP spec: 200 with an empty
-JSON response on success; 400 for malformed JSON or a body of the wrong shape; 413 above the size
-limit; 415 for `application/x-protobuf` (we read JSON only: set OTEL_EXPORTER_OTLP_PROTOCOL=http/json).
+handed to `sink(kind, data)` in the OTLP JSON shape (protobuf bodies are read into it by
+`otlp_proto`). Answers follow the OTLP/HTTP spec: 200 with an empty JSON response on success; 400
+for a malformed body or one of the wrong shape; 413 above the size limit; 415 for another
+Content-Type or Content-Encoding.
 Connections are kept alive and served concurrently; a slow or broken client only costs its own task,
 and nothing a client sends can stop the server.
 """
@@ -21,6 +22,7 @@ import anyio
 import anyio.abc
 import orjson
 
+from . import otlp_proto
 from .http import Conn, HttpError, parse_head, respond
 from .otlp import OtlpDecodeError
 
@@ -28,6 +30,8 @@ MAX_BODY = 16 * 1024 * 1024
 IDLE_TIMEOUT_S = 30.0  # a keep-alive connection with no new request for this long is closed
 BODY_TIMEOUT_S = 30.0  # a client must finish sending a request within this long
 ROUTES = {"/v1/metrics": "metrics", "/v1/logs": "logs", "/v1/traces": "traces"}
+JSON = "application/json"
+PROTOBUF = "application/x-protobuf"
 
 Sink = Callable[[str, Mapping[str, Any]], None]
 
@@ -72,7 +76,7 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 
 
 class Receiver:
-    """Serve OTLP/HTTP JSON on a listening socket; hand each parsed body to `sink`."""
+    """Serve OTLP/HTTP on a listening socket; hand each decoded body to `sink`."""
 
     def __init__(
         self,
@@ -80,10 +84,11 @@ class Receiver:
         *,
         max_body: int = MAX_BODY,
         quiet: bool = True,
-        on_raw: Callable[[str, bytes], None] | None = None,
+        on_raw: Callable[[str, bytes, str], None] | None = None,
     ) -> None:
         self.sink = sink
-        self.on_raw = on_raw  # gets each accepted body (decompressed JSON bytes), e.g. to forward it
+        # Gets each accepted body (decompressed) and its Content-Type, e.g. to forward it as is.
+        self.on_raw = on_raw
         self.max_body = max_body
         self.quiet = quiet
         self.stats = ReceiverStats()
@@ -157,25 +162,27 @@ class Receiver:
             return 405, _status_body(405, "only POST is supported")
         body = await self._read_body(conn, headers)
         ctype = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
-        if ctype == "application/x-protobuf":
+        if ctype not in (JSON, PROTOBUF, ""):
             return 415, _status_body(
-                415,
-                "protobuf bodies are not supported by claude-run's receiver; "
-                "set OTEL_EXPORTER_OTLP_PROTOCOL=http/json",
+                415, f"unsupported Content-Type {ctype}; send application/json or application/x-protobuf"
             )
-        if ctype not in ("application/json", ""):
-            return 415, _status_body(415, f"unsupported Content-Type {ctype}; send application/json")
         encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding == "gzip":
             body = _gunzip(body, self.max_body)
         elif encoding not in ("identity", ""):
             return 415, _status_body(415, f"unsupported Content-Encoding {encoding}; use gzip or none")
-        try:
-            data = orjson.loads(body) if body.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            return 400, _status_body(400, f"malformed JSON: {exc}")
-        if not isinstance(data, dict):
-            return 400, _status_body(400, "the body must be a JSON object")
+        if ctype == PROTOBUF:
+            try:
+                data: Any = otlp_proto.to_json(kind, body)
+            except OtlpDecodeError as exc:
+                return 400, _status_body(400, str(exc))
+        else:
+            try:
+                data = orjson.loads(body) if body.strip() else {}
+            except orjson.JSONDecodeError as exc:
+                return 400, _status_body(400, f"malformed JSON: {exc}")
+            if not isinstance(data, dict):
+                return 400, _status_body(400, "the body must be a JSON object")
         if kind != "traces":
             try:
                 self.sink(kind, data)
@@ -183,7 +190,7 @@ class Receiver:
                 return 400, _status_body(400, str(exc))
         self.stats.bodies[kind] = self.stats.bodies.get(kind, 0) + 1
         if self.on_raw is not None:
-            self.on_raw(kind, body)
+            self.on_raw(kind, body, ctype or JSON)
         self._last_body_at = anyio.current_time()
         self.arrived.set()
         self.arrived = anyio.Event()
