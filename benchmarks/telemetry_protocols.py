@@ -4,8 +4,8 @@ Bare claude against the mock API (`--latency` seconds before each answer; 0.5 gi
 its telemetry off, or exporting metrics and logs to a do-nothing OTLP endpoint over `http/json` or
 `http/protobuf`, the variants interleaved. For each: the median time to the first stream-json line,
 to the `result` line, from `result` to exit (Claude's final flush, which it waits for) and in all,
-and the median of the per-round differences from the run without telemetry. It is why tracked runs
-export protobuf to the built-in receiver (docs/telemetry.md).
+and the median of the per-round differences from the run without telemetry (docs/telemetry.md has
+runs of it: the two protocols cost Claude the same within this machine's noise).
 
     .venv/bin/python benchmarks/telemetry_protocols.py [--rounds 40] [--latency 0.5]
 """

@@ -62,7 +62,7 @@ def test_builtin_receiver_overrides_user_exporter_settings_and_tags_the_run() ->
     )
     assert inv.telemetry == "builtin"
     assert inv.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:5555"
-    assert inv.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    assert inv.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/json"
     assert inv.env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] == "cumulative"
     assert inv.env["OTEL_RESOURCE_ATTRIBUTES"] == "a=b,claude_run.run_id=R1"
 

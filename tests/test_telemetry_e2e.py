@@ -46,7 +46,7 @@ def tool_script() -> list[Any]:
 
 
 def run_with_receiver(
-    tmp_path: Path, script: list[Any], args: list[str], protocol: str = "http/protobuf"
+    tmp_path: Path, script: list[Any], args: list[str], protocol: str = "http/json"
 ) -> tuple[Collector, Any, dict[str, Any]]:
     """Run claude as claude-run would (same env builder), with the receiver served in-process."""
     collector = Collector()
@@ -79,9 +79,9 @@ def run_with_receiver(
     return collector, out["api"], out
 
 
-@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+@pytest.mark.parametrize("protocol", ["http/json", "http/protobuf"])
 def test_per_request_figures_equal_what_the_mock_returned(tmp_path: Path, protocol: str) -> None:
-    """In both encodings Claude can send (protobuf, the run's default, is read by our own decoder)."""
+    """In both encodings Claude can send (protobuf is read by our own decoder, telemetry/otlp_proto.py)."""
     collector, api, out = run_with_receiver(tmp_path, tool_script(), ["--allowedTools", "Bash"], protocol)
     assert out["proc"].returncode == 0, out["proc"].stderr[-2000:]
     served = api.served

@@ -233,6 +233,8 @@ def test_malformed_bodies_say_what_is_wrong() -> None:
         b"\x00\x00": "field number 0",
         b"\x08" + b"\xff" * 10 + b"\x01": "varint",
         b"\x0a\x02\x08\x01": "wrong wire type",  # resourceMetrics.resource sent as a varint
+        # resourceMetrics.scopeMetrics.metrics.gauge.dataPoints.timeUnixNano as a packed run
+        b"\x0a\x0f\x12\x0d\x12\x0b\x2a\x09\x0a\x07\x1a\x05\x01\x02\x03\x04\x05": "wrong wire type",
     }
     for body, message in cases.items():
         with pytest.raises(otlp.OtlpDecodeError, match=message):

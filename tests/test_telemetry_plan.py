@@ -31,10 +31,16 @@ PB, JS = "http/protobuf", "http/json"
 @pytest.mark.parametrize(
     ("env", "builtin", "forward", "protocols"),
     [
-        ({}, True, (), (PB, PB)),  # nothing of the user's: protobuf, which Claude starts faster with
-        ({"OTEL_METRICS_EXPORTER": "console"}, True, (), (PB, PB)),
+        ({}, True, (), (JS, JS)),  # nothing of the user's: JSON, the cheapest for us to read
+        ({"OTEL_METRICS_EXPORTER": "console"}, True, (), (JS, JS)),
         (HTTP_JSON, True, ("metrics", "logs"), (JS, JS)),  # forwarding keeps the user's protocol
-        ({**HTTP_JSON, "OTEL_LOGS_EXPORTER": "none"}, True, ("metrics",), (JS, PB)),
+        ({**HTTP_JSON, "OTEL_LOGS_EXPORTER": "none"}, True, ("metrics",), (JS, JS)),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_LOGS_EXPORTER": "none"},
+            True,
+            ("metrics",),
+            (PB, JS),
+        ),
         ({**HTTP_JSON, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, False, (), None),
         (
             {**HTTP_JSON, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf"},
@@ -95,7 +101,7 @@ def test_prepare_binds_loopback_and_the_env_points_there() -> None:
             resource_attributes={"claude_run.run_id": "R"},
         )
         assert inv.env["OTEL_EXPORTER_OTLP_ENDPOINT"] == plan.endpoint
-        assert inv.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"  # no plan given: the default
+        assert inv.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/json"  # no plan given: the default
         assert "OTEL_EXPORTER_OTLP_HEADERS" not in inv.env  # the user's headers go with forwarding only
         assert inv.env["OTEL_RESOURCE_ATTRIBUTES"] == "claude_run.run_id=R"
     finally:

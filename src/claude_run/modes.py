@@ -124,12 +124,12 @@ def build_invocation(
     telemetry = "off"
     if telemetry_endpoint:
         telemetry = "builtin"
-        # http/protobuf unless told otherwise (forwarding keeps the user's): measured on Claude Code
-        # 2.1.330, a run exporting http/json ends ~20 ms later than one exporting http/protobuf, most
-        # of it before its first output line (benchmarks/overhead.py --breakdown, docs/telemetry.md).
+        # http/json unless told otherwise (forwarding keeps the user's protocol): Claude's cost is the
+        # same either way within what we can measure, and we read a JSON body ~15x faster, while
+        # Claude waits for our answer at exit (docs/telemetry.md, benchmarks/telemetry_protocols.py).
         protocols = telemetry_protocols or {}
-        metrics_protocol = protocols.get("metrics", "http/protobuf")
-        logs_protocol = protocols.get("logs", "http/protobuf")
+        metrics_protocol = protocols.get("metrics", "http/json")
+        logs_protocol = protocols.get("logs", "http/json")
         for key in list(env):
             if key.startswith("OTEL_EXPORTER_OTLP_") or key in (
                 "OTEL_METRICS_EXPORTER",

@@ -63,7 +63,7 @@ def serve(
         f"claude-run telemetry: receiving OTLP/HTTP JSON on {endpoint}, recording into {path}\n"
         "  point Claude Code at it:\n"
         "  export CLAUDE_CODE_ENABLE_TELEMETRY=1 OTEL_METRICS_EXPORTER=otlp OTEL_LOGS_EXPORTER=otlp \\\n"
-        f"         OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}\n"
+        f"         OTEL_EXPORTER_OTLP_PROTOCOL=http/json OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}\n"
     )
     if host not in ("127.0.0.1", "::1", "localhost"):
         sys.stderr.write(

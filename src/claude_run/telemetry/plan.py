@@ -2,7 +2,7 @@
 
 - interactive runs, untracked runs and `--no-telemetry` (or CLAUDE_RUN_TELEMETRY=0): no receiver.
 - the user has no OTLP exporter configured: the built-in receiver on 127.0.0.1, ephemeral port,
-  spoken to over `http/protobuf` (Claude Code starts faster with it than with `http/json`).
+  spoken to over `http/json` (the cheapest for us to read).
 - the user exports OTLP over `http/json` or `http/protobuf` (the OTel default): the built-in
   receiver, Claude sending it the user's own protocol, and every body it gets is forwarded unchanged
   to their endpoint(s) with their headers (their telemetry still arrives, same encoding).
@@ -17,7 +17,7 @@ import _socket
 
 _PASSIVE_EXPORTERS = {"", "none", "console", "otlp"}
 HTTP_PROTOCOLS = ("http/protobuf", "http/json")
-DEFAULT_PROTOCOL = "http/protobuf"
+DEFAULT_PROTOCOL = "http/json"
 
 
 class Plan:
