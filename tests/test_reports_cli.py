@@ -150,6 +150,19 @@ def test_empty_and_missing_ledgers(tmp_path: Path) -> None:
     assert out.returncode == 0 and "skipped 2 unreadable ledger line(s)" in out.stderr.decode()
 
 
+def test_session_ids_that_only_look_like_uuids(tmp_path: Path) -> None:
+    """A sign, spaces or "_" where a UUID has hex digits once gave a negative hash and a traceback."""
+    odd = ["-2345678-abcd-ef01-2345-67890abcdef0", " 2345678-abcd-ef01-2345-67890abcdef0", "1_34567z-ab-"]
+    path = tmp_path / "l.jsonl"
+    lines = [orjson.dumps(rec(i, "2025-06-01T10:00:00.000Z", session_id=sid)) for i, sid in enumerate(odd)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    path.chmod(0o600)
+    for _ in range(2):  # cold, then from the rollup
+        out = run("summary", "--format", "json", ledger=path)
+        assert out.returncode == 0, out.stderr.decode()[-400:]
+        assert orjson.loads(out.stdout)["total"]["runs"] == 3
+
+
 def test_list_show_export(ledger: Path, tmp_path: Path) -> None:
     listed = orjson.loads(run("list", "-n", "2", "--json", ledger=ledger).stdout)
     assert [r["id"] for r in listed] == ["01JTEST0003", "01JTEST0004"]

@@ -13,7 +13,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claude_run.reports import scan
+from claude_run.reports import scan, units
 from claude_run.reports.ingest import ingest_chunk
 from claude_run.reports.timeparse import DayMapper, parse_ts
 from claude_run.reports.units import FIX_BITS, record_dims, record_parts, to_usd
@@ -131,6 +131,24 @@ def test_memoised_hours_give_what_parse_ts_gives(tmp_path_factory: Any, stamps: 
     got = [(u[12], u[17], u[0]) for u in part.units]
     assert got == want
     assert part.undated == len(lines) - len(want)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sid=st.one_of(
+        st.text(max_size=40),
+        # UUID-shaped: dashes where a UUID has them, hex digits mixed with what int(x, 16) also takes
+        st.tuples(
+            *(st.text(alphabet="0123456789abcdefAF+-_ x", min_size=n, max_size=n) for n in (8, 4, 22))
+        ).map(lambda p: f"{p[0]}-{p[1]}-{p[2]}"),
+    )
+)
+def test_a_session_hash_is_always_64_unsigned_bits(sid: str) -> None:
+    h = units.session_hash(sid)
+    assert 0 <= h < 1 << 64
+    digits = sid[:8] + sid[9:13] + sid[14:18]
+    if len(sid) == 36 and sid[8] == sid[13] == "-" and all(c in "0123456789abcdefABCDEF" for c in digits):
+        assert h == int(digits, 16)  # a UUID's own leading digits
 
 
 def test_pico_rounding_never_overflows_the_decimal_context() -> None:

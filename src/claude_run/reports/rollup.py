@@ -48,7 +48,7 @@ from .ingest import TAG_CAP, IngestPart, SideEntry, ingest_chunk
 from .timeparse import DayMapper, day_start, parse_ts, tz_key
 from .units import Row, record_units, session_hash
 
-ROLLUP_VERSION = 2
+ROLLUP_VERSION = 3  # 3: session_hash reads only hex digits (odd ids hash differently)
 EDGE = 4096
 # A tail up to this size is folded in memory on each run (one process, no save); a longer one is
 # merged into the rollup and saved, so warm runs stay bounded however the ledger grows.

@@ -217,13 +217,17 @@ def is_side(rec: dict[str, Any]) -> bool:
     return rec.get("mode") == "imported" or bool(rec.get("supersedes"))
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def session_hash(session_id: str) -> int:
-    """64 stable bits of a session id (UUIDs: their leading hex digits; others: blake2b)."""
+    """64 stable bits of a session id (UUIDs: their leading 16 hex digits; others: blake2b)."""
     if len(session_id) == 36 and session_id[8] == "-" and session_id[13] == "-":
-        try:
-            return int(session_id[:8] + session_id[9:13] + session_id[14:18], 16)
-        except ValueError:
-            pass
+        digits = session_id[:8] + session_id[9:13] + session_id[14:18]
+        # Hex digits only: int(..., 16) also takes a sign, "_" and spaces, and a negative value
+        # does not fit the unsigned array the hashes are kept in.
+        if _HEX_DIGITS.issuperset(digits):
+            return int(digits, 16)
     import hashlib
 
     return int.from_bytes(hashlib.blake2b(session_id.encode(), digest_size=8).digest(), "big")
