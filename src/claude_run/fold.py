@@ -35,11 +35,18 @@ def claimed_session(rec: Mapping[str, Any]) -> str | None:
     return None
 
 
+def named_target(rec: Mapping[str, Any]) -> str | None:
+    """The id a record names in `supersedes`: a non-empty string, else none (a number or an object
+    there names nothing, and such a record counts as a plain one)."""
+    target = rec.get("supersedes")
+    return target if type(target) is str and target else None
+
+
 def supersedes(rec: Mapping[str, Any], seen: set[str] | dict[str, Any]) -> str | None:
     """The id this record replaces: one named in its `supersedes` that an earlier record has (a
     cycle keeps its last member, and a record cannot replace itself)."""
-    target = rec.get("supersedes")
-    if isinstance(target, str) and target and target != rec.get("id") and target in seen:
+    target = named_target(rec)
+    if target is not None and target != rec.get("id") and target in seen:
         return target
     return None
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ..errors import LedgerError
+from ..fold import named_target
 from ..record import Record, is_record, parse_iso, upgrade
 from .atomic import atomic_write, fsync_dir, stale_temps
 from .store import (
@@ -82,8 +83,7 @@ def record_time(rec: Record) -> datetime | None:
 
 
 def supersedes(rec: Record) -> str | None:
-    target = rec.get("supersedes")
-    return target if isinstance(target, str) and target else None
+    return named_target(rec)
 
 
 @dataclass

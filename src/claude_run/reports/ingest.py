@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from ..fold import named_target
 from ..record import SCHEMA_VERSION
 from . import fastrec
 from .cuboids import NONE_CUBE, CubeKey, add_unit, pack_parts
@@ -246,7 +247,7 @@ def _ingest(
                         chunk.seg,
                         off,
                         rec["id"],
-                        rec.get("supersedes") or None,
+                        named_target(rec),
                         sid if type(sid) is str and sid else None,
                         rec.get("mode") == "imported",
                         record_units(rec, day, (), ts),

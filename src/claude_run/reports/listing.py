@@ -20,6 +20,14 @@ def _cost(rec: dict[str, Any]) -> str:
     return usd(Decimal(repr(cost)), 4)
 
 
+def _text(value: object) -> str:
+    return "" if value is None else value if isinstance(value, str) else str(value)
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def render_list(records: list[Any], tz: tzinfo) -> str:
     from tabulate import tabulate
 
@@ -32,20 +40,22 @@ def render_list(records: list[Any], tz: tzinfo) -> str:
     for rec in records:
         ts = parse_ts(rec.get("started_at"))
         when = datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M") if ts is not None else "?"
-        tags = rec.get("tags") or {}
+        # Any field may hold anything in a hand-edited or foreign ledger: shown as text, or left out.
+        tags = _obj(rec.get("tags"))
+        duration = rec.get("duration_ms")
         rows.append(
             [
-                rec.get("id", "")[:12],
+                _text(rec.get("id"))[:12],
                 when,
-                rec.get("status") or "",
-                rec.get("mode") or "",
-                rec.get("project") or "",
-                (rec.get("git") or {}).get("branch") or "",
-                rec.get("model") or "",
-                fmt_tokens(total_tokens(rec.get("tokens") or {})),
+                _text(rec.get("status")),
+                _text(rec.get("mode")),
+                _text(rec.get("project")),
+                _text(_obj(rec.get("git")).get("branch")),
+                _text(rec.get("model")),
+                fmt_tokens(total_tokens(_obj(rec.get("tokens")))),
                 _cost(rec),
-                fmt_duration(rec.get("duration_ms")),
-                " ".join(f"{k}={v}" for k, v in sorted(tags.items())),
+                fmt_duration(duration if type(duration) in (int, float) else None),
+                " ".join(f"{k}={_text(v)}" for k, v in sorted(tags.items())),
             ]
         )
     headers = [

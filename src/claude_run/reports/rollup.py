@@ -41,12 +41,13 @@ from typing import Any
 import orjson
 
 from ..errors import LedgerError
+from ..fold import named_target
 from ..ledger import store
 from . import cuboids, scan
 from .cuboids import NONE_CUBE, CubeKey
 from .ingest import TAG_CAP, IngestPart, SideEntry, ingest_chunk
 from .timeparse import DayMapper, day_start, parse_ts, tz_key
-from .units import Row, record_units, session_hash
+from .units import Row, is_side, record_units, session_hash
 
 ROLLUP_VERSION = 3  # 3: session_hash reads only hex digits (odd ids hash differently)
 EDGE = 4096
@@ -583,7 +584,7 @@ def _refold(state: State, tz: tzinfo) -> None:
             day = mapper.day(ts)
             sid = rec.get("session_id")
             entry = SideEntry(
-                seg_i, off, target, rec.get("supersedes") or None,
+                seg_i, off, target, named_target(rec),
                 sid if isinstance(sid, str) and sid else None,
                 rec.get("mode") == "imported", record_units(rec, day, (), ts),
             )  # fmt: skip
@@ -639,7 +640,7 @@ def edge_units(state: State, days: set[int], tz: tzinfo) -> list[Row]:
             if ts is None:
                 continue
             day = mapper.day(ts)
-            if day in days and not (rec.get("mode") == "imported" or rec.get("supersedes")):
+            if day in days and not is_side(rec):
                 out.extend(record_units(dict(rec), day, (), ts))
     if state.root is None or state._side is not None:  # in memory: the side list is at hand
         for e in state.counted_side():

@@ -16,8 +16,11 @@ adds up to the record's own totals exactly, as if the record were taken whole.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
+
+from ..fold import named_target
 
 KEY_LEN = 10
 ROW_LEN = 17
@@ -212,9 +215,9 @@ def record_units(
     ]
 
 
-def is_side(rec: dict[str, Any]) -> bool:
+def is_side(rec: Mapping[str, Any]) -> bool:
     """Records the fold may drop later (imports, superseding records) are kept one by one, not summed."""
-    return rec.get("mode") == "imported" or bool(rec.get("supersedes"))
+    return rec.get("mode") == "imported" or named_target(rec) is not None
 
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")

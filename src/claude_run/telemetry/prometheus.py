@@ -117,7 +117,8 @@ def exposition(
     for r in rows:
         bump(proj_w, str(r.get("project") or UNKNOWN), _cost(r))
         for model, usage in _models(r):
-            bump(model_w, model, float(usage.get("cost_usd") or 0.0))
+            cost = usage.get("cost_usd")
+            bump(model_w, model, float(cost) if isinstance(cost, (int, float)) else 0.0)
         tags = _tags(r)
         for t in tag_labels:
             value = tags.get(t)
