@@ -133,19 +133,6 @@ def metric(draw: Any) -> Any:
 
 
 @st.composite
-def metrics_request(draw: Any) -> Any:
-    req = metrics_service.ExportMetricsServiceRequest()
-    for _ in range(draw(st.integers(0, 2))):
-        rm = req.resource_metrics.add(schema_url=draw(text))
-        rm.resource.attributes.extend(draw(attrs))
-        for _ in range(draw(st.integers(0, 2))):
-            sm = rm.scope_metrics.add(schema_url=draw(text))
-            sm.scope.CopyFrom(draw(scope))
-            sm.metrics.extend(draw(st.lists(metric(), max_size=3)))
-    return req
-
-
-@st.composite
 def log_record(draw: Any) -> Any:
     r = logs_pb.LogRecord(
         time_unix_nano=draw(u64),
@@ -165,22 +152,25 @@ def log_record(draw: Any) -> Any:
 
 
 @st.composite
-def logs_request(draw: Any) -> Any:
-    req = logs_service.ExportLogsServiceRequest()
+def export_request(draw: Any, cls: Any, signal: str, items: str, item: st.SearchStrategy[Any]) -> Any:
+    """An Export{Metrics,Logs}ServiceRequest: resources of scopes of `item`s (`signal`: metrics, logs)."""
+    req = cls()
     for _ in range(draw(st.integers(0, 2))):
-        rl = req.resource_logs.add(schema_url=draw(text))
-        rl.resource.attributes.extend(draw(attrs))
+        resource_part = getattr(req, f"resource_{signal}").add(schema_url=draw(text))
+        resource_part.resource.attributes.extend(draw(attrs))
         for _ in range(draw(st.integers(0, 2))):
-            sl = rl.scope_logs.add(schema_url=draw(text))
-            sl.scope.CopyFrom(draw(scope))
-            sl.log_records.extend(draw(st.lists(log_record(), max_size=3)))
+            scope_part = getattr(resource_part, f"scope_{signal}").add(schema_url=draw(text))
+            scope_part.scope.CopyFrom(draw(scope))
+            getattr(scope_part, items).extend(draw(st.lists(item, max_size=3)))
     return req
 
 
+metrics_request = export_request(metrics_service.ExportMetricsServiceRequest, "metrics", "metrics", metric())
+logs_request = export_request(logs_service.ExportLogsServiceRequest, "logs", "log_records", log_record())
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    req=st.one_of(metrics_request().map(lambda r: ("metrics", r)), logs_request().map(lambda r: ("logs", r)))
-)
+@given(req=st.one_of(metrics_request.map(lambda r: ("metrics", r)), logs_request.map(lambda r: ("logs", r))))
 def test_every_field_reads_as_the_official_json_mapping(req: tuple[str, Any]) -> None:
     kind, msg = req
     ours = otlp_proto.to_json(kind, msg.SerializeToString())

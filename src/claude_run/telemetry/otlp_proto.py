@@ -88,23 +88,6 @@ METRIC: Schema = {
     12: ("metadata", MSG, True, KEY_VALUE),
 }
 _SCHEMA_URL = ("schemaUrl", STR, False, None)
-METRICS_REQUEST: Schema = {
-    1: (
-        "resourceMetrics",
-        MSG,
-        True,
-        {
-            1: ("resource", MSG, False, RESOURCE),
-            2: (
-                "scopeMetrics",
-                MSG,
-                True,
-                {1: ("scope", MSG, False, SCOPE), 2: ("metrics", MSG, True, METRIC), 3: _SCHEMA_URL},
-            ),
-            3: _SCHEMA_URL,
-        },
-    )
-}
 LOG_RECORD: Schema = {
     1: ("timeUnixNano", FIXED64, False, None),
     11: ("observedTimeUnixNano", FIXED64, False, None),
@@ -118,23 +101,21 @@ LOG_RECORD: Schema = {
     10: ("spanId", HEX, False, None),
     12: ("eventName", STR, False, None),
 }
-LOGS_REQUEST: Schema = {
-    1: (
-        "resourceLogs",
-        MSG,
-        True,
-        {
-            1: ("resource", MSG, False, RESOURCE),
-            2: (
-                "scopeLogs",
-                MSG,
-                True,
-                {1: ("scope", MSG, False, SCOPE), 2: ("logRecords", MSG, True, LOG_RECORD), 3: _SCHEMA_URL},
-            ),
-            3: _SCHEMA_URL,
-        },
-    )
-}
+
+
+def _export_request(signal: str, items: str, item: Schema) -> Schema:
+    """Export{Metrics,Logs}ServiceRequest: resource parts of scope parts of `items`."""
+    scope_part: Schema = {1: ("scope", MSG, False, SCOPE), 2: (items, MSG, True, item), 3: _SCHEMA_URL}
+    resource_part: Schema = {
+        1: ("resource", MSG, False, RESOURCE),
+        2: (f"scope{signal}", MSG, True, scope_part),
+        3: _SCHEMA_URL,
+    }
+    return {1: (f"resource{signal}", MSG, True, resource_part)}
+
+
+METRICS_REQUEST = _export_request("Metrics", "metrics", METRIC)
+LOGS_REQUEST = _export_request("Logs", "logRecords", LOG_RECORD)
 REQUESTS = {"metrics": METRICS_REQUEST, "logs": LOGS_REQUEST}
 _D = struct.Struct("<d")
 _Q = struct.Struct("<Q")
