@@ -82,10 +82,6 @@ def record_time(rec: Record) -> datetime | None:
     return None
 
 
-def supersedes(rec: Record) -> str | None:
-    return named_target(rec)
-
-
 @dataclass
 class DropResult:
     examined: int = 0
@@ -149,7 +145,7 @@ def drop_records_locked(
             result.examined += 1
             per_file[path] += 1
             rid = rec["id"]
-            target = supersedes(rec)
+            target = named_target(rec)
             if target is not None:
                 edges[rid] = target
             if whole or initial(path, rec):

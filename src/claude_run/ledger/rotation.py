@@ -139,10 +139,11 @@ def apply_retention_locked(ledger: Path, keep_days: float, *, now: float | None 
     expired = expired_segments(ledger, keep_days, now=now)
     if not expired:
         return []
-    from .maintenance import drop_records_locked, supersedes
+    from ..fold import named_target
+    from .maintenance import drop_records_locked
     from .store import ReadStats, iter_file_records
 
-    links = any(supersedes(rec) for seg in expired for rec in iter_file_records(seg, ReadStats()))
+    links = any(named_target(rec) for seg in expired for rec in iter_file_records(seg, ReadStats()))
     if links:
         # A successor is about to go: what it superseded must go too (see maintenance).
         drop_records_locked(ledger, lambda _seg, _rec: False, whole_files=frozenset(expired))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ClaudeRunError, LedgerError, UsageError
+from ..fold import named_target
 from ..ledger import store
 from ..record import Record
 from . import rollup, scan
@@ -472,10 +473,10 @@ def latest(
             rec = store.parse_line(line)
             if rec is None:
                 continue
-            target = rec.get("supersedes")
             if rec["id"] in replaced:
                 continue
-            if isinstance(target, str):
+            target = named_target(rec)
+            if target is not None:
                 replaced.add(target)
             if record_matches(dict(rec), filters, tz):
                 out.append(rec)

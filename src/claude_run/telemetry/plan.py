@@ -18,6 +18,7 @@ import _socket
 _PASSIVE_EXPORTERS = {"", "none", "console", "otlp"}
 HTTP_PROTOCOLS = ("http/protobuf", "http/json")
 DEFAULT_PROTOCOL = "http/json"
+_DEFAULT_PROTOCOLS = {"metrics": DEFAULT_PROTOCOL, "logs": DEFAULT_PROTOCOL}
 
 
 class Plan:
@@ -36,7 +37,7 @@ class Plan:
         self.forward_signals = forward_signals  # signals to forward to the user's endpoint
         self.note = note  # why the built-in receiver is not used, for the record's notes
         # What Claude speaks to the receiver, per signal: the user's protocol when forwarding.
-        self.protocols = protocols or {"metrics": DEFAULT_PROTOCOL, "logs": DEFAULT_PROTOCOL}
+        self.protocols = protocols or dict(_DEFAULT_PROTOCOLS)
         self.sock: _socket.socket | None = None
         self.endpoint: str | None = None
 
@@ -73,7 +74,7 @@ def _user_endpoint(env: dict[str, str], signal: str) -> bool:
 def decide(env: dict[str, str]) -> Plan:
     """What to do given the user's environment (pure: the socket is bound by `prepare`)."""
     forward: list[str] = []
-    protocols = {"metrics": DEFAULT_PROTOCOL, "logs": DEFAULT_PROTOCOL}
+    protocols = dict(_DEFAULT_PROTOCOLS)
     for signal, var in (("metrics", "OTEL_METRICS_EXPORTER"), ("logs", "OTEL_LOGS_EXPORTER")):
         exporters = _exporters(env, var)
         if not exporters and _user_endpoint(env, signal):

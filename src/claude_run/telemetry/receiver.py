@@ -22,7 +22,6 @@ import anyio
 import anyio.abc
 import orjson
 
-from . import otlp_proto
 from .http import Conn, HttpError, parse_head, respond
 from .otlp import OtlpDecodeError
 
@@ -161,7 +160,7 @@ class Receiver:
             await self._discard_body(conn, headers)
             return 405, _status_body(405, "only POST is supported")
         body = await self._read_body(conn, headers)
-        ctype = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+        ctype = headers.get("content-type", JSON).split(";", 1)[0].strip().lower()
         if ctype not in (JSON, PROTOBUF, ""):
             return 415, _status_body(
                 415, f"unsupported Content-Type {ctype}; send application/json or application/x-protobuf"
@@ -172,6 +171,8 @@ class Receiver:
         elif encoding not in ("identity", ""):
             return 415, _status_body(415, f"unsupported Content-Encoding {encoding}; use gzip or none")
         if ctype == PROTOBUF:
+            from . import otlp_proto  # not needed by tracked runs, which send JSON: loaded on demand
+
             try:
                 data: Any = otlp_proto.to_json(kind, body)
             except OtlpDecodeError as exc:
