@@ -22,6 +22,11 @@ CostSource = Literal["claude", "estimate", "unpriced"]
 
 TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_creation")
 
+# What a single record can plausibly hold. A figure outside these bounds (or negative, or not finite)
+# cannot be true: `ledger verify` reports it and readers keep it out of every total, with a warning.
+MAX_COST_USD = 1_000_000
+MAX_TOKENS = 100_000_000_000
+
 
 class Tokens(TypedDict, total=False):
     input: int

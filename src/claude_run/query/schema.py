@@ -1,0 +1,233 @@
+"""How a ledger line becomes a typed row: the one reading of the record schema for every reader.
+
+DuckDB's `read_json` reads the JSON-Lines segments with explicit column types (what reports use;
+unknown fields are skipped). Wrong-typed fields never fail a read; they are read leniently, as
+DuckDB's JSON conversion does: a count or version written as a string or a fractional number is
+read as that number (rounded), a label that is not a string is shown as its JSON text, and what
+cannot be converted (a list where an object belongs, text where a count belongs) reads as missing.
+A cost must be a number (`true` or `"abc"` is no cost). A line that is not a JSON object with a
+whole-number `v` and a non-empty `id` is a bad line: counted and reported, never a row.
+
+Figures that cannot be true (a negative, non-finite or absurd cost or token count; bounds in
+`record.MAX_COST_USD` / `record.MAX_TOKENS`) are kept out of every sum and counted, so readers can
+warn instead of printing a 300-digit total.
+"""
+
+from __future__ import annotations
+
+from ..record import MAX_COST_USD, MAX_TOKENS
+
+UNKNOWN_MODEL = "(unknown)"
+
+_TOKENS = (
+    "input BIGINT, output BIGINT, cache_read BIGINT, cache_creation BIGINT,"
+    " cache_creation_5m BIGINT, cache_creation_1h BIGINT"
+)
+_CI = (
+    "provider VARCHAR, workflow VARCHAR, job VARCHAR, run_id VARCHAR, attempt VARCHAR, ref VARCHAR,"
+    " commit VARCHAR, pr VARCHAR, url VARCHAR"
+)
+
+#: The `columns` argument of read_json. Costs are read as text and converted here, so that a
+#: boolean is not taken for 1 USD.
+READ_COLUMNS: dict[str, str] = {
+    "v": "BIGINT",
+    "id": "VARCHAR",
+    "started_at": "VARCHAR",
+    "ended_at": "VARCHAR",
+    "mode": "VARCHAR",
+    "status": "VARCHAR",
+    "exit_code": "BIGINT",
+    "session_id": "VARCHAR",
+    "claude_version": "VARCHAR",
+    "model": "VARCHAR",
+    "tokens": f"STRUCT({_TOKENS})",
+    "cost_usd": "VARCHAR",
+    "cost_source": "VARCHAR",
+    "models": f"MAP(VARCHAR, STRUCT({_TOKENS}, cost_usd VARCHAR, cost_source VARCHAR))",
+    "duration_ms": "BIGINT",
+    "duration_api_ms": "BIGINT",
+    "wall_ms": "BIGINT",
+    "num_turns": "BIGINT",
+    "subtype": "VARCHAR",
+    "is_error": "BOOLEAN",
+    "project": "VARCHAR",
+    "git": "STRUCT(branch VARCHAR, commit VARCHAR, remote VARCHAR)",
+    "ci": f"STRUCT({_CI})",
+    "tags": "MAP(VARCHAR, VARCHAR)",
+    "user": "VARCHAR",
+    "source": "VARCHAR",
+    "supersedes": "VARCHAR",
+    "claude_run_version": "VARCHAR",
+}
+
+
+def read_json_sql(files_param: str, columns: dict[str, str] | None = None) -> str:
+    """The table function over the files named by the SQL parameter `files_param` (a list)."""
+    cols = ", ".join(f"'{k}': '{v}'" for k, v in (columns or READ_COLUMNS).items())
+    # maximum_object_size bounds one line (a record is a few KiB; larger sizes slow every read).
+    return (
+        f"read_json({files_param}, format='newline_delimited', columns={{{cols}}},"
+        " ignore_errors=true, maximum_object_size=16777216, filename=true)"
+    )
+
+
+def _count(x: str) -> str:
+    """A token count in [0, MAX_TOKENS], else 0 (an impossible one is flagged by `_bad_count`)."""
+    return f"(CASE WHEN {x} BETWEEN 0 AND {MAX_TOKENS} THEN {x} ELSE 0 END)"
+
+
+def _bad_count(x: str) -> str:
+    return f"coalesce(NOT ({x} BETWEEN 0 AND {MAX_TOKENS}), false)"
+
+
+def _num(x: str) -> str:
+    return f"try_cast({x} AS DOUBLE)"
+
+
+def _cost_ok(x: str) -> str:
+    return f"coalesce(isfinite({_num(x)}) AND {_num(x)} BETWEEN 0 AND {MAX_COST_USD}, false)"
+
+
+def _cost(x: str) -> str:
+    """A plausible cost as DECIMAL(38,12) (exact sums, within 1e-12 of the binary value), else NULL."""
+    return f"(CASE WHEN {_cost_ok(x)} THEN {_num(x)}::DECIMAL(38,12) END)"
+
+
+def _bad_cost(x: str) -> str:
+    return f"({_num(x)} IS NOT NULL AND NOT {_cost_ok(x)})"
+
+
+def _str(x: str) -> str:
+    """A text field; '' is missing."""
+    return f"nullif({x}, '')"
+
+
+_label = _str
+
+
+def _priced(cost: str, source: str) -> str:
+    """Priced: a plausible number that is not marked `unpriced` (the README's rule)."""
+    return f"({_cost_ok(cost)} AND coalesce({source}, '') <> 'unpriced')"
+
+
+_KINDS = ("input", "output", "cache_read", "cache_creation")
+
+#: Output column → SQL over one raw read_json row: the typed row of a record line.
+COLUMNS: dict[str, str] = {
+    "id": _str("id"),
+    "v": "v",
+    "started_at": "try_cast(started_at AS TIMESTAMPTZ)",
+    "ended_at": "try_cast(ended_at AS TIMESTAMPTZ)",
+    "mode": _label("mode"),
+    "status": _label("status"),
+    "exit_code": "exit_code",
+    "session_id": _label("session_id"),
+    "claude_version": _str("claude_version"),
+    "model": f"coalesce({_label('model')}, '{UNKNOWN_MODEL}')",
+    **{k: _count(f"tokens.{k}") for k in _KINDS},
+    "cache_creation_5m": "tokens.cache_creation_5m",
+    "cache_creation_1h": "tokens.cache_creation_1h",
+    "cost_usd": _cost("cost_usd"),
+    "priced": _priced("cost_usd", "cost_source"),
+    "cost_source": "coalesce(cost_source, CASE WHEN cost_usd IS NULL THEN 'unpriced' ELSE 'claude' END)",
+    "duration_ms": "duration_ms",
+    "duration_api_ms": "duration_api_ms",
+    "wall_ms": "wall_ms",
+    "num_turns": "num_turns",
+    "subtype": _str("subtype"),
+    "is_error": "is_error",
+    "project": _label("project"),
+    "branch": _label("git.branch"),
+    "commit": _str("git.commit"),
+    "remote": _str("git.remote"),
+    "ci_provider": _str("ci.provider"),
+    "ci_workflow": _label("ci.workflow"),
+    "ci_job": _label("ci.job"),
+    "ci_run_id": _label("ci.run_id"),
+    "ci_pr": _label("ci.pr"),
+    "ci_url": _str("ci.url"),
+    "tags": "tags",
+    "user": _str('"user"'),
+    "source": _label("source"),
+    "supersedes": _str("supersedes"),
+    "claude_run_version": _str("claude_run_version"),
+    "models": "models",
+    "impossible": f"({' OR '.join(_bad_count(f'tokens.{k}') for k in _KINDS)} OR {_bad_cost('cost_usd')})",
+}
+
+#: What every engine needs whatever the query: the fold's keys, the version, the bad-line test.
+KEY_COLUMNS = ("id", "v", "mode", "session_id", "supersedes", "started_at")
+
+#: What the model parts are computed from.
+PART_INPUTS = ("model", "priced", "cost_usd", *_KINDS, "models")
+
+#: Which raw read_json columns each output column reads (for a lean read of a few columns).
+_RAW_OF = {
+    "started_at": "started_at", "ended_at": "ended_at", "branch": "git", "commit": "git", "remote": "git",
+    "cost_source": "cost_source", "priced": "cost_usd", "impossible": "tokens",
+    **{k: "tokens" for k in (*_KINDS, "cache_creation_5m", "cache_creation_1h")},
+    **{c: "ci" for c in ("ci_provider", "ci_workflow", "ci_job", "ci_run_id", "ci_pr", "ci_url")},
+}
+
+
+def record_select(columns: tuple[str, ...] | None, source: str) -> str:
+    """SELECT of the given output columns (all when None), plus `ok` (a record line, else a bad
+    line) and the file name, from `source` (a read_json call)."""
+    names = tuple(COLUMNS) if columns is None else tuple(dict.fromkeys((*KEY_COLUMNS, *columns)))
+    exprs = ",\n    ".join(f'{COLUMNS[n]} AS "{n}"' for n in names)
+    return f"SELECT\n    {IS_RECORD} AS ok,\n    {exprs},\n    filename\nFROM {source} raw"
+
+
+def raw_columns(columns: tuple[str, ...] | None) -> dict[str, str]:
+    """The read_json columns that the output columns read."""
+    if columns is None:
+        return dict(READ_COLUMNS)
+    wanted = {"v", "id"}
+    for n in (*KEY_COLUMNS, *columns):
+        raw = _RAW_OF.get(n, n)
+        wanted.add(raw)
+        if n == "priced":
+            wanted.add("cost_source")
+        if n == "impossible":
+            wanted.add("cost_usd")
+        if n == "cost_source":
+            wanted.add("cost_usd")
+    return {k: v for k, v in READ_COLUMNS.items() if k in wanted}
+
+
+#: Is the raw row a record at all (else a bad line)?
+IS_RECORD = "(raw.v IS NOT NULL AND nullif(raw.id, '') IS NOT NULL)"
+
+#: One row per (record, model) the record used, with the residual on its main part (see README's
+#: "Ledger and reports": the record's own totals are authoritative). Reads the table `__RECS__`.
+PARTS_SQL = f"""
+WITH entries AS (
+    SELECT rid,
+           unnest(map_keys(models)) AS name,
+           unnest(map_values(models)) AS p,
+           generate_subscripts(map_keys(models), 1) AS idx
+    FROM __RECS__ WHERE ok AND cardinality(models) > 0
+), typed AS (
+    SELECT e.rid, e.idx,
+           coalesce(nullif(e.name, ''), '{UNKNOWN_MODEL}') AS model,
+           {", ".join(f"{_count(f'e.p.{k}')} AS {k}" for k in _KINDS)},
+           {_priced('e.p.cost_usd', 'e.p.cost_source')} AS part_priced,
+           CASE WHEN {_priced('e.p.cost_usd', 'e.p.cost_source')} THEN {_cost('e.p.cost_usd')} ELSE 0 END
+               AS cost,
+           ({" OR ".join(_bad_count(f"e.p.{k}") for k in _KINDS)} OR {_bad_cost('e.p.cost_usd')}) AS impossible
+    FROM entries e
+), mains AS (
+    SELECT t.rid, coalesce(min(t.idx) FILTER (WHERE t.model = r.model), 1) AS main_idx,
+           {", ".join(f"sum(t.{k}) AS s_{k}" for k in _KINDS)}, sum(t.cost) AS s_cost
+    FROM typed t JOIN __RECS__ r USING (rid) GROUP BY t.rid
+)
+SELECT t.rid, t.model, t.part_priced, (t.idx = m.main_idx) AS is_main,
+       {", ".join(f"t.{k} + CASE WHEN t.idx = m.main_idx THEN r.{k} - m.s_{k} ELSE 0 END AS {k}" for k in _KINDS)},
+       t.cost + CASE WHEN t.idx = m.main_idx AND r.priced THEN r.cost_usd - m.s_cost ELSE 0 END AS cost,
+       t.impossible
+FROM typed t JOIN mains m USING (rid) JOIN __RECS__ r USING (rid)
+UNION ALL
+SELECT rid, model, priced, true, {", ".join(_KINDS)}, CASE WHEN priced THEN cost_usd ELSE 0 END, false
+FROM __RECS__ WHERE ok AND (cardinality(models) = 0 OR models IS NULL)
+"""
