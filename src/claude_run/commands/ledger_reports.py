@@ -78,7 +78,7 @@ def summary(
     from ..errors import UsageError
     from ..reports.formats import FORMATS, render
     from ..reports.grouping import parse_group_by
-    from ..reports.query import aggregate
+    from ..query.summary import aggregate
 
     if fmt not in FORMATS:
         raise UsageError(f"bad --format {fmt!r}: use table, markdown, json or csv")
@@ -128,8 +128,8 @@ def list_runs(
     """The last N runs, one line each (oldest first)."""
     import orjson
 
+    from ..query.records import latest
     from ..reports.listing import render_list
-    from ..reports.query import latest
 
     path, zone = _ctx(ledger, tz)
     records = latest(path, n, _filters(zone, since, until, project, model, status, tag), zone)
@@ -147,14 +147,16 @@ def show(
     import orjson
 
     from ..paths import ledger_path
-    from ..reports.query import find
+    from ..query.records import find
 
     rec = find(ledger_path(ledger), record_id)
     _out(orjson.dumps(rec, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def export(
-    fmt: Annotated[str, typer.Option("--format", help="jsonl, json or csv.")] = "jsonl",
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl, json, csv or parquet (needs --output).")
+    ] = "jsonl",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -173,10 +175,41 @@ def export(
     from ..reports.export import EXPORT_FORMATS, export_records
 
     if fmt not in EXPORT_FORMATS:
-        raise UsageError(f"bad --format {fmt!r}: use jsonl, json or csv")
+        raise UsageError(f"bad --format {fmt!r}: use jsonl, json, csv or parquet")
     path, zone = _ctx(ledger, tz)
     filters = _filters(zone, since, until, project, model, status, tag)
     export_records(path, filters, zone, fmt, Path(output) if output else None, fold=not all_records)
+
+
+def sql(
+    query: Annotated[
+        str, typer.Argument(metavar="SQL", help="A query over the views runs, parts, all_records.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    ledger: LedgerOpt = None,
+) -> None:
+    """Ask the ledger anything in SQL (DuckDB): views `runs`, `parts` and `all_records` (docs/reports.md)."""
+    from ..errors import UsageError
+    from ..paths import ledger_path
+    from ..query.records import SQL_FORMATS, render_sql, run_sql
+
+    if fmt not in SQL_FORMATS:
+        raise UsageError(f"bad --format {fmt!r}: use table, json or csv")
+    cols, rows, warnings = run_sql(ledger_path(ledger), query)
+    _warn(warnings)
+    _out(render_sql(cols, rows, fmt))
+
+
+def build_index(ledger: LedgerOpt = None) -> None:
+    """Build the ledger's read index now (reports do it by themselves; this is for scripts and CI)."""
+    from ..errors import LedgerError
+    from ..paths import ledger_path
+    from ..query.engine import build_index as build
+
+    path = ledger_path(ledger)
+    if not build(path):
+        raise LedgerError(f"could not build the index of {path} (missing, not writable, or being built)")
+    sys.stderr.write(f"claude-run: indexed {path}\n")
 
 
 def register(app: typer.Typer) -> None:
@@ -185,3 +218,5 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_runs)
     app.command("show")(show)
     app.command("export")(export)
+    app.command("sql")(sql)
+    app.command("index")(build_index)

@@ -118,6 +118,7 @@ def _reader_lock(ledger: Path) -> Iterator[None]:
 
 
 reader_lock = _reader_lock
+refuse_symlink = _refuse_symlink
 
 
 def _lock_fd(fd: int, shared: bool) -> None:

@@ -27,6 +27,7 @@ from ..record import SCHEMA_VERSION
 from . import fold, index, schema
 
 TAIL_REBUILD_FRACTION = 0.25
+TAIL_REBUILD_MIN_BYTES = 1 << 20
 
 
 @dataclass
@@ -140,9 +141,7 @@ def _define_views(con: duckdb.DuckDBPyConnection, base: str | None, has_tail: bo
         )
         sources_p.append(f"SELECT * FROM {base}.parts")
     if has_tail:
-        sources_l.append(
-            f"SELECT * EXCLUDE (rid), rid, {extra} AS counted FROM _tail_recs WHERE ok"
-        )
+        sources_l.append(f"SELECT * EXCLUDE (rid), rid, {extra} AS counted FROM _tail_recs WHERE ok")
         sources_p.append("SELECT * FROM _tail_parts")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _lines AS {' UNION ALL '.join(sources_l)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _allparts AS {' UNION ALL '.join(sources_p)}")
@@ -195,6 +194,8 @@ def _build(
         try:
             files = [str(v.path) for v in snap.segments]
             con.execute(f"ATTACH '{target}' AS b" if target is not None else "ATTACH ':memory:' AS b")
+            if target is not None:
+                os.chmod(target, 0o600)  # derived from a private ledger: as private
             _load(con, files, "b.recs", 0, columns)
             marks = tuple(index.mark_of(v, v.size) for v in snap.segments)
             gen = snap.generation
@@ -226,15 +227,20 @@ def _build(
     return manifest
 
 
-def build_index(ledger: Path) -> bool:
-    """Build the index now (the `ledger index` command and the background builder). False when the
-    directory is not writable or another process is building."""
+def build_index(ledger: Path, *, force: bool = False) -> bool:
+    """Build the index now unless it is up to date (the `ledger index` command and the background
+    builder). False when the directory is not writable or another process is building."""
     root = index.writable_dir(ledger)
     if root is None or not store.segments(ledger):
         return False
     with index.build_lock(root) as mine:
         if not mine:
             return False
+        manifest = index.load_manifest(ledger)
+        if manifest is not None and not force:
+            with store.snapshot(ledger) as snap:
+                if index.still_valid(manifest, snap) and not _Tail(snap, manifest.marks).bytes:
+                    return True
         con = connect()
         try:
             _build(con, ledger, root / index.new_file_name(), None)
@@ -278,9 +284,7 @@ def _warnings(
 INLINE_BUILD_BYTES = 24 << 20
 
 
-def open_engine(
-    ledger: Path, *, persist: bool = True, columns: tuple[str, ...] | None = None
-) -> Engine:
+def open_engine(ledger: Path, *, persist: bool = True, columns: tuple[str, ...] | None = None) -> Engine:
     """The ledger (all segments) as an Engine.
 
     `columns`: what the caller reads (None: everything). Only used when there is no usable index and
@@ -308,7 +312,7 @@ def _open(
         if manifest is not None and root is not None and index.still_valid(manifest, snap):
             tail = _Tail(snap, manifest.marks)
             covered = sum(m.covered for m in manifest.marks)
-            if tail.bytes > max(covered * TAIL_REBUILD_FRACTION, 1 << 20):
+            if tail.bytes > max(covered * TAIL_REBUILD_FRACTION, TAIL_REBUILD_MIN_BYTES):
                 manifest = None
             else:
                 try:
@@ -359,9 +363,7 @@ def _open(
 
 
 @contextlib.contextmanager
-def opened(
-    ledger: Path, *, persist: bool = True, columns: tuple[str, ...] | None = None
-) -> Iterator[Engine]:
+def opened(ledger: Path, *, persist: bool = True, columns: tuple[str, ...] | None = None) -> Iterator[Engine]:
     eng = open_engine(ledger, persist=persist, columns=columns)
     try:
         yield eng

@@ -49,7 +49,13 @@ class Mark:
     tail: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dev": self.dev, "ino": self.ino, "covered": self.covered, "head": self.head, "tail": self.tail}
+        return {
+            "dev": self.dev,
+            "ino": self.ino,
+            "covered": self.covered,
+            "head": self.head,
+            "tail": self.tail,
+        }
 
 
 @dataclass(frozen=True)

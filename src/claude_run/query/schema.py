@@ -90,8 +90,9 @@ def _cost_ok(x: str) -> str:
 
 
 def _cost(x: str) -> str:
-    """A plausible cost as DECIMAL(38,12) (exact sums, within 1e-12 of the binary value), else NULL."""
-    return f"(CASE WHEN {_cost_ok(x)} THEN {_num(x)}::DECIMAL(38,12) END)"
+    """A plausible cost as DECIMAL(38,12), else NULL: the number as written, rounded half away from
+    zero to 1e-12 USD (a millionth of a micro-dollar), so sums are exact in that unit."""
+    return f"(CASE WHEN {_cost_ok(x)} THEN try_cast({x} AS DECIMAL(38,12)) END)"
 
 
 def _bad_cost(x: str) -> str:
@@ -164,8 +165,14 @@ PART_INPUTS = ("model", "priced", "cost_usd", *_KINDS, "models")
 
 #: Which raw read_json columns each output column reads (for a lean read of a few columns).
 _RAW_OF = {
-    "started_at": "started_at", "ended_at": "ended_at", "branch": "git", "commit": "git", "remote": "git",
-    "cost_source": "cost_source", "priced": "cost_usd", "impossible": "tokens",
+    "started_at": "started_at",
+    "ended_at": "ended_at",
+    "branch": "git",
+    "commit": "git",
+    "remote": "git",
+    "cost_source": "cost_source",
+    "priced": "cost_usd",
+    "impossible": "tokens",
     **{k: "tokens" for k in (*_KINDS, "cache_creation_5m", "cache_creation_1h")},
     **{c: "ci" for c in ("ci_provider", "ci_workflow", "ci_job", "ci_run_id", "ci_pr", "ci_url")},
 }
@@ -212,10 +219,10 @@ WITH entries AS (
     SELECT e.rid, e.idx,
            coalesce(nullif(e.name, ''), '{UNKNOWN_MODEL}') AS model,
            {", ".join(f"{_count(f'e.p.{k}')} AS {k}" for k in _KINDS)},
-           {_priced('e.p.cost_usd', 'e.p.cost_source')} AS part_priced,
-           CASE WHEN {_priced('e.p.cost_usd', 'e.p.cost_source')} THEN {_cost('e.p.cost_usd')} ELSE 0 END
+           {_priced("e.p.cost_usd", "e.p.cost_source")} AS part_priced,
+           CASE WHEN {_priced("e.p.cost_usd", "e.p.cost_source")} THEN {_cost("e.p.cost_usd")} ELSE 0 END
                AS cost,
-           ({" OR ".join(_bad_count(f"e.p.{k}") for k in _KINDS)} OR {_bad_cost('e.p.cost_usd')}) AS impossible
+           ({" OR ".join(_bad_count(f"e.p.{k}") for k in _KINDS)} OR {_bad_cost("e.p.cost_usd")}) AS impossible
     FROM entries e
 ), mains AS (
     SELECT t.rid, coalesce(min(t.idx) FILTER (WHERE t.model = r.model), 1) AS main_idx,

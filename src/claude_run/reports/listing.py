@@ -12,10 +12,9 @@ def _cost(rec: dict[str, Any]) -> str:
     from decimal import Decimal
 
     from .formats import usd
-    from .units import is_priced
 
     cost = rec.get("cost_usd")
-    if not is_priced(cost, rec.get("cost_source")):
+    if rec.get("cost_source") == "unpriced" or type(cost) not in (int, float):
         return "unpriced"
     return usd(Decimal(repr(cost)), 4)
 
