@@ -76,9 +76,9 @@ def summary(
 ) -> None:
     """Totals grouped by day (default) or other dimensions: tokens, cost, cache hit ratio and savings."""
     from ..errors import UsageError
+    from ..query.summary import aggregate
     from ..reports.formats import FORMATS, render
     from ..reports.grouping import parse_group_by
-    from ..query.summary import aggregate
 
     if fmt not in FORMATS:
         raise UsageError(f"bad --format {fmt!r}: use table, markdown, json or csv")

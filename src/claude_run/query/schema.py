@@ -59,6 +59,7 @@ READ_COLUMNS: dict[str, str] = {
     "source": "VARCHAR",
     "supersedes": "VARCHAR",
     "claude_run_version": "VARCHAR",
+    "telemetry": "STRUCT(requests STRUCT(by_model MAP(VARCHAR, BIGINT)))",
 }
 
 
@@ -154,6 +155,7 @@ COLUMNS: dict[str, str] = {
     "supersedes": _str("supersedes"),
     "claude_run_version": _str("claude_run_version"),
     "models": "models",
+    "api_requests": "telemetry.requests.by_model",
     "impossible": f"({' OR '.join(_bad_count(f'tokens.{k}') for k in _KINDS)} OR {_bad_cost('cost_usd')})",
 }
 
