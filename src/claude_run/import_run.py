@@ -25,6 +25,7 @@ from .transcripts.scan import FileScan, scan_file
 from .transcripts.session import Session
 
 TRACKED_MODES = ("non-interactive", "hybrid", "interactive")
+EXECUTION_FILE_SOURCE = "execution-file"  # the source of `ledger import --execution-file` records
 # Below this many bytes to read, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
 
@@ -149,7 +150,8 @@ def plan(
 
 
 def _tracked_and_latest(ledger: Path) -> tuple[set[str], dict[str, str]]:
-    """Session ids recorded by claude-run runs, and the latest imported record id per session."""
+    """Session ids recorded by claude-run runs (or from execution files), and the latest imported
+    record id per session."""
     from .ledger.store import iter_lines, segments
 
     tracked: set[str] = set()
@@ -167,7 +169,9 @@ def _tracked_and_latest(ledger: Path) -> tuple[set[str], dict[str, str]]:
             sid, mode, rid = rec.get("session_id"), rec.get("mode"), rec.get("id")
             if not isinstance(sid, str):
                 continue
-            if mode in TRACKED_MODES:
+            # An execution file's record holds the run's `result` figures and its CI context: the
+            # transcript of that session adds nothing, so it is left alone like a tracked run's.
+            if mode in TRACKED_MODES or rec.get("source") == EXECUTION_FILE_SOURCE:
                 tracked.add(sid)
             elif mode == "imported" and isinstance(rid, str):
                 latest[sid] = rid
