@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from claude_run.ci_outputs import parse_outputs
-from support.ci_helpers import base_env, make_bin, sample_result
+from support.ci_helpers import base_env, make_bin, make_recorder, sample_result
 from support.ci_simulate import (
     GitHubRun,
     GitLabPipeline,
@@ -57,22 +57,6 @@ def _missing_reason(tmp: str) -> str | None:
     return _ledger_commands(base_env(path, make_bin(path)))
 
 
-def _recorder(bindir: Path, name: str, calls: Path) -> None:
-    """A fake `gh` / `curl`: records its argv and, for --body-file, the body; exits 0."""
-    script = bindir / name
-    script.write_text(
-        "#!/usr/bin/env python3\n"
-        "import json, sys\n"
-        "args = sys.argv[1:]\n"
-        "body = None\n"
-        "if '--body-file' in args:\n"
-        "    body = open(args[args.index('--body-file') + 1]).read()\n"
-        f"with open({str(calls)!r}, 'a') as fh:\n"
-        f"    fh.write(json.dumps({{'cmd': {name!r}, 'args': args, 'body': body}}) + '\\n')\n"
-    )
-    script.chmod(0o755)
-
-
 def _calls(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -90,8 +74,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("ci-examples")
     bindir = make_bin(tmp)
     calls = tmp / "calls.jsonl"
-    _recorder(bindir, "gh", calls)
-    _recorder(bindir, "curl", calls)
+    make_recorder(bindir, "gh", calls)
+    make_recorder(bindir, "curl", calls)
     env = base_env(tmp, bindir)
     env["CI_FAKE_CLAUDE_MARKER"] = str(tmp / "claude-runs.jsonl")
     return {"tmp": tmp, "env": env, "calls": calls, "missing": _ledger_commands(env)}
