@@ -131,7 +131,7 @@ def test_every_action_reference_is_pinned_to_a_commit() -> None:
 
 def test_prompt_run_outputs_record_and_arguments(sandbox: dict[str, Any]) -> None:
     sim = _sim(sandbox)
-    prompt = "Fix it: don't \"quote\" $HOME `id` $(id) \\\nsecond line"
+    prompt = 'Fix it: don\'t "quote" $HOME `id` $(id) \\\nsecond line'
     wf = _workflow(
         {
             "prompt": prompt,
@@ -268,7 +268,8 @@ def test_claude_code_action_example_imports_the_execution_file(sandbox: dict[str
     (record,) = _records(sim.artifacts / "claude-run-ledger" / "ledger.jsonl")
     assert (record["mode"], record["source"], record["status"]) == ("imported", "execution-file", "success")
     assert record["tags"] == {"workflow": "review", "team": "platform"}
-    assert (record["ci"]["provider"], record["ci"]["job"], record["ci"]["run_id"]) == ("github", "review", "9001")
+    ci = record["ci"]
+    assert (ci["provider"], ci["job"], ci["run_id"]) == ("github", "review", "9001")
     (comment,) = _calls(sandbox["calls"])
     assert f"| Output tokens | {TOKENS['output']:,} |" in comment["body"]
 
