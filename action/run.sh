@@ -31,6 +31,10 @@ words() {
   rm -f "$tmp"
 }
 
+# The venv the action's install step made (else the claude-run on PATH, as in the tests' runner).
+claude_run="$RUNNER_TEMP/claude-run/venv/bin/claude-run"
+[ -x "$claude_run" ] || claude_run=claude-run
+
 work=${CLAUDE_RUN_ACTION_DIR:?}
 ledger=${CLAUDE_RUN_ACTION_LEDGER:?}
 summary=$(mktemp "$work/summary.XXXXXX.md")
@@ -49,7 +53,7 @@ tag_args=()
 for t in "${TAGS[@]}"; do tag_args+=(--tag "$t"); done
 
 if [ -n "${INPUT_EXECUTION_FILE:-}" ]; then
-  cmd=(claude-run ledger import --ledger "$ledger" --execution-file "$INPUT_EXECUTION_FILE" "${tag_args[@]}")
+  cmd=("$claude_run" ledger import --ledger "$ledger" --execution-file "$INPUT_EXECUTION_FILE" "${tag_args[@]}")
   GITHUB_STEP_SUMMARY="$summary" "${cmd[@]}"
   rc=$?
 else
@@ -60,7 +64,7 @@ else
     prompt_src=$(mktemp "$work/prompt.XXXXXX")
     printf '%s' "${INPUT_PROMPT:-}" >"$prompt_src"
   fi
-  cmd=(claude-run - --track --ledger "$ledger" "${tag_args[@]}")
+  cmd=("$claude_run" - --track --ledger "$ledger" "${tag_args[@]}")
   [ -n "${INPUT_MAX_COST:-}" ] && cmd+=(--max-cost "$INPUT_MAX_COST")
   [ -n "${INPUT_BUDGET_DAILY:-}" ] && cmd+=(--budget-daily "$INPUT_BUDGET_DAILY")
   [ -n "${INPUT_BUDGET_MONTHLY:-}" ] && cmd+=(--budget-monthly "$INPUT_BUDGET_MONTHLY")

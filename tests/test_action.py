@@ -298,3 +298,14 @@ def test_a_malformed_execution_file_fails_the_step_and_writes_nothing(sandbox: d
     assert f"cannot import {bad}: not valid JSON, truncated?" in step.stderr
     assert "Traceback" not in step.stderr
     assert not ledger.exists() or ledger.read_text() == ""
+
+
+def test_a_failed_comment_is_a_warning_not_a_failed_run(sandbox: dict[str, Any]) -> None:
+    gh = Path(sandbox["env"]["PATH"].split(":")[0]) / "gh"
+    gh.write_text("#!/bin/sh\necho 'HTTP 403: Resource not accessible by integration' >&2\nexit 1\n")
+    sim = _sim(sandbox)
+    wf = _workflow({"prompt": "Review", "comment_on_pr": "true"})
+    assert run_github_workflow(sim, wf, GitHubRun()) == {"claude": True}
+    step = _action_step(sim)
+    assert step.outputs["status"] == "success"
+    assert "::warning title=claude-run action::could not comment on pull request #7" in step.stdout

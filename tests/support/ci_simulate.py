@@ -28,7 +28,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # holds action.yml: what `uses: ./` runs
 INSTALL_LINE = re.compile(
-    r"^\s*(python3? -m pip install|\S*pip install|npm install -g|apt-get |python3 -m venv|export PATH=)"
+    r"^\s*(python3? -m pip install|\S*pip\"? install|npm install -g|apt-get |python3 -m venv|export PATH=)"
 )
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
