@@ -262,7 +262,7 @@ def rate_limit_event(raw: dict[str, Any]) -> RateLimitEvent:
         windows = tuple(
             _window(k, v) for k, v in unified.items() if isinstance(k, str) and isinstance(v, dict)
         )
-    elif limiting is not None:
+    elif limiting is not None and _fraction(info.get("utilization")) is not None:
         # Without the per-window detail the top-level fields describe the limiting window.
         windows = (_window(limiting, info),)
     overage = info.get("isUsingOverage")
