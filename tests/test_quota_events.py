@@ -209,3 +209,37 @@ def _assistant(mid: str, ctx: int, parent: str | None = None) -> Any:
     }
     message = {"id": mid, "model": "claude-sonnet-4-5", "content": [], "usage": usage}
     return from_dict({"type": "assistant", "message": message, "parent_tool_use_id": parent})
+
+
+def test_telemetry_compactions_and_main_thread_peak() -> None:
+    from claude_run.telemetry.collector import Collector
+    from claude_run.telemetry.otlp import LogEvent
+    from claude_run.telemetry.sessions import session_record
+
+    def request(n: int, ctx: int, source: str | None) -> LogEvent:
+        attrs: dict[str, Any] = {
+            "model": "claude-sonnet-4-5",
+            "input_tokens": 10,
+            "cache_read_tokens": ctx - 10,
+        }
+        attrs.update({"request_id": f"req{n}", "session.id": "s1"})
+        if source is not None:
+            attrs["query_source"] = source
+        return LogEvent("api_request", n, attrs, {})
+
+    c = Collector()
+    c.add_events(
+        [
+            request(1, 120_000, "sdk"),
+            request(2, 180_000, "agent:custom"),  # a subagent's own window
+            request(3, 150_000, "compact"),  # the summarizing request
+            request(4, 90_000, "repl_main_thread"),
+            LogEvent("compaction", 5, {"trigger": "auto", "success": "true"}, {}),
+            LogEvent("compaction", 6, {"trigger": "manual", "success": "false"}, {}),
+        ]
+    )
+    assert c.peak_context() == (120_000, "claude-sonnet-4-5")
+    assert c.detail()["compactions"] == 1
+    rec = session_record("s1", c, "01X", {})
+    assert rec["context"]["peak_tokens"] == 120_000 and rec["context"]["compactions"] == 1
+    assert rec["context"]["peak_pct"] == 60.0
