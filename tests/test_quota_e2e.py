@@ -114,3 +114,11 @@ def test_api_key_login_records_context_but_no_quota(
     assert "rate_limits" not in rec
     assert rec["context"]["peak_tokens"] == SMALL.input + SMALL.cache_read + SMALL.cache_creation
     assert b"warning: context at" in proc.stderr
+
+
+def test_hybrid_view_shows_the_quota(claude_bin: Path, claude_home: Path, mock_api: MockApiFactory) -> None:
+    api = mock_api([text("hi", usage=SMALL)], ratelimit_headers=unified_ratelimit_headers(five_hour=0.64))
+    proc, rec = _run(claude_bin, claude_home, api.url, "say hi", "--hybrid")
+    assert proc.returncode == 0, proc.stderr
+    assert "five_hour 64%" in proc.stderr.decode()
+    assert rec["rate_limits"]["windows"]["five_hour"]["utilization"] == 0.64

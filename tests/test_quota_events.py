@@ -243,3 +243,26 @@ def test_telemetry_compactions_and_main_thread_peak() -> None:
     rec = session_record("s1", c, "01X", {})
     assert rec["context"]["peak_tokens"] == 120_000 and rec["context"]["compactions"] == 1
     assert rec["context"]["peak_pct"] == 60.0
+
+
+def test_status_line_and_hybrid_view_show_context_and_quota() -> None:
+    import io
+
+    from claude_run.display import HybridView, StatusLine, live_limits
+
+    folder = UsageFolder()
+    stream = io.StringIO()
+    line = StatusLine(stream, enabled=True)
+    assert live_limits(folder) == ""  # nothing known yet: nothing shown
+    hybrid = io.StringIO()
+    view = HybridView(hybrid)
+    for raw in (SAMPLES / "stream-ratelimit-oauth.jsonl").read_bytes().splitlines():
+        event = parse_line(raw)
+        assert event is not None
+        folder.feed(event)
+        view.show(event)
+    line.update(1.0, 1, 100, None, force=True, extra=live_limits(folder))
+    assert "ctx 2.8% · 5h 81% · 7d 33%" in stream.getvalue()
+    shown = hybrid.getvalue()
+    assert "quota allowed: five_hour 81% (allowed_warning) · seven_day 33% (allowed)" in shown
+    assert "ctx 2.8%" in shown

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .record import ContextUse
+
 LONG_WINDOW = 1_000_000
 DEFAULT_WINDOW = 200_000
 _CLAUDE_FAMILIES = ("claude", "opus", "sonnet", "haiku")
@@ -50,7 +52,7 @@ def context_field(
     model: str | None,
     compactions: int,
     model_usage: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
+) -> ContextUse | None:
     """The record's `context`, or None when the run made no request and compacted nothing."""
     if peak_tokens <= 0 and compactions <= 0:
         return None
@@ -58,7 +60,7 @@ def context_field(
     source = "claude"
     if window is None:
         window, source = table_window(model), "table"
-    out: dict[str, Any] = {
+    out: ContextUse = {
         "peak_tokens": peak_tokens,
         "model": model,
         "window": window,

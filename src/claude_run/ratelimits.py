@@ -8,10 +8,8 @@ event that carried it, stamped with when claude-run saw that event (the event ha
 
 from __future__ import annotations
 
-from typing import Any
-
 from .events import RateLimitEvent, WindowState
-from .record import iso_utc
+from .record import QuotaWindow, RateLimits, iso_utc
 
 FIVE_HOUR = "five_hour"
 SEVEN_DAY = "seven_day"
@@ -35,11 +33,11 @@ class RateLimitTracker:
         entry = self.windows.get(name)
         return entry[0].utilization if entry is not None else None
 
-    def field(self) -> dict[str, Any] | None:
+    def field(self) -> RateLimits | None:
         """The record's `rate_limits`, or None when Claude reported none (API key, Bedrock...)."""
         if self.last is None or self.seen_at is None:
             return None
-        windows: dict[str, dict[str, Any]] = {}
+        windows: dict[str, QuotaWindow] = {}
         for name, (w, seen) in self.windows.items():
             windows[name] = {
                 "utilization": w.utilization,

@@ -29,6 +29,7 @@ from .events import (
     TokenCounts,
 )
 from .ratelimits import RateLimitTracker
+from .record import ContextUse
 
 
 @dataclass
@@ -154,7 +155,7 @@ class UsageFolder:
         window = reported_window(model, self.model_usage()) or table_window(model)
         return percent(self.peak_context, window)
 
-    def context_field(self, compactions: int = 0) -> dict[str, Any] | None:
+    def context_field(self, compactions: int = 0) -> ContextUse | None:
         """The record's `context`; `compactions` seen elsewhere (telemetry) count when higher."""
         return context_field(
             self.peak_context, self.peak_model, max(self.compactions, compactions), self.model_usage()
