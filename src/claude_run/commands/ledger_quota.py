@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ..display import fmt_duration, fmt_tokens, fmt_usd
+from ..quota import QuotaReport, report
 
 NO_UTILIZATION = (
     "no plan utilization: Claude Code reports it (rate_limit_event) only on a subscription (Pro/Max) "
@@ -35,7 +36,6 @@ def quota(
     from ..fold import effective
     from ..ledger.store import ReadStats, iter_records
     from ..paths import ledger_path
-    from ..quota import report
     from ..reports.timeparse import resolve_tz
 
     if fmt not in ("table", "json"):
@@ -65,7 +65,7 @@ def _iso(t: datetime | None) -> str | None:
     return iso_utc(t.timestamp())
 
 
-def as_json(rep: Any) -> dict[str, Any]:
+def as_json(rep: QuotaReport) -> dict[str, Any]:
     now = rep.now
     windows = {
         name: {
@@ -123,7 +123,7 @@ def _at(t: datetime, now: datetime, zone: tzinfo) -> str:
     return f"{text} ({rel})"
 
 
-def render(rep: Any, zone: tzinfo) -> str:
+def render(rep: QuotaReport, zone: tzinfo) -> str:
     from ..alerts import window_label
 
     now = rep.now
