@@ -134,14 +134,14 @@ OPTIONS = (
         "--warn-context",
         "warn_context",
         "PCT",
-        "warn once on stderr (and note it) when a request fills PCT % of the context window",
+        "warn once on stderr (and note it) when a request fills PCT percent of the context window",
         _positive("--warn-context"),
     ),
     _value(
         "--warn-quota",
         "warn_quota",
         "PCT",
-        "warn once on stderr (and note it) when a plan quota window reaches PCT % (subscription logins)",
+        "warn once on stderr (and note it) when a plan quota window reaches PCT percent (subscription logins)",
         _positive("--warn-quota"),
     ),
 )
