@@ -47,6 +47,7 @@ USAGE_FIELDS = (
     "terminal_reason",
     "api_error_status",
     "duration_api_ms",
+    "context",
 )
 NO_CI: dict[str, str] = {"PATH": os.environ.get("PATH", "")}
 GITHUB = {
@@ -90,6 +91,12 @@ def _no_result(tmp: Path) -> Path:
     return path
 
 
+def _without_seen_at(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_seen_at(v) for k, v in value.items() if k != "seen_at"}
+    return value
+
+
 # --- the same figures as a tracked run ------------------------------------------------------------------
 
 
@@ -102,6 +109,7 @@ def _no_result(tmp: Path) -> Path:
         "stream-error-400.jsonl",
         "stream-multi.jsonl",
         "stream-partial.jsonl",
+        "stream-ratelimit-oauth.jsonl",
         "no-result",
     ],
 )
@@ -128,6 +136,12 @@ def test_import_records_what_a_tracked_run_of_the_same_stream_records(tmp_path: 
     assert {k: imported.get(k) for k in USAGE_FIELDS} == {k: tracked.get(k) for k in USAGE_FIELDS}
     assert (imported["mode"], imported["source"]) == ("imported", "execution-file")
     assert imported["exit_code"] is None
+    # Quota windows: the same figures; seen_at is when the event arrived (a run) or the time of the
+    # message before it (a file read later).
+    assert _without_seen_at(imported.get("rate_limits")) == _without_seen_at(tracked.get("rate_limits"))
+    if stream == "stream-ratelimit-oauth.jsonl":
+        assert imported["rate_limits"]["windows"]["five_hour"]["utilization"] == 0.81
+        assert imported["rate_limits"]["seen_at"] <= imported["ended_at"]
     if stream == "no-result":
         assert imported["status"] == "crashed" and imported["cost_source"] == "estimate"
         assert imported["tokens"]["output"] > 0  # message_delta's final counts, as the run reads them

@@ -119,6 +119,13 @@ def build_record(
         **fields,
         "wall_ms": None,
     }
+    # Quota and context use, as a run records them (no telemetry here: compactions from messages).
+    rate_limits = session.folder.rate_limits.field()
+    if rate_limits is not None:
+        record["rate_limits"] = rate_limits
+    context_use = session.folder.context_field()
+    if context_use is not None:
+        record["context"] = context_use
     if context is not None:
         record.update(context)
     else:

@@ -64,14 +64,21 @@ def read_execution_file(path: Path) -> ExecutionFile:
         raise BadInputFile(
             f"cannot import {path}: expected a JSON array of Claude Code messages, got a {_kind(raw)}"
         )
-    sessions = fold_messages(raw, str(path))
+    sessions = fold_messages(raw, str(path), st.st_mtime)
     return ExecutionFile(path, st.st_mtime, sessions)
 
 
-def fold_messages(messages: list[Any], where: str) -> list[ExecutionSession]:
+def fold_messages(messages: list[Any], where: str, mtime: float) -> list[ExecutionSession]:
     """Group the messages by `session_id` (in order of first appearance) and fold each group."""
     by_id: dict[str, ExecutionSession] = {}
     current: ExecutionSession | None = None
+    # A tracked run stamps a rate_limit_event with the time it arrived; here, with the time of the
+    # latest timestamped message before it (the file's mtime before any).
+    latest = [mtime]
+
+    def clock() -> float:
+        return latest[0]
+
     for index, raw in enumerate(messages):
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             raise BadInputFile(
@@ -81,15 +88,17 @@ def fold_messages(messages: list[Any], where: str) -> list[ExecutionSession]:
         if isinstance(sid, str) and sid:
             current = by_id.get(sid)
             if current is None:
-                current = by_id[sid] = ExecutionSession(sid)
+                current = by_id[sid] = ExecutionSession(sid, UsageFolder(clock))
         if current is None:
             continue  # before any session id (none in practice): nothing to attribute it to
+        ts = _timestamp(raw.get("timestamp"))
+        if ts is not None:
+            latest[0] = parse_iso(ts).timestamp()
         event = from_dict(raw)
         current.folder.feed(event)
         current.messages += 1
         if isinstance(event, InitEvent) and current.cwd is None:
             current.cwd = event.cwd
-        ts = _timestamp(raw.get("timestamp"))
         if ts is not None:
             if current.first_ts is None or ts < current.first_ts:
                 current.first_ts = ts
