@@ -220,3 +220,48 @@ def test_identity_fails_on_anything_but_appends(tmp_path: Path, change: str) -> 
 def test_identity_from_malformed_json_is_none() -> None:
     for raw in (None, [], {"gen": 1}, {"gen": "0", "marks": [[1]]}, {"gen": "0"}):
         assert identity.Identity.from_json(raw) is None
+
+
+def dated_session(root: Path, i: int, day: int) -> None:
+    ts = f"2026-10-{day:02d}T10:00:00.000Z"
+    write(root, [user(sid=sid(i), ts=ts), assistant(f"m{i}", f"r{i}", sid=sid(i), ts=ts)], sid=sid(i))
+
+
+def test_pruned_sessions_stay_out_but_come_back_when_they_grow(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from claude_run.ledger.maintenance import prune
+
+    history, ledger = tmp_path / "h", tmp_path / "l" / "ledger.jsonl"
+    for i, day in enumerate((1, 2, 20, 21)):
+        dated_session(history, i, day)
+    run_import(ledger, [history])
+    prune(ledger, datetime(2026, 10, 10, tzinfo=timezone.utc))
+    assert sorted(tokens(ledger)) == [sid(2), sid(3)]
+    assert run_import(ledger, [history]).records == []  # not brought back by the next import
+    ledger.unlink()  # a deleted ledger still gets back what was not pruned
+    assert sorted(r["session_id"] for r in run_import(ledger, [history]).records) == [sid(2), sid(3)]
+    grow_session(history, 0, 1)  # a pruned session used again is imported again
+    assert [r["session_id"] for r in run_import(ledger, [history]).records] == [sid(0)]
+
+
+def test_retention_counts_as_pruning(tmp_path: Path) -> None:
+    from claude_run.ledger.maintenance import pruned_before
+    from claude_run.ledger.rotation import apply_retention_locked, stamp_time
+
+    history, ledger = tmp_path / "h", tmp_path / "l" / "ledger.jsonl"
+    dated_session(history, 0, 1)
+    run_import(ledger, [history])
+    with store.locked(ledger):
+        seg = rotate_locked(ledger, now=datetime_ts(2026, 10, 5))
+        assert seg is not None
+        apply_retention_locked(ledger, 1.0, now=datetime_ts(2026, 10, 9))
+    assert pruned_before(ledger) == stamp_time(store.segment_stamp(seg) or "")
+    dated_session(history, 1, 7)
+    assert [r["session_id"] for r in run_import(ledger, [history]).records] == [sid(1)]
+
+
+def datetime_ts(year: int, month: int, day: int) -> float:
+    from datetime import datetime, timezone
+
+    return datetime(year, month, day, tzinfo=timezone.utc).timestamp()

@@ -313,12 +313,17 @@ def run_import(
             state.files[scan.path] = FileState(
                 st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, scan.end, tf.session_key, tf.subagent
             )
+        read_now = set(changed)
         if not trusted:
             changed.update(sessions)
         emit = [sessions[k] for k in sorted(changed) if sessions[k].count()]
         written: list[tuple[Session, str]] = []
         if emit:
+            from .ledger.maintenance import pruned_before
+            from .record import parse_iso
+
             held = ledger_holds(ledger)
+            pruned = pruned_before(ledger)
             now_ms = int(time.time() * 1000)
             for s in emit:
                 sid = s.session_id or s.key
@@ -331,6 +336,11 @@ def run_import(
                 record = build_record(s, prev[0] if prev else None, now_ms)
                 if prev is not None and prev[1] == content_key(record):
                     s.record_id = prev[0]  # the ledger holds the session as it is: not imported twice
+                    continue
+                started = record["started_at"]
+                gone = prev is None and s.key not in read_now and bool(started)
+                if gone and pruned is not None and parse_iso(started) < pruned:
+                    s.record_id = None  # removed on purpose by prune or retention: stays out
                     continue
                 result.records.append(record)
                 written.append((s, record["id"]))

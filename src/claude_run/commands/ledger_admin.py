@@ -76,9 +76,11 @@ def path_cmd(
         return
     for seg in store.segments(path):
         _echo(str(seg))
+    from ..ledger.maintenance import pruned_path
     from ..paths import spool_file
 
-    extras = (store.lock_path(path), store.generation_path(path), quarantine_path(path), spool_file(path))
+    extras = (store.lock_path(path), store.generation_path(path), quarantine_path(path))
+    extras += (pruned_path(path), spool_file(path))
     for extra in extras:
         if extra.exists():
             _echo(str(extra))
