@@ -79,8 +79,8 @@ def path_cmd(
     from ..ledger.maintenance import pruned_path
     from ..paths import spool_file
 
-    extras = (store.lock_path(path), store.generation_path(path), quarantine_path(path))
-    extras += (pruned_path(path), spool_file(path))
+    extras = [store.lock_path(path), store.generation_path(path), quarantine_path(path)]
+    extras += [pruned_path(path), spool_file(path)]
     for extra in extras:
         if extra.exists():
             _echo(str(extra))
