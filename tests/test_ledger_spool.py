@@ -28,6 +28,7 @@ from claude_run.errors import LedgerError
 from claude_run.ledger import spool, store
 from claude_run.paths import spool_file, state_dir
 from support.fake_claude import make_fake_claude
+from support.mock_anthropic import MockApiFactory
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -292,3 +293,39 @@ def test_a_run_on_a_read_only_ledger_waits_for_flush_spool(tmp_path: Path, tmpfs
         assert p.returncode == 0, p.stderr
     assert b"nothing is waiting" in p.stdout
     assert len(ledger.read_bytes().splitlines()) == 2
+
+
+@pytest.mark.e2e
+def test_real_claude_run_on_a_full_disk_is_spooled_with_its_usage_and_flushed_once(
+    tmp_path: Path, tmpfs: Path, claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
+) -> None:
+    from support.claude_cli import claude_env
+    from support.mock_anthropic import Usage, text
+
+    api = mock_api([text("hello from the mock", usage=Usage(input=85, cache_read=4202, output=19))])
+    ledger = tmpfs / "ledger.jsonl"
+    filler = fill(tmpfs)
+    env = claude_env(claude_home, api.url, PYTHONPATH=SRC, XDG_STATE_HOME=str(tmp_path / "state"))
+    argv = [sys.executable, "-m", "claude_run", "--claude-bin", str(claude_bin), "--track"]
+    p = subprocess.run(
+        [*argv, "--ledger", str(ledger), "say hello", "--", "--model", "claude-sonnet-4-5"],
+        capture_output=True,
+        env=env,
+        cwd=claude_home / "project",
+        timeout=120,
+    )
+    assert (p.stdout, p.returncode) == (b"hello from the mock\n", 74), p.stderr
+    assert b"No space left on device" in p.stderr and b"flush-spool" in p.stderr
+    filler.unlink()
+    for _ in range(2):
+        flushed = subprocess.run(
+            [sys.executable, "-m", "claude_run", "ledger", "flush-spool", "--ledger", str(ledger)],
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        assert flushed.returncode == 0, flushed.stderr
+    (rec,) = [orjson.loads(line) for line in ledger.read_bytes().splitlines()]
+    served = api.total_usage()
+    assert (rec["tokens"]["input"], rec["tokens"]["output"]) == (served.input, served.output)
+    assert rec["status"] == "success" and rec["exit_code"] == 0
