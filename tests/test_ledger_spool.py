@@ -235,9 +235,11 @@ def fill(mnt: Path) -> Path:
     return filler
 
 
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_RUN_", "GITHUB_", "OTEL_"))}
     env.pop("CI", None)
+    env.update(extra)
     env.update(
         {
             "PYTHONPATH": SRC,
@@ -329,3 +331,16 @@ def test_real_claude_run_on_a_full_disk_is_spooled_with_its_usage_and_flushed_on
     served = api.total_usage()
     assert (rec["tokens"]["input"], rec["tokens"]["output"]) == (served.input, served.output)
     assert rec["status"] == "success" and rec["exit_code"] == 0
+
+
+def test_verify_warns_of_waiting_records_and_repair_delivers_them(tmp_path: Path) -> None:
+    ledger = tmp_path / "l" / "ledger.jsonl"
+    env = {"CLAUDE_RUN_SPOOL_DIR": str(tmp_path / "spool")}
+    with mock.patch.dict(os.environ, env):
+        store.append(ledger, rec(0))
+        spool.spool(ledger, [rec(1)], "test")
+    p = run(tmp_path, "ledger", "verify", "--ledger", str(ledger), env=env)
+    assert p.returncode == 0 and b"1 record(s) could not be appended" in p.stderr, p.stderr
+    p = run(tmp_path, "ledger", "verify", "--repair", "--ledger", str(ledger), env=env)
+    assert p.returncode == 0 and b"appended 1 spooled record(s)" in p.stdout, p.stdout
+    assert ids(ledger) == [rec(0)["id"], rec(1)["id"]]

@@ -132,6 +132,8 @@ def verify_cmd(
             _echo(f"removed {tmp}, left by an interrupted rewrite")
     if repair:
         _deliver_spool(path)
+    else:
+        _warn_spooled(path)
     sys.stdout.flush()
     if result.bad_count and not repair:
         raise LedgerCorrupt(
@@ -156,6 +158,20 @@ def _deliver_spool(path: Path) -> int:
     if done.unreadable:
         _warn(f"skipped {done.unreadable} unreadable line(s) of {done.spool}")
     return len(done.appended)
+
+
+def _warn_spooled(path: Path) -> None:
+    from ..ledger.store import spool_waiting
+
+    if spool_waiting(path):
+        from ..ledger.spool import waiting
+
+        count = len(waiting(path))
+        if count:
+            _warn(
+                f"{count} record(s) could not be appended earlier and wait in the spool;"
+                " `claude-run ledger flush-spool` appends them"
+            )
 
 
 def flush_spool_cmd(
