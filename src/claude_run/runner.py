@@ -420,6 +420,8 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
             ledger_error = exc.message
         except OSError as exc:
             ledger_error = f"cannot write ledger {ledger_path}: {exc.strerror or exc}"
+        if ledger_error:
+            ledger_error = _spool(ledger_path, record, ledger_error)
     if opts.json_out:
         sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
         sys.stdout.flush()
@@ -441,6 +443,22 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
             sys.stderr.write(f"claude-run: ledger path {ledger_path}\n")
         return exit_code or 74
     return exit_code
+
+
+def _spool(ledger: Path, record: dict[str, Any], error: str) -> str:
+    """Keep a record the ledger refused; the message says where it waits (or shows it, if nowhere)."""
+    from .ledger.spool import spool
+
+    try:
+        where = spool(ledger, [record], error)
+    except (ClaudeRunError, OSError) as exc:
+        reason = exc.message if isinstance(exc, ClaudeRunError) else str(exc)
+        shown = orjson.dumps(record).decode()
+        return f"{error}; it could not be spooled either ({reason}); the record: {shown}"
+    return (
+        f"{error}; it waits in {where} and lands in the ledger with the next run that can write it,"
+        " or `claude-run ledger flush-spool`"
+    )
 
 
 def _ci_outputs(opts: RunOptions, record: dict[str, Any], result_text: str | None, *, recorded: bool) -> str:
