@@ -25,6 +25,7 @@ from .transcripts.scan import FileScan, scan_file
 from .transcripts.session import Session
 
 TRACKED_MODES = ("non-interactive", "hybrid", "interactive")
+EXECUTION_FILE_SOURCE = "execution-file"  # the source of `ledger import --execution-file` records
 # Below this many bytes to read, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
 
@@ -161,7 +162,7 @@ def content_key(rec: dict[str, Any]) -> bytes:
 class LedgerHolds:
     """What the ledger actually holds of imports: consulted before writing, never the state file."""
 
-    tracked: set[str] = field(default_factory=set)  # session ids recorded by claude-run runs
+    tracked: set[str] = field(default_factory=set)  # sessions recorded by runs or execution files
     latest: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # sid -> (id, content_key)
 
 
@@ -186,7 +187,9 @@ def ledger_holds(ledger: Path) -> LedgerHolds:
             sid, mode, rid = rec.get("session_id"), rec.get("mode"), rec.get("id")
             if not isinstance(sid, str):
                 continue
-            if mode in TRACKED_MODES:
+            # An execution file's record holds the run's `result` figures and its CI context: the
+            # transcript of that session adds nothing, so it is left alone like a tracked run's.
+            if mode in TRACKED_MODES or rec.get("source") == EXECUTION_FILE_SOURCE:
                 held.tracked.add(sid)
             elif mode == "imported" and isinstance(rid, str):
                 chains.setdefault(sid, []).append((rid, content_key(rec)))
