@@ -4,21 +4,22 @@ Semantics (docs/ci.md, "Budgets"):
 - A period is the calendar day or month in `tz` (UTC unless told), from its first instant (00:00)
   up to, not including, the next period's first instant. A record counts when its `started_at`
   falls in the period.
-- Every record counts whatever its status (a failed run was still billed), once per id (a ledger
-  merged twice, or a record and one that `supersedes` it, are not double-counted).
+- Every record that the README's fold counts, whatever its status (a failed run was still billed):
+  once per id (a ledger merged twice, or a record and one that `supersedes` it, are not
+  double-counted), an imported session once.
 - Narrowing: `project` keeps records of that project; `tags` keeps records carrying every given
   KEY=VALUE pair.
-- `cost_usd` is summed as recorded (Claude's figure or our list-price estimate). Records with no cost
-  (unpriced) add nothing and are counted apart, so the message can say the sum is a lower bound.
+- `cost_usd` of priced records is summed as recorded (Claude's figure or our list-price estimate).
+  Unpriced records add nothing and are counted apart, so the message can say the sum is a lower bound.
 - Before a run: spent >= limit refuses the run (`BudgetExceeded`, exit 75). After it: the run's own
   cost is added; spent >= limit is reported as "budget reached" (the next run would be refused).
 
-The spend query is one function, `spend_since`, so a faster rollup can replace the full read.
+The spend is read by the one read engine (`query`), so budgets count exactly what reports count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -140,74 +141,6 @@ def period_bounds(period: str, now: datetime, tz: tzinfo) -> tuple[datetime, dat
     return start, end
 
 
-def _matches(rec: Mapping[str, Any], tags: Mapping[str, str], project: str | None) -> bool:
-    if project is not None and rec.get("project") != project:
-        return False
-    if tags:
-        rec_tags = rec.get("tags")
-        if not isinstance(rec_tags, dict):
-            return False
-        return all(rec_tags.get(k) == v for k, v in tags.items())
-    return True
-
-
-def _iso_ms(dt: datetime) -> str:
-    """`record.iso_utc`'s format, from the datetime itself (no float timestamp rounding)."""
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def sum_records(
-    records: Iterable[Mapping[str, Any]],
-    start: datetime,
-    end: datetime | None = None,
-    *,
-    tags: Mapping[str, str] | None = None,
-    project: str | None = None,
-) -> Spend:
-    """Spend of `records` started in [start, end): the budget semantics, on any iterable of records."""
-    from . import fold
-    from .record import parse_iso
-
-    start_utc = start.astimezone(timezone.utc)
-    end_utc = end.astimezone(timezone.utc) if end is not None else None
-    # Our own timestamps (iso_utc: fixed width, UTC, "Z") sort as strings: compare those without parsing.
-    start_s = _iso_ms(start_utc)
-    end_s = _iso_ms(end_utc) if end_utc is not None else None
-    kept: dict[str, Mapping[str, Any]] = {}
-    folding = fold.Fold()
-    for rec in records:
-        folding.see(rec)  # the fold needs every record, in or out of the window
-        started = rec.get("started_at")
-        if not isinstance(started, str):
-            continue
-        if len(started) == 24 and started[-1] == "Z" and started[10] == "T":
-            if started < start_s or (end_s is not None and started >= end_s):
-                continue
-        else:
-            try:
-                when = parse_iso(started)
-            except ValueError:
-                continue
-            if when < start_utc or (end_utc is not None and when >= end_utc):
-                continue
-        if not _matches(rec, tags or {}, project):
-            continue
-        kept[str(rec.get("id"))] = rec  # a later copy of the same id replaces the earlier one
-    spend = Spend()
-    for rec in kept.values():
-        if not folding.counts(rec):
-            continue
-        spend.records += 1
-        cost = rec.get("cost_usd")
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-            spend.usd += float(cost)
-            if rec.get("cost_source") == "estimate":
-                spend.estimated += 1
-        else:
-            spend.unpriced += 1
-    return spend
-
-
 def spend_since(
     ledger: Path,
     start: datetime,
@@ -216,13 +149,42 @@ def spend_since(
     project: str | None = None,
     end: datetime | None = None,
 ) -> Spend:
-    """Spend recorded in `ledger` (all segments) for runs started at or after `start` (and before `end`).
+    """Spend recorded in `ledger` (all segments) for runs started in [start, end), from the read
+    engine: the records that count (the README's fold), narrowed by project and tags."""
+    from .query.engine import opened
 
-    Reads the whole ledger for now; this is the one place to swap for an indexed rollup.
-    """
-    from .ledger.store import iter_records
+    with opened(ledger, columns=("priced", "cost_usd", "cost_source", "project", "tags")) as eng:
+        return spend_in(eng.con, start, end, tags=tags, project=project)
 
-    return sum_records(iter_records(ledger), start, end, tags=tags, project=project)
+
+def spend_in(
+    con: Any,
+    start: datetime,
+    end: datetime | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    project: str | None = None,
+) -> Spend:
+    """The budget's sum over an open engine's connection (see `spend_since`)."""
+    clauses = ["counted", "started_at >= ?"]
+    params: list[Any] = [start.astimezone(timezone.utc)]
+    if end is not None:
+        clauses.append("started_at < ?")
+        params.append(end.astimezone(timezone.utc))
+    if project is not None:
+        clauses.append("project = ?")
+        params.append(project)
+    for key, value in sorted((tags or {}).items()):
+        clauses.append("tags[?] = ?")
+        params += [key, value]
+    row = con.execute(
+        f"""SELECT count(*), sum(cost_usd) FILTER (WHERE priced), count(*) FILTER (WHERE NOT priced),
+                   count(*) FILTER (WHERE priced AND cost_source = 'estimate')
+            FROM _lines WHERE {" AND ".join(clauses)}""",
+        params,
+    ).fetchone()
+    records, usd, unpriced, estimated = row if row else (0, None, 0, 0)
+    return Spend(float(usd or 0), int(records), int(unpriced), int(estimated))
 
 
 def scope_text(spec: BudgetSpec) -> str:
@@ -233,13 +195,18 @@ def scope_text(spec: BudgetSpec) -> str:
 
 def check(spec: BudgetSpec, ledger: Path, now: datetime | None = None) -> BudgetState:
     """Sum each budget's period; raise `BudgetExceeded` (exit 75) when one is already used up."""
+    from .query.engine import opened
+
     now = now or datetime.now(timezone.utc)
     tz = zone(spec.tz)
     periods: list[PeriodState] = []
-    for period, limit in spec.limits():
-        start, end = period_bounds(period, now, tz)
-        spent = spend_since(ledger, start, end=end, tags=spec.tags, project=spec.project)
-        periods.append(PeriodState(period, limit, start, end, spent))
+    limits = spec.limits()
+    if limits:
+        with opened(ledger, columns=("priced", "cost_usd", "cost_source", "project", "tags")) as eng:
+            for period, limit in limits:
+                start, end = period_bounds(period, now, tz)
+                spent = spend_in(eng.con, start, end, tags=spec.tags, project=spec.project)
+                periods.append(PeriodState(period, limit, start, end, spent))
     state = BudgetState(spec, periods)
     for p in periods:
         if p.exceeded:
