@@ -32,7 +32,7 @@ from .process import SIGNAL_EXIT, drain, exit_status, pump_lines, wait_exit, wri
 from .record import SCHEMA_VERSION, iso_utc, user_hash
 from .usage import UsageFolder, model_usage_dict
 
-KILL_GRACE_S = float(os.environ.get("CLAUDE_RUN_KILL_GRACE", "5"))
+KILL_GRACE_S = 5.0  # CLAUDE_RUN_KILL_GRACE, read (and checked) before the spawn by run_cli
 TERM_GRACE_S = 2.0
 TIMEOUT_EXIT = 124
 STDERR_KEEP = 64 * 1024
@@ -55,6 +55,7 @@ class RunOptions:
     show_partial: bool = False
     cwd: str = field(default_factory=os.getcwd)
     budget: Any = None  # budget.BudgetState from the pre-spawn check (--budget-daily/-monthly)
+    kill_grace: float = KILL_GRACE_S
 
 
 @dataclass
@@ -147,7 +148,7 @@ class _Session:
         child = self.s.child
         if not already_sent:
             child.send(sig)
-        with anyio.move_on_after(KILL_GRACE_S):
+        with anyio.move_on_after(self.opts.kill_grace):
             while child.poll() is None:
                 await anyio.sleep(0.02)
             return

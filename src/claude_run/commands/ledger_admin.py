@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -21,31 +20,21 @@ LedgerOption = Annotated[
     ),
 ]
 
-_RELATIVE_RE = re.compile(r"^(\d+)\s*([dhw])$", re.IGNORECASE)
-
-
 def parse_before(text: str, *, now: datetime | None = None) -> datetime:
-    """`2026-01-31` (local midnight), ISO date-time (local unless zoned), or `30d`/`12h`/`8w` ago."""
-    value = text.strip()
-    now = now if now is not None else datetime.now(timezone.utc)
-    match = _RELATIVE_RE.match(value)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2).lower()
-        delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount), "w": timedelta(weeks=amount)}
-        return now - delta[unit]
-    try:
-        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
-    except ValueError:
-        raise UsageError(f"invalid date {text!r}: use YYYY-MM-DD, an ISO date-time, or e.g. 90d") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # a wall-clock date means the user's local time
-    return parsed.astimezone(timezone.utc)
+    """`--before`: the one date grammar (claude_run.reports.timeparse), wall-clock dates local."""
+    from ..reports.timeparse import parse_instant
+
+    return parse_instant(text, now=now)
 
 
-def _resolve(ledger: str | None) -> Path:
+def _resolve(ledger: str | None, *, reading: bool = True) -> Path:
+    """The ledger path through the one gate (claude_run.gates.check_ledger)."""
+    from ..gates import check_ledger
     from ..paths import ledger_path
 
-    return ledger_path(ledger)
+    path = ledger_path(ledger)
+    check_ledger(path, reading=reading)
+    return path
 
 
 def _echo(text: str) -> None:
@@ -66,8 +55,9 @@ def path_cmd(
     from ..ledger import store
     from ..ledger.rotation import RotationPolicy
     from ..ledger.verify import quarantine_path
+    from ..paths import ledger_path
 
-    path = _resolve(ledger)
+    path = ledger_path(ledger)  # `path` only names it: a missing ledger is a fine answer
     _, problems = RotationPolicy.from_env_checked()
     for problem in problems:
         _warn(problem)
@@ -142,7 +132,7 @@ def merge_cmd(
     """Fold other ledgers into this one, deduplicated by record id (merging twice adds nothing)."""
     from ..ledger.maintenance import merge
 
-    path = _resolve(ledger)
+    path = _resolve(ledger, reading=False)
     result = merge(path, files, dry_run=dry_run)
     for src, lineno in result.invalid:
         _warn(f"{src}:{lineno}: not a valid record; not merged")
@@ -160,7 +150,9 @@ def prune_cmd(
     before: Annotated[
         str,
         typer.Option(
-            "--before", metavar="DATE", help="Remove runs started before DATE (YYYY-MM-DD, ISO, or 90d)."
+            "--before",
+            metavar="DATE",
+            help="Remove runs started before DATE (YYYY-MM-DD, ISO, today, this-month, 90d, 12h, 8w, 3m).",
         ),
     ],
     ledger: LedgerOption = None,
@@ -169,8 +161,8 @@ def prune_cmd(
     """Remove old records (and the records they supersede), rewriting each file atomically."""
     from ..ledger.maintenance import prune
 
-    path = _resolve(ledger)
     cutoff = parse_before(before)
+    path = _resolve(ledger)
     result = prune(path, cutoff, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     extra = f" (including {result.dropped_superseded} superseded)" if result.dropped_superseded else ""
@@ -227,8 +219,8 @@ def rotate_cmd(
 
     path = _resolve(ledger)
     policy, problems = RotationPolicy.from_env_checked()
-    for problem in problems:
-        _warn(problem)
+    if problems:  # an explicit rotation must not run on a setting it cannot read
+        raise UsageError(problems[0].split("; ")[0])
     limit = parse_size(max_bytes) if max_bytes is not None else policy.max_bytes
     days = parse_keep_days(keep_days) if keep_days is not None else policy.keep_days
     with locked(path):

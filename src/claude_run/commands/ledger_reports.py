@@ -25,11 +25,21 @@ TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only runs with 
 TzOpt = Annotated[str | None, typer.Option("--tz", help="Time zone for days and dates (default: local).")]
 
 
-def _ctx(ledger: str | None, tz_name: str | None) -> tuple[Path, Any]:
+def _ledger(ledger: str | None) -> Path:
+    """The ledger to read, through the one path gate (missing, directory, symlink: exit 74)."""
+    from ..gates import check_ledger
     from ..paths import ledger_path
+
+    path = ledger_path(ledger)
+    check_ledger(path, reading=True)
+    return path
+
+
+def _ctx(ledger: str | None, tz_name: str | None) -> tuple[Path, Any]:
     from ..reports.timeparse import resolve_tz
 
-    return ledger_path(ledger), resolve_tz(tz_name)
+    zone = resolve_tz(tz_name)
+    return _ledger(ledger), zone
 
 
 def _filters(
@@ -146,10 +156,9 @@ def show(
     """One record in full (JSON)."""
     import orjson
 
-    from ..paths import ledger_path
     from ..reports.query import find
 
-    rec = find(ledger_path(ledger), record_id)
+    rec = find(_ledger(ledger), record_id)
     _out(orjson.dumps(rec, option=orjson.OPT_INDENT_2) + b"\n")
 
 

@@ -14,7 +14,7 @@ import orjson
 from ..errors import UsageError
 from .filters import Filters
 from .query import aggregate
-from .timeparse import Bound, parse_bound
+from .timeparse import Bound, parse_bound, parse_range
 from .totals import Totals
 
 
@@ -43,10 +43,9 @@ def _length(since: Bound, until: Bound, tz: tzinfo) -> Decimal:
 
 
 def _range(text: str, tz: tzinfo, now: datetime) -> tuple[Bound, Bound]:
-    if ".." in text:
-        a, _, b = text.partition("..")
-        return parse_bound(a, tz, end=False, now=now), parse_bound(b, tz, end=True, now=now)
-    start = parse_bound(text, tz, end=False, now=now)
+    start, until = parse_range(text, tz, now=now)
+    if until is not None:
+        return start, until
     return start, Bound(instant=now.timestamp()) if start.instant is not None else parse_bound(
         "today", tz, end=True, now=now
     )
