@@ -313,13 +313,28 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path: Path, args: list[str]) ->
     assert b"Traceback" not in p.stderr
 
 
-def test_an_unwritable_ledger_never_hides_the_result(tmp_path: Path) -> None:
+def test_a_symlinked_ledger_is_refused_before_claude_starts(tmp_path: Path) -> None:
     claude = make_fake_claude(tmp_path, "text")
     target = tmp_path / "elsewhere.jsonl"
     target.write_text("")
     link = tmp_path / "ledger.jsonl"
     link.symlink_to(target)
     p = run_cli(tmp_path, claude, "hi", "--track", "--ledger", str(link))
+    assert p.returncode == 74 and p.stdout == b""
+    assert p.stderr.count(b"\n") == 1 and b"symbolic link" in p.stderr
+    assert target.read_text() == ""
+
+
+def test_an_unwritable_ledger_never_hides_the_result(tmp_path: Path) -> None:
+    fake = make_fake_claude(tmp_path, "text")
+    target = tmp_path / "elsewhere.jsonl"
+    target.write_text("")
+    ledger = tmp_path / "ledger.jsonl"
+    # The ledger turns into a symlink while claude runs: the append refuses it after the run.
+    claude = tmp_path / "swapping-claude"
+    claude.write_text(f"#!/bin/sh\nln -sf {target} {ledger}\nexec {fake} \"$@\"\n")
+    claude.chmod(0o755)
+    p = run_cli(tmp_path, claude, "hi", "--track", "--ledger", str(ledger))
     assert p.stdout == b"fake answer\n"
     assert p.returncode == 74
     assert b"NOT recorded" in p.stderr and b"symbolic link" in p.stderr

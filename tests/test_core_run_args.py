@@ -214,9 +214,7 @@ def test_the_fast_parser_reads_the_usual_lines_as_argparse_does(argv: list[str])
         fast = parse_fast(argv)
     except UsageError as exc:  # two different modes: both parsers refuse, in the same words
         assert "conflicts with the mode already chosen" in exc.message
-        with pytest.raises(UsageError) as by_slow:
-            by_argparse(argv)
-        assert by_slow.value.message == exc.message
+        assert by_argparse(argv) == f"error: {exc.message}"
         return
     assert fast is not None
     assert fields(fast) == by_argparse(argv)
