@@ -15,6 +15,7 @@ import pytest
 
 from support import fake_claude
 from support.fake_claude import make_fake_claude
+from claude_run.process import with_death_signal
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "claude-code-2.1.330"
@@ -276,6 +277,32 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_and_reaped(
     assert rec["status"] == "interrupted"
     assert any("killed" in n for n in rec["notes"])
     assert not _pids_running(str(tmp_path))
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or with_death_signal(["/bin/sh"]) == ["/bin/sh"],
+    reason="the parent-death signal needs Linux and util-linux's setpriv",
+)
+def test_claude_dies_with_a_sigkilled_claude_run(tmp_path: Path, ledger: Path) -> None:
+    """SIGKILL leaves claude-run no chance to stop claude: the kernel must (PR_SET_PDEATHSIG)."""
+    sigfile = tmp_path / "signal.txt"
+    claude = make_fake_claude(tmp_path, "ignore-term", signal_file=sigfile, hang_max=60)
+    proc = start_tracked(tmp_path, ledger, claude, cli_env(tmp_path))
+    try:
+        _wait_until_child_runs(str(tmp_path), sigfile)
+        assert _pids_running(str(tmp_path))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while _pids_running(str(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _pids_running(str(tmp_path)), "claude outlived claude-run"
+    finally:
+        proc.kill()
+        for pid in _pids_running(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert not ledger.exists() or ledger_records(ledger) == []  # nothing recorded: import finds it
 
 
 def test_timeout_stops_the_child_and_exits_124(tmp_path: Path, ledger: Path) -> None:
