@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
+from claude_run.process import with_death_signal
 from support import fake_claude
 from support.fake_claude import make_fake_claude
-from claude_run.process import with_death_signal
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "claude-code-2.1.330"
@@ -359,7 +359,7 @@ def test_an_unwritable_ledger_never_hides_the_result(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     # The ledger turns into a symlink while claude runs: the append refuses it after the run.
     claude = tmp_path / "swapping-claude"
-    claude.write_text(f"#!/bin/sh\nln -sf {target} {ledger}\nexec {fake} \"$@\"\n")
+    claude.write_text(f'#!/bin/sh\nln -sf {target} {ledger}\nexec {fake} "$@"\n')
     claude.chmod(0o755)
     p = run_cli(tmp_path, claude, "hi", "--track", "--ledger", str(ledger))
     assert p.stdout == b"fake answer\n"

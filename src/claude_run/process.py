@@ -177,10 +177,12 @@ def _directly_executable(path: str) -> bool:
         return False
     try:
         with open(path, "rb") as fh:
-            head = fh.read(4)
+            head = fh.read(7)
     except OSError:
         return False
-    return head[:2] == b"#!" or head == b"\x7fELF"
+    # ELF: the magic, then a valid class (32/64-bit), byte order and version.
+    elf = head[:4] == b"\x7fELF" and len(head) == 7 and head[4] in (1, 2) and head[5] in (1, 2) and head[6] == 1
+    return head[:2] == b"#!" or elf
 
 
 def _inherited_fds() -> list[int]:

@@ -236,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     class Mode(argparse.Action):
-        def __call__(self, parser: object, namespace: object, values: object, option: str | None = None) -> None:
+        def __call__(
+            self, parser: object, namespace: object, values: object, option: str | None = None
+        ) -> None:
             assert isinstance(namespace, Options)
             _set_mode(namespace, str(self.const if self.const is not None else values), option or "--mode")
 

@@ -20,6 +20,7 @@ LedgerOption = Annotated[
     ),
 ]
 
+
 def parse_before(text: str, *, now: datetime | None = None) -> datetime:
     """`--before`: the one date grammar (claude_run.reports.timeparse), wall-clock dates local."""
     from ..reports.timeparse import parse_instant

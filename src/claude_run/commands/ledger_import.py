@@ -48,7 +48,10 @@ def register(app: typer.Typer) -> None:
         ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger file.")] = None,
         since: Annotated[
             str | None,
-            typer.Option("--since", help="Only transcripts written on/after this date (YYYY-MM-DD, ISO, today, 30d, this-month…)."),
+            typer.Option(
+                "--since",
+                help="Only transcripts written on/after DATE (YYYY-MM-DD, ISO, today, 30d, this-month…).",
+            ),
         ] = None,
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Print what would be imported; write nothing.")

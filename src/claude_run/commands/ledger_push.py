@@ -145,7 +145,10 @@ def register(app: typer.Typer) -> None:
             list[str] | None, typer.Option("--header", metavar="KEY=VALUE", help="HTTP header (repeatable)")
         ] = None,
         since: Annotated[
-            str | None, typer.Option("--since", metavar="DATE", help="only runs ended on/after DATE (ISO, today, 7d, this-month…)")
+            str | None,
+            typer.Option(
+                "--since", metavar="DATE", help="only runs ended on/after DATE (ISO, today, 7d, this-month…)"
+            ),
         ] = None,
         resend: Annotated[
             bool, typer.Option("--all", help="send every record, even ones pushed before")
@@ -161,8 +164,8 @@ def register(app: typer.Typer) -> None:
         import orjson
 
         from .. import __version__
-        from ..ledger.store import ReadStats, iter_records
         from ..gates import check_ledger
+        from ..ledger.store import ReadStats, iter_records
         from ..paths import ledger_path
         from ..record import user_hash
         from ..reports.timeparse import parse_instant

@@ -161,7 +161,9 @@ def parse_range(text: str, tz: tzinfo, *, now: datetime | None = None) -> tuple[
     return parse_bound(text, tz, end=False, now=now), None
 
 
-def parse_instant(text: str, tz: tzinfo | None = None, *, end: bool = False, now: datetime | None = None) -> datetime:
+def parse_instant(
+    text: str, tz: tzinfo | None = None, *, end: bool = False, now: datetime | None = None
+) -> datetime:
     """A date option as an aware UTC datetime (`prune --before`, `import --since`, `push --since`).
 
     `tz` is the zone of wall-clock dates (default: the local zone, as the user sees the day).
