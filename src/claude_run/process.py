@@ -181,7 +181,9 @@ def _directly_executable(path: str) -> bool:
     except OSError:
         return False
     # ELF: the magic, then a valid class (32/64-bit), byte order and version.
-    elf = head[:4] == b"\x7fELF" and len(head) == 7 and head[4] in (1, 2) and head[5] in (1, 2) and head[6] == 1
+    elf = (
+        head[:4] == b"\x7fELF" and len(head) == 7 and head[4] in (1, 2) and head[5] in (1, 2) and head[6] == 1
+    )
     return head[:2] == b"#!" or elf
 
 

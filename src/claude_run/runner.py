@@ -86,6 +86,7 @@ class _Session:
         self._stderr = bytearray()
         self._warned_bad = False
         self._stop_requested = False
+        self._rates: Any = None  # pricing.rates once loaded (status line only)
         self.context: dict[str, Any] = {}
         # --- telemetry (issue 5): the built-in OTLP receiver, when launch bound one ---
         self.telemetry: Any = None
@@ -129,9 +130,8 @@ class _Session:
         if not self.status.enabled:
             return
         tokens = self.folder.live_tokens()
-        self.status.update(
-            time.monotonic() - self.s.mono0, self.folder.turns, tokens.total, self.folder.live_cost(), force
-        )
+        cost = self.folder.live_cost(self._rates)
+        self.status.update(time.monotonic() - self.s.mono0, self.folder.turns, tokens.total, cost, force)
 
     def on_stderr(self, chunk: bytes) -> None:
         self._stderr += chunk
@@ -206,7 +206,18 @@ class _Session:
 
         while True:
             await anyio.sleep(0.25)
+            if self.status.enabled and self._rates is None and self.folder.messages:
+                # The status line promises the cost so far: load the price table once, off the loop
+                # (only for a terminal, and once claude is waiting on the API anyway).
+                self._rates = await anyio.to_thread.run_sync(self._load_rates)
             self._tick()
+
+    def _load_rates(self) -> Any:
+        from .pricing import rates
+
+        for m in list(self.folder.messages.values()):
+            rates(m.model)
+        return rates
 
     async def collect_context(self) -> None:
 

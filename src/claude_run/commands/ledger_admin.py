@@ -99,6 +99,11 @@ def verify_cmd(
                 {"file": str(b.path), "line": b.lineno, "offset": b.offset, "reason": b.reason}
                 for b in result.bad
             ],
+            "suspect_count": result.suspect_count,
+            "suspect": [
+                {"file": str(b.path), "line": b.lineno, "offset": b.offset, "reason": b.reason}
+                for b in result.suspect
+            ],
             "quarantined": result.quarantined,
             "quarantine": str(result.quarantine) if result.quarantine else None,
         }
@@ -108,8 +113,14 @@ def verify_cmd(
             _echo(describe(bad))
         if result.bad_count > len(result.bad):
             _echo(f"... and {result.bad_count - len(result.bad)} more bad line(s)")
+        for suspect in result.suspect:
+            _echo(describe(suspect))
+        if result.suspect_count > len(result.suspect):
+            _echo(f"... and {result.suspect_count - len(result.suspect)} more suspect record(s)")
         _echo(
-            f"{result.records} record(s), {result.bad_count} bad line(s) in {len(result.files)} file(s)"
+            f"{result.records} record(s), {result.bad_count} bad line(s)"
+            + (f", {result.suspect_count} suspect record(s)" if result.suspect_count else "")
+            + f" in {len(result.files)} file(s)"
             + (f"; {result.future_version} from a newer schema" if result.future_version else "")
         )
         if result.quarantined:
@@ -120,6 +131,11 @@ def verify_cmd(
     if result.bad_count and not repair:
         raise LedgerCorrupt(
             f"{result.bad_count} bad line(s) in {path}; `claude-run ledger verify --repair` quarantines them"
+        )
+    if result.suspect_count:
+        raise LedgerCorrupt(
+            f"{result.suspect_count} record(s) in {path} cannot be true (listed above); repair leaves them"
+            " to you: remove the wrong copy with an editor, or `ledger export` and rebuild"
         )
 
 

@@ -85,13 +85,12 @@ def summary(
     ledger: LedgerOpt = None,
 ) -> None:
     """Totals grouped by day (default) or other dimensions: tokens, cost, cache hit ratio and savings."""
-    from ..errors import UsageError
+    from ..gates import choice
     from ..reports.formats import FORMATS, render
     from ..reports.grouping import parse_group_by
     from ..reports.query import aggregate
 
-    if fmt not in FORMATS:
-        raise UsageError(f"bad --format {fmt!r}: use table, markdown, json or csv")
+    choice(fmt, FORMATS, "--format")
     path, zone = _ctx(ledger, tz)
     group_by = parse_group_by(by)
     report = aggregate(path, group_by, _filters(zone, since, until, project, model, status, tag), zone)
@@ -114,8 +113,10 @@ def compare(
     ledger: LedgerOpt = None,
 ) -> None:
     """Two periods side by side: runs, cost, cost per run, cache hit ratio, and the change."""
-    from ..reports.compare import compare_periods, render_compare
+    from ..gates import choice
+    from ..reports.compare import COMPARE_FORMATS, compare_periods, render_compare
 
+    choice(fmt, COMPARE_FORMATS, "--format")
     path, zone = _ctx(ledger, tz)
     base = _filters(zone, None, None, project, model, status, tag)
     result = compare_periods(path, period, against, base, zone)
@@ -178,11 +179,10 @@ def export(
     ledger: LedgerOpt = None,
 ) -> None:
     """The selected records as JSON Lines, a JSON array, or CSV (tokens and tags flattened)."""
-    from ..errors import UsageError
+    from ..gates import choice
     from ..reports.export import EXPORT_FORMATS, export_records
 
-    if fmt not in EXPORT_FORMATS:
-        raise UsageError(f"bad --format {fmt!r}: use jsonl, json or csv")
+    choice(fmt, EXPORT_FORMATS, "--format")
     path, zone = _ctx(ledger, tz)
     filters = _filters(zone, since, until, project, model, status, tag)
     export_records(path, filters, zone, fmt, Path(output) if output else None, fold=not all_records)

@@ -129,6 +129,9 @@ def _span(p: Period, tz: tzinfo) -> str:
     return f"{fmt(p.since)} → {fmt(p.until)} ({p.days.normalize():f} days)"
 
 
+COMPARE_FORMATS = ("table", "markdown", "json", "csv")
+
+
 def render_compare(c: Comparison, fmt: str) -> bytes:
     from .formats import _num, pico
 
@@ -150,6 +153,17 @@ def render_compare(c: Comparison, fmt: str) -> bytes:
             "warnings": c.warnings,
         }
         return orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n"
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["metric", "period", "against", "change", "change_pct"])
+        for k in pm:
+            delta, pct = _change(pm[k], am[k])
+            writer.writerow([k, *("" if v is None else format(v, "f") for v in (pm[k], am[k], delta, pct))])
+        return buf.getvalue().encode()
     from tabulate import tabulate
 
     def cell(k: str, v: Decimal | None) -> str:
