@@ -338,7 +338,8 @@ class Plan:
         self.task: str | None = task
         self.mode: str = mode
         # Every setting the run will use is read now, before claude starts: a bad one is exit 2.
-        self.track: bool = ns.track if ns.track is not None else env_flag("CLAUDE_RUN_TRACK")
+        env_track = env_flag("CLAUDE_RUN_TRACK")  # checked even when --track/--no-track decides
+        self.track: bool = ns.track if ns.track is not None else env_track
         env_telemetry = env_flag("CLAUDE_RUN_TELEMETRY", default=True)
         self.telemetry: bool = ns.telemetry if ns.telemetry is not None else env_telemetry
         self.kill_grace: float = env_number("CLAUDE_RUN_KILL_GRACE", 5.0, low=0, high=3600)

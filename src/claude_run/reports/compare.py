@@ -14,7 +14,7 @@ import orjson
 from ..errors import UsageError
 from .filters import Filters
 from .query import aggregate
-from .timeparse import Bound, parse_bound, parse_range
+from .timeparse import MAX_TS, MIN_TS, Bound, parse_bound, parse_range
 from .totals import Totals
 
 
@@ -89,6 +89,12 @@ def compare_periods(
             a_since = _preceding(against, a_until, tz, now)
     else:
         a_since, a_until = _range(against, tz, now)
+    try:
+        in_range = MIN_TS <= a_since.ts(tz) <= MAX_TS
+    except (ValueError, OverflowError):
+        in_range = False
+    if not in_range:
+        raise UsageError("the baseline period (--against) would start before year 1; give it as FROM..TO")
     a_len = _length(a_since, a_until, tz)
     if a_len <= 0:
         raise UsageError(f"--against {against!r} is empty")
