@@ -80,7 +80,9 @@ def test_unknown_zone_is_a_usage_error() -> None:
 # --- which records count ---------------------------------------------------------------------------------
 
 
-def sum_records(records: list[dict[str, Any]], start: datetime, end: datetime | None = None, **kw: Any) -> Any:
+def sum_records(
+    records: list[dict[str, Any]], start: datetime, end: datetime | None = None, **kw: Any
+) -> Any:
     """The budget's spend of a ledger holding `records` (read by the engine, as a run's check is)."""
     import tempfile
 
@@ -90,6 +92,7 @@ def sum_records(records: list[dict[str, Any]], start: datetime, end: datetime | 
         ledger = Path(d) / "ledger.jsonl"
         ledger.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
         return budget.spend_since(ledger, start, end=end, **kw)  # (spend_since opens the engine)
+
 
 DAY = datetime(2026, 11, 23, tzinfo=UTC)
 NEXT = DAY + timedelta(days=1)

@@ -41,9 +41,8 @@ def _excluded_sql(keys: str) -> str:
 
 def full_excluded(con: duckdb.DuckDBPyConnection, recs: str, out: str) -> None:
     """Create table `out`(rid) of the rows of `recs` that the rule leaves out."""
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _keys AS SELECT rid, id, supersedes, mode, session_id FROM {recs} WHERE ok"
-    )
+    keys = f"SELECT rid, id, supersedes, mode, session_id FROM {recs} WHERE ok"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _keys AS {keys}")
     con.execute(f"CREATE OR REPLACE TABLE {out} AS {_excluded_sql('_keys')}")
 
 

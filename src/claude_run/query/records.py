@@ -141,15 +141,22 @@ def find(ledger: Path, prefix: str) -> Record:
 
 
 def iter_selected(
-    ledger: Path, filters: Filters | None = None, tz: tzinfo | None = None, *, fold: bool = True
+    ledger: Path,
+    filters: Filters | None = None,
+    tz: tzinfo | None = None,
+    *,
+    fold: bool = True,
+    warnings: list[str] | None = None,
 ) -> Iterator[Record]:
     """Records matching the filters, in ledger order; with `fold`, only those that count (each id
-    once); without, every line of a matching id."""
+    once); without, every line of a matching id. The engine's warnings go to `warnings`."""
     from ..reports.timeparse import resolve_tz
 
     filters = filters or Filters()
     tz = tz or resolve_tz(None)
     with opened(ledger) as eng:
+        if warnings is not None:
+            warnings += eng.warnings
         where, params = record_where(filters, tz, fold=fold)
         ids = {
             str(r[0])
@@ -257,7 +264,8 @@ def export_parquet(ledger: Path, filters: Filters, tz: tzinfo, target: Path, *, 
                 f"""
                 COPY (
                     SELECT l.* EXCLUDE ({hidden}),
-                           (SELECT list(struct_pack(model := p.model, main := p.is_main, priced := p.part_priced,
+                           (SELECT list(struct_pack(
+                                   model := p.model, main := p.is_main, priced := p.part_priced,
                                    input := p.input, output := p.output, cache_read := p.cache_read,
                                    cache_creation := p.cache_creation, cost_usd := p.cost) ORDER BY p.model)
                             FROM _allparts p WHERE p.rid = l.rid) AS parts

@@ -208,6 +208,8 @@ def raw_columns(columns: tuple[str, ...] | None) -> dict[str, str]:
 #: Is the raw row a record at all (else a bad line)?
 IS_RECORD = "(raw.v IS NOT NULL AND nullif(raw.id, '') IS NOT NULL)"
 
+_RESIDUAL = "t.{k} + CASE WHEN t.idx = m.main_idx THEN r.{k} - m.s_{k} ELSE 0 END AS {k}"
+
 #: One row per (record, model) the record used, with the residual on its main part (see README's
 #: "Ledger and reports": the record's own totals are authoritative). Reads the table `__RECS__`.
 PARTS_SQL = f"""
@@ -224,7 +226,8 @@ WITH entries AS (
            {_priced("e.p.cost_usd", "e.p.cost_source")} AS part_priced,
            CASE WHEN {_priced("e.p.cost_usd", "e.p.cost_source")} THEN {_cost("e.p.cost_usd")} ELSE 0 END
                AS cost,
-           ({" OR ".join(_bad_count(f"e.p.{k}") for k in _KINDS)} OR {_bad_cost("e.p.cost_usd")}) AS impossible
+           ({" OR ".join(_bad_count(f"e.p.{k}") for k in _KINDS)} OR {_bad_cost("e.p.cost_usd")})
+               AS impossible
     FROM entries e
 ), mains AS (
     SELECT t.rid, coalesce(min(t.idx) FILTER (WHERE t.model = r.model), 1) AS main_idx,
@@ -232,7 +235,7 @@ WITH entries AS (
     FROM typed t JOIN __RECS__ r USING (rid) GROUP BY t.rid
 )
 SELECT t.rid, t.model, t.part_priced, (t.idx = m.main_idx) AS is_main,
-       {", ".join(f"t.{k} + CASE WHEN t.idx = m.main_idx THEN r.{k} - m.s_{k} ELSE 0 END AS {k}" for k in _KINDS)},
+       {", ".join(_RESIDUAL.format(k=k) for k in _KINDS)},
        t.cost + CASE WHEN t.idx = m.main_idx AND r.priced THEN r.cost_usd - m.s_cost ELSE 0 END AS cost,
        t.impossible
 FROM typed t JOIN mains m USING (rid) JOIN __RECS__ r USING (rid)

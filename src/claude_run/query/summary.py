@@ -7,7 +7,7 @@ Rules (docs/reports.md has the long form):
   under `--model` the totals count the matching parts.
 - Priced and unpriced usage are kept apart: unpriced usage carries its runs and tokens, never a $0
   cost. Whole records are priced or not by their own cost; parts by theirs.
-- Savings: cache reads × (input − cache-read list price) per model, over priced usage.
+- Savings: cache reads x (input - cache-read list price) per model, over priced usage.
 - Records without a readable `started_at` have no day and are in no report.
 """
 
