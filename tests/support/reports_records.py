@@ -166,6 +166,8 @@ def brute(
     by_model = "model" in group_by or model is not None
     out: dict[tuple[bool, tuple[str, ...]], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Fraction(0)])
     for rec in folded(records):
+        if rec.get("started_at") is None:  # no readable start: in no report (the fold still saw it)
+            continue
         ts = datetime.fromisoformat(rec["started_at"].replace("Z", "+00:00")).timestamp()
         if (since is not None and ts < since) or (until is not None and ts >= until):
             continue

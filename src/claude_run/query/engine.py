@@ -71,12 +71,14 @@ def _parts(con: duckdb.DuckDBPyConnection, recs: str, out: str) -> None:
     con.execute(f"ALTER TABLE {recs} DROP COLUMN models")  # the parts hold what it said
 
 
-def _stats(con: duckdb.DuckDBPyConnection, recs: str) -> tuple[int, int]:
+def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str) -> tuple[int, int, int]:
+    """Bad lines, records of a newer schema, and records holding figures that cannot be true."""
     row = con.execute(
-        f"SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok AND v > {SCHEMA_VERSION})"
-        f" FROM {recs}"
+        f"""SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok AND v > {SCHEMA_VERSION}),
+                   count(*) FILTER (WHERE ok AND (impossible OR rid IN (SELECT rid FROM {parts} WHERE impossible)))
+            FROM {recs}"""
     ).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
 
 def _bad_lines(paths: list[tuple[Path, int, int]], limit: int) -> list[tuple[Path, int]]:
@@ -207,7 +209,7 @@ def _build(
     else:
         con.execute(f"CREATE TABLE b.parts AS {_EMPTY_PARTS}")
     fold.full_excluded(con, "b.recs", "b.excluded")
-    bad_count, future = _stats(con, "b.recs")
+    bad_count, future, impossible = _stats(con, "b.recs", "b.parts")
     bad = _bad_lines(ranges, store.MAX_LISTED_BAD) if bad_count else []
     rows_row = con.execute("SELECT count(*) FROM b.recs").fetchone()
     manifest = index.Manifest(
@@ -218,6 +220,7 @@ def _build(
         bad=tuple((str(p), n) for p, n in bad),
         bad_count=bad_count,
         future=future,
+        impossible=impossible,
     )
     if target is not None:
         con.execute("CHECKPOINT b")
@@ -340,7 +343,7 @@ def _open(
         else:
             source = "index"
         tail_bad: list[tuple[Path, int]] = []
-        tail_bad_count = tail_future = 0
+        tail_bad_count = tail_future = tail_impossible = 0
         if tail is not None and tail.bytes:
             name = tail.write(snap)
             try:
@@ -350,14 +353,21 @@ def _open(
                     os.unlink(name)
             _parts(con, "_tail_recs", "_tail_parts")
             fold.tail_excluded(con, "b.recs", "_tail_recs", "_tail_excluded")
-            tail_bad_count, tail_future = _stats(con, "_tail_recs")
+            tail_bad_count, tail_future, tail_impossible = _stats(con, "_tail_recs", "_tail_parts")
             if tail_bad_count:
                 tail_bad = _bad_lines(tail.ranges, store.MAX_LISTED_BAD)
             _define_views(con, "b", True)
             source = "index+tail"
         else:
             _define_views(con, "b", False)
-        return Engine(con, _warnings(manifest, tail_bad, tail_bad_count, tail_future), source)
+        warnings = _warnings(manifest, tail_bad, tail_bad_count, tail_future)
+        impossible = manifest.impossible + tail_impossible
+        if impossible:
+            warnings.append(
+                f"{impossible} record(s) hold a cost or token count that cannot be true (negative, not"
+                " finite, or absurd): those figures are left out of every total; run `claude-run ledger verify`"
+            )
+        return Engine(con, warnings, source)
     finally:
         store.close_snapshot(snap)
 

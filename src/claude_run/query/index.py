@@ -67,6 +67,7 @@ class Manifest:
     bad: tuple[tuple[str, int], ...]  # first bad lines (segment name, line number)
     bad_count: int
     future: int  # records of a newer schema
+    impossible: int = 0  # records with figures that cannot be true
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(
@@ -79,6 +80,7 @@ class Manifest:
                 "bad": [list(b) for b in self.bad],
                 "bad_count": self.bad_count,
                 "future": self.future,
+                "impossible": self.impossible,
             }
         )
 
@@ -115,6 +117,7 @@ def load_manifest(ledger: Path) -> Manifest | None:
             bad=tuple((str(a), int(b)) for a, b in raw["bad"]),
             bad_count=int(raw["bad_count"]),
             future=int(raw["future"]),
+            impossible=int(raw.get("impossible", 0)),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -160,7 +160,7 @@ COLUMNS: dict[str, str] = {
 }
 
 #: What every engine needs whatever the query: the fold's keys, the version, the bad-line test.
-KEY_COLUMNS = ("id", "v", "mode", "session_id", "supersedes", "started_at")
+KEY_COLUMNS = ("id", "v", "mode", "session_id", "supersedes", "started_at", "impossible")
 
 #: What the model parts are computed from.
 PART_INPUTS = ("model", "priced", "cost_usd", *_KINDS, "models")
