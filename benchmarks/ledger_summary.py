@@ -1,7 +1,7 @@
 """Benchmark: `ledger summary` on a large ledger, against the floor of merely parsing every line.
 
-Targets (issue "One read engine"): cold ≤ 0.6× the floor; warm, and warm after one append, ≤ 0.3 s;
-peak RSS ≤ 250 MB.
+Targets (issue "One read engine"): cold <= 0.6x the floor; warm, and warm after one append, <= 0.3 s;
+peak RSS <= 250 MB.
 
     PYTHONPATH=src python benchmarks/ledger_summary.py [--records 1000000] [--dir /tmp/x] [--keep]
 

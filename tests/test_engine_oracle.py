@@ -74,7 +74,8 @@ def test_every_view_equals_the_oracle(
         with opened(ledger) as eng:
             # ledger sql, over the documented views
             row = eng.con.execute(
-                "SELECT count(*), count(*) FILTER (WHERE priced), coalesce(sum(cost_usd) FILTER (WHERE priced), 0),"
+                "SELECT count(*), count(*) FILTER (WHERE priced),"
+                " coalesce(sum(cost_usd) FILTER (WHERE priced), 0),"
                 " coalesce(sum(input), 0), coalesce(sum(cache_read), 0) FROM runs"
             ).fetchone()
             assert row == (

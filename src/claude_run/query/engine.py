@@ -75,7 +75,8 @@ def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str) -> tuple[int, 
     """Bad lines, records of a newer schema, and records holding figures that cannot be true."""
     row = con.execute(
         f"""SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok AND v > {SCHEMA_VERSION}),
-                   count(*) FILTER (WHERE ok AND (impossible OR rid IN (SELECT rid FROM {parts} WHERE impossible)))
+                   count(*) FILTER (WHERE ok AND (impossible OR rid IN (
+                       SELECT rid FROM {parts} WHERE impossible)))
             FROM {recs}"""
     ).fetchone()
     return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
@@ -365,7 +366,8 @@ def _open(
         if impossible:
             warnings.append(
                 f"{impossible} record(s) hold a cost or token count that cannot be true (negative, not"
-                " finite, or absurd): those figures are left out of every total; run `claude-run ledger verify`"
+                " finite, or absurd): those figures are left out of every total;"
+                " run `claude-run ledger verify`"
             )
         return Engine(con, warnings, source)
     finally:
