@@ -4,7 +4,6 @@ claude-run) shows claude-run's status line and lands in the ledger once, from it
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -13,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+
+from claude_run import fold
 from support.claude_cli import claude_env, write_claude_json
 from support.mock_anthropic import MockApiFactory, text
 from test_e2e_run import SONNET, U1, U2, assert_tokens_equal_served, claude_run, read_ledger
-
-from claude_run import fold
 
 pytestmark = [
     pytest.mark.e2e,
@@ -35,7 +34,12 @@ def _env(home: Path, api_url: str, ledger: Path) -> dict[str, str]:
 
 def _claude_run(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "claude_run", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "claude_run", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -44,7 +48,9 @@ class Tmux:
         self.base = ["tmux", "-S", str(home / "tmux.sock")]
 
     def start(self, cwd: Path, command: str) -> None:
-        subprocess.run([*self.base, "new-session", "-d", "-x", "160", "-y", "40", "-c", str(cwd), command], check=True)
+        subprocess.run(
+            [*self.base, "new-session", "-d", "-x", "160", "-y", "40", "-c", str(cwd), command], check=True
+        )
 
     def screen(self) -> str:
         return subprocess.run([*self.base, "capture-pane", "-p"], capture_output=True, text=True).stdout
@@ -110,7 +116,12 @@ def test_plain_claude_session_is_recorded_once_by_the_installed_hook(
     payload = json.dumps({"session_id": rec["session_id"], "cwd": str(project), "reason": "other"})
     again = subprocess.run(
         [sys.executable, "-m", "claude_run", "hook", "session-end", "--foreground"],
-        input=payload, env=env, cwd=project, capture_output=True, text=True, timeout=60,
+        input=payload,
+        env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert again.returncode == 0 and again.stdout == "" and again.stderr == ""
     after = read_ledger(ledger)
@@ -125,7 +136,9 @@ def test_a_tracked_run_with_the_hook_installed_is_recorded_once(
     write_claude_json(claude_home, claude_home / "project")
     env = _env(claude_home, api.url, claude_home / "ledger.jsonl")
     assert _claude_run(env, "install", "--session-end", cwd=claude_home).returncode == 0
-    proc, new = claude_run(claude_bin, claude_home, api, "say hi", env={"CLAUDE_RUN_LEDGER": str(claude_home / "ledger.jsonl")})
+    proc, _ = claude_run(
+        claude_bin, claude_home, api, "say hi", env={"CLAUDE_RUN_LEDGER": str(claude_home / "ledger.jsonl")}
+    )
     assert proc.returncode == 0, proc.stderr
     time.sleep(2)  # the detached hook, had it not stood aside, would have written by now
     records = read_ledger(claude_home / "ledger.jsonl")
@@ -144,7 +157,15 @@ def test_an_untracked_p_run_is_recorded_by_the_hook_as_non_interactive(
     env = _env(claude_home, api.url, ledger)
     assert _claude_run(env, "install", "--session-end", cwd=claude_home).returncode == 0
     run = _claude_run(
-        env, "--claude-bin", str(claude_bin), "--no-track", "say hi", "--", "--model", SONNET, cwd=claude_home / "project"
+        env,
+        "--claude-bin",
+        str(claude_bin),
+        "--no-track",
+        "say hi",
+        "--",
+        "--model",
+        SONNET,
+        cwd=claude_home / "project",
     )
     assert run.returncode == 0, run.stderr
     (rec,) = _wait_records(ledger, 1)

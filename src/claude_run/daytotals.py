@@ -39,7 +39,8 @@ SUFFIX = ".today.json"
 REPLACEABLE_MODE = "imported"  # fold.REPLACEABLE_MODE, checked equal by the tests
 
 # One kept record: [started_at, cost or None, session_id or None, imported, replaced]
-Entry = list
+if TYPE_CHECKING:
+    Entry = list[Any]
 
 
 def state_path(ledger: str) -> str:
@@ -77,8 +78,8 @@ def day_bounds(now: float, tz: tzinfo | None) -> tuple[float, float]:
 
     from .budget import period_bounds
 
-    start, end = period_bounds("daily", datetime.fromtimestamp(now, timezone.utc), tz)
-    return start.timestamp(), end.timestamp()
+    first, nxt = period_bounds("daily", datetime.fromtimestamp(now, timezone.utc), tz)
+    return first.timestamp(), nxt.timestamp()
 
 
 class Today:
@@ -208,10 +209,10 @@ def _save(path: str, today: Today) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except OSError:
-        try:
+        import contextlib  # only here: it is not loaded on the status line's usual path
+
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
 
 
 def _read_tail(fd: int, start: int, size: int) -> tuple[list[bytes], int]:

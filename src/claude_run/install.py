@@ -126,14 +126,18 @@ def apply(
                     f"({json.dumps(current)[:80]}); use --force to replace it (a backup is kept)"
                 )
             # Ours: keep what the user added to it (refreshInterval, padding).
-            merged = {**current, "type": "command", "command": statusline} if ours else wanted
+            merged = (
+                {**current, "type": "command", "command": statusline}
+                if isinstance(current, dict) and ours
+                else wanted
+            )
             if current != merged:
                 out["statusLine"] = merged
                 said.append("status line: " + statusline)
     if session_end is not None:
         before = _hook_groups(out)
         wanted_entry = {"type": "command", "command": session_end, "timeout": HOOK_TIMEOUT_S}
-        groups, found = _edit_hooks(before, None if uninstall else wanted_entry)
+        groups, _ = _edit_hooks(before, None if uninstall else wanted_entry)
         if groups != before:
             hooks = dict(out.get("hooks") or {})
             if groups:

@@ -159,9 +159,13 @@ def parse_config(args: list[str], env: Mapping[str, str]) -> Config:
 def _num(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
         return None
-    return float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return number
 
 
 def _get(data: object, *path: str) -> object:

@@ -23,14 +23,27 @@ app = typer.Typer(
 
 @app.callback(invoke_without_command=True)
 def install_command(
-    statusline: Annotated[bool, typer.Option("--statusline", help="The status line (alone, unless --session-end too).")] = False,
-    session_end: Annotated[bool, typer.Option("--session-end", help="The SessionEnd hook (alone, unless --statusline too).")] = False,
-    project: Annotated[bool, typer.Option("--project", help="This directory's .claude/settings.json instead of the user's.")] = False,
-    uninstall: Annotated[bool, typer.Option("--uninstall", help="Remove claude-run's entries (nothing else).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the change as a diff; write nothing.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace a status line that is not claude-run's.")] = False,
+    statusline: Annotated[
+        bool, typer.Option("--statusline", help="The status line (alone, unless --session-end too).")
+    ] = False,
+    session_end: Annotated[
+        bool, typer.Option("--session-end", help="The SessionEnd hook (alone, unless --statusline too).")
+    ] = False,
+    project: Annotated[
+        bool, typer.Option("--project", help="This directory's .claude/settings.json instead of the user's.")
+    ] = False,
+    uninstall: Annotated[
+        bool, typer.Option("--uninstall", help="Remove claude-run's entries (nothing else).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the change as a diff; write nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a status line that is not claude-run's.")
+    ] = False,
     ledger: Annotated[
-        str | None, typer.Option(help="Ledger the commands use (default: theirs: $CLAUDE_RUN_LEDGER or the data dir).")
+        str | None,
+        typer.Option(help="Ledger the commands use (default: theirs: $CLAUDE_RUN_LEDGER or the data dir)."),
     ] = None,
 ) -> None:
     """Write (or remove) the entries; twice is the same as once. The old file is kept as a backup."""
@@ -46,7 +59,9 @@ def install_command(
         force=force,
     )
     if not said:
-        sys.stdout.write(f"{path}: already {'without' if uninstall else 'with'} claude-run's entries; nothing to do\n")
+        sys.stdout.write(
+            f"{path}: already {'without' if uninstall else 'with'} claude-run's entries; nothing to do\n"
+        )
         return
     new_text = install.render(new)
     if dry_run:
