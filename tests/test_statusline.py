@@ -55,15 +55,19 @@ def rec(rid: str, cost: float | None, started: float = NOW - 60, **extra: Any) -
 def test_recorded_input_on_an_empty_ledger(tmp_path: Path) -> None:
     cost = SAMPLE["cost"]["total_cost_usd"]
     pct = SAMPLE["context_window"]["used_percentage"]
-    want = f"{SAMPLE['model']['display_name']} · session {fmt_money(cost)} · today {fmt_money(cost)} · ctx {pct}%"
+    model = SAMPLE["model"]["display_name"]
+    want = f"{model} · session {fmt_money(cost)} · today {fmt_money(cost)} · ctx {pct}%"
     assert plain(RECORDED, tmp_path) == want
     assert not (tmp_path / "ledger.jsonl.today.json").exists()  # no ledger: nothing derived
 
 
 def test_rate_limits_show_the_5_hour_window_and_its_reset(tmp_path: Path) -> None:
     resets = NOW + 2 * 3600
-    data = {**SAMPLE, "rate_limits": {"five_hour": {"used_percentage": 81, "resets_at": resets},
-                                      "seven_day": {"used_percentage": 33.4, "resets_at": NOW + 3 * 86400}}}  # fmt: skip
+    windows = {
+        "five_hour": {"used_percentage": 81, "resets_at": resets},
+        "seven_day": {"used_percentage": 33.4, "resets_at": NOW + 3 * 86400},
+    }
+    data = {**SAMPLE, "rate_limits": windows}
     out = plain(data, tmp_path, "--segments", "quota,week")
     assert out == (
         f"5h 81% ↻{time.strftime('%H:%M', time.localtime(resets))}"
@@ -96,7 +100,17 @@ def test_context_from_current_usage_when_no_percentage(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"   ", b"not json", b"\xff\xfe\x00garbage", b"[1, 2]", b"null", b'"text"', b"[" * 100_000, b'{"a": '],
+    [
+        b"",
+        b"   ",
+        b"not json",
+        b"\xff\xfe\x00garbage",
+        b"[1, 2]",
+        b"null",
+        b'"text"',
+        b"[" * 100_000,
+        b'{"a": ',
+    ],
 )
 def test_garbage_prints_one_short_line(raw: bytes, tmp_path: Path) -> None:
     out = line(raw, tmp_path)
@@ -145,14 +159,18 @@ def test_bad_settings_are_said_in_the_line(args: list[str], tmp_path: Path) -> N
 
 def test_an_unknown_time_zone_leaves_the_rest_of_the_line(tmp_path: Path) -> None:
     out = plain(SAMPLE, tmp_path, "--tz", "Mars/Olympus")
-    assert out.startswith(SAMPLE["model"]["display_name"]) and out.endswith("unknown time zone 'Mars/Olympus'")
+    assert out.startswith(SAMPLE["model"]["display_name"]) and out.endswith(
+        "unknown time zone 'Mars/Olympus'"
+    )
 
 
 def test_budget_colours_today_as_it_fills(tmp_path: Path) -> None:
     cost = SAMPLE["cost"]["total_cost_usd"]
     out = line(SAMPLE, tmp_path, "--segments", "today", "--budget-daily", str(cost * 10), "--color", "always")
     assert out == f"today {fmt_money(cost)}/{fmt_money(cost * 10)}"  # 10 %: the segment's own (no) colour
-    over = line(SAMPLE, tmp_path, "--segments", "today", "--color", "always", CLAUDE_RUN_BUDGET_DAILY=str(cost))
+    over = line(
+        SAMPLE, tmp_path, "--segments", "today", "--color", "always", CLAUDE_RUN_BUDGET_DAILY=str(cost)
+    )
     assert over == f"\x1b[1;31mtoday {fmt_money(cost)}/{fmt_money(cost)}\x1b[0m"
 
 
