@@ -254,9 +254,9 @@ record_st = st.fixed_dictionaries(
         "session_id": st.sampled_from(SIDS),
         "supersedes": st.one_of(st.none(), st.sampled_from([f"r{i}" for i in range(12)])),
         "cost_usd": st.one_of(st.none(), st.floats(0, 10, allow_nan=False).map(lambda x: round(x, 3))),
-        "day": st.sampled_from([-2, -1, 0, 0, 0]),
     }
 )
+DAY_OF = {f"r{i}": (-2, -1, 0, 0, 0)[i % 5] for i in range(12)}  # an id is one record: copies share a start
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -269,7 +269,7 @@ def test_incremental_totals_equal_the_budget_full_read(
     for batch in batches:
         lines = b""
         for r in batch:
-            started = NOW + r.pop("day") * 86400 - 30
+            started = NOW + DAY_OF[r["id"]] * 86400 - 30
             lines += orjson.dumps({"v": 1, **r, "started_at": daytotals.iso_ms(started)}) + b"\n"
         with open(ledger, "ab") as fh:
             fh.write(lines)
@@ -366,3 +366,31 @@ def test_time_zone_moves_the_day_boundary(tmp_path: Path) -> None:
     assert plain({}, tmp_path, "--segments", "today") == "today $1.00"
     at = time.gmtime(NOW)
     assert (ny == "today $1.00") == (at.tm_hour < 5)  # NOW's New York day is still the previous one
+
+
+def test_a_large_new_ledger_is_read_by_a_detached_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import claude_run.statusline as sl
+
+    ledger = tmp_path / "ledger.jsonl"
+    append(ledger, rec("A", 1.0))
+    monkeypatch.setattr(sl, "INLINE_READ_MAX", 10)  # any ledger is "large"
+    if not hasattr(__import__("os"), "fork"):
+        pytest.skip("no fork: the read happens inline")
+    assert plain({}, tmp_path) == "today …"
+    state = tmp_path / "ledger.jsonl.today.json"
+    deadline = time.monotonic() + 30
+    while not state.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert plain({}, tmp_path) == "today $1.00"
+    assert not (tmp_path / "ledger.jsonl.today.json.building").exists()
+
+
+def test_a_ledger_just_rotated_is_read_from_its_segments(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    append(ledger, rec("A", 1.0))
+    with locked(ledger):
+        rotate_locked(ledger)
+    assert not ledger.exists()
+    assert _today(ledger, NOW) == 1.0

@@ -36,6 +36,7 @@ STATE_VERSION = 1
 EDGE = 4096  # bytes checksummed at each end of the covered part
 WINDOW_DAYS = 7
 SUFFIX = ".today.json"
+REBUILD_STALE_S = 600
 REPLACEABLE_MODE = "imported"  # fold.REPLACEABLE_MODE, checked equal by the tests
 
 # One kept record: [started_at, cost or None, session_id or None, imported, replaced]
@@ -260,8 +261,64 @@ def _rebuild(ledger: str, day_start: str, day_end: str, window_start: str, tz_ke
     return today
 
 
-def load_today(ledger: str, now: float | None = None, tz: tzinfo | None = None, tz_key: str = "UTC") -> Today:
-    """Today's state for `ledger`, brought up to date (and saved) with as little reading as possible."""
+def _ledger_bytes(ledger: str, live_size: int) -> int:
+    from pathlib import Path
+
+    from .ledger.store import rotated_segments
+
+    total = live_size
+    for seg in rotated_segments(Path(ledger)):
+        try:
+            total += seg.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _rebuild_in_background(ledger: str, now: float, tz: tzinfo | None, tz_key: str) -> None:
+    """One detached full read at a time (a marker file; a stale one, older than 10 minutes, is
+    taken over), so that Claude's refreshes, which may cut a slow command short, never wait."""
+    from .background import detach
+
+    marker = state_path(ledger) + ".building"
+    try:
+        if time.time() - os.stat(marker).st_mtime < REBUILD_STALE_S:
+            return
+        os.unlink(marker)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return  # another refresh started it a moment ago, or the directory is read-only
+    if detach():
+        return
+    try:
+        load_today(ledger, now, tz, tz_key)
+    except BaseException:
+        pass  # the next refresh tries again; the status line says the figure is pending
+    finally:
+        try:
+            os.unlink(marker)
+        finally:
+            os._exit(0)
+
+
+def load_today(
+    ledger: str,
+    now: float | None = None,
+    tz: tzinfo | None = None,
+    tz_key: str = "UTC",
+    *,
+    inline_max: int | None = None,
+) -> Today | None:
+    """Today's state for `ledger`, brought up to date (and saved) with as little reading as possible.
+
+    With `inline_max`, a full read of more ledger bytes than that is left to a detached process and
+    None is returned: the figure comes with a later refresh.
+    """
     now = time.time() if now is None else now
     start, end = day_bounds(now, tz)
     day_start, day_end = iso_ms(start), iso_ms(end)
@@ -270,7 +327,10 @@ def load_today(ledger: str, now: float | None = None, tz: tzinfo | None = None, 
     try:
         fd = os.open(ledger, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        return Today(day_start, day_end, tz_key)  # no ledger yet: nothing spent
+        if _ledger_bytes(ledger, 0) == 0:
+            return Today(day_start, day_end, tz_key)  # no ledger yet: nothing spent
+        # Rotated a moment ago, the live file not yet written again: read the segments, keep nothing.
+        return _rebuild(ledger, day_start, day_end, window_start, tz_key)
     try:
         st = os.fstat(fd)
         today = _load(path)
@@ -285,6 +345,9 @@ def load_today(ledger: str, now: float | None = None, tz: tzinfo | None = None, 
         )
         changed = False
         if not fresh or today is None:
+            if inline_max is not None and _ledger_bytes(ledger, st.st_size) > inline_max:
+                _rebuild_in_background(ledger, now, tz, tz_key)
+                return None
             today = _rebuild(ledger, day_start, day_end, window_start, tz_key)
             changed = True
         elif today.covered < st.st_size:

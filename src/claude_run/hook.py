@@ -28,6 +28,7 @@ import os
 import sys
 import time
 
+from .background import detach
 from .modes import TRACKED_ENV
 
 TYPE_CHECKING = False
@@ -184,20 +185,6 @@ def _parse(args: list[str]) -> tuple[str | None, bool]:
     return ledger, foreground
 
 
-def _detach() -> bool:
-    """Fork; the parent returns True (and exits 0), the child carries on in a session of its own."""
-    if not hasattr(os, "fork"):
-        return False  # Windows: do the work inline
-    if os.fork() > 0:
-        return True
-    os.setsid()  # out of Claude's process group: its exit and the terminal's hangup do not reach us
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):  # Claude waits for the hook's pipes to close
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    return False
-
-
 def main(args: list[str]) -> int:
     import json
 
@@ -219,7 +206,7 @@ def main(args: list[str]) -> int:
     except (OSError, ValueError, RecursionError) as exc:
         log(ledger, f"session-end: unreadable hook input ({exc})")
         return 0
-    if not foreground and _detach():
+    if not foreground and detach():
         return 0
     try:
         outcome = record_session(payload, ledger, os.environ)
