@@ -21,7 +21,8 @@ import anyio
 import orjson
 
 from . import __version__
-from .display import HybridView, StatusLine, summary_line
+from .alerts import Alerts
+from .display import HybridView, StatusLine, live_limits, summary_line
 from .errors import ClaudeRunError
 from .events import ResultEvent, parse_line
 from .launch import Started
@@ -55,6 +56,8 @@ class RunOptions:
     show_partial: bool = False
     cwd: str = field(default_factory=os.getcwd)
     budget: Any = None  # budget.BudgetState from the pre-spawn check (--budget-daily/-monthly)
+    warn_context: float | None = None  # --warn-context PCT
+    warn_quota: float | None = None  # --warn-quota PCT
 
 
 @dataclass
@@ -82,6 +85,7 @@ class _Session:
         interactive_stderr = sys.stderr.isatty() and not self.opts.quiet
         self.status = StatusLine(enabled=interactive_stderr and self.opts.mode != HYBRID)
         self.view = HybridView(show_partial=self.opts.show_partial) if self.opts.mode == HYBRID else None
+        self.alerts = Alerts(options.warn_context, options.warn_quota)
         self._stderr = bytearray()
         self._warned_bad = False
         self._stop_requested = False
@@ -122,6 +126,10 @@ class _Session:
             self.outcome.result_text = event.result_text
         if self.view is not None:
             self.view.show(event)
+        if self.alerts.active:
+            for warning in self.alerts.check(event, self.folder):
+                self.status.clear()
+                sys.stderr.write(f"claude-run: warning: {warning}\n")
         self._tick()
 
     def _tick(self, force: bool = False) -> None:
@@ -129,7 +137,12 @@ class _Session:
             return
         tokens = self.folder.live_tokens()
         self.status.update(
-            time.monotonic() - self.s.mono0, self.folder.turns, tokens.total, self.folder.live_cost(), force
+            time.monotonic() - self.s.mono0,
+            self.folder.turns,
+            tokens.total,
+            self.folder.live_cost(),
+            force,
+            extra=live_limits(self.folder),
         )
 
     def on_stderr(self, chunk: bytes) -> None:
@@ -297,6 +310,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         notes.append(f"{folder.result_count} result events; totals from the last (they are cumulative)")
     if outcome.killed:
         notes.append("claude did not stop in time and was killed")
+    notes += session.alerts.notes
     record = _base_record(started, session.opts, ended, status, exit_code)
     record.update(
         {
@@ -328,6 +342,15 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         record.update(fields)
     elif plan is not None and plan.note:
         notes.append(plan.note)
+    # --- quota and context (issue 16) ---
+    rate_limits = folder.rate_limits.field()
+    if rate_limits is not None:
+        record["rate_limits"] = rate_limits
+    detail = record.get("telemetry")
+    seen = detail.get("compactions", 0) if isinstance(detail, dict) else 0
+    context = folder.context_field(seen if isinstance(seen, int) else 0)
+    if context is not None:
+        record["context"] = context
     if notes:
         record["notes"] = notes
     return record

@@ -12,17 +12,24 @@ Traps this handles, each seen in real Claude Code 2.1.330 output (shared samples
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .contextwin import context_field, percent, reported_window, table_window
 from .events import (
     AssistantEvent,
+    CompactEvent,
     Event,
     InitEvent,
+    RateLimitEvent,
     ResultEvent,
     StreamEvent,
     TokenCounts,
 )
+from .ratelimits import RateLimitTracker
+from .record import ContextUse
 
 
 @dataclass
@@ -55,7 +62,8 @@ class RunTotals:
 class UsageFolder:
     """Consumes events one at a time; cheap enough to run on every line of a long session."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # stamps rate_limit_events, which carry no time of their own
         self.session_id: str | None = None
         self.init_model: str | None = None
         self.claude_version: str | None = None
@@ -65,6 +73,13 @@ class UsageFolder:
         self.result_count = 0
         self.turns = 0
         self._anon = 0
+        # Context: the latest and the largest main-thread request (input + cache read + cache write).
+        self.context_tokens = 0
+        self.context_model: str | None = None
+        self.peak_context = 0
+        self.peak_model: str | None = None
+        self.compactions = 0
+        self.rate_limits = RateLimitTracker()
 
     def feed(self, event: Event) -> None:
         if self.session_id is None and event.session_id:
@@ -82,6 +97,10 @@ class UsageFolder:
         elif isinstance(event, ResultEvent):
             self.result = event
             self.result_count += 1
+        elif isinstance(event, RateLimitEvent):
+            self.rate_limits.feed(event, self.clock())
+        elif isinstance(event, CompactEvent):
+            self.compactions += 1
 
     def _observe(self, message_id: str | None, model: str | None, usage: TokenCounts, side: bool) -> None:
         if message_id is None:
@@ -89,14 +108,24 @@ class UsageFolder:
             message_id = f"anon-{self._anon}"
         known = self.messages.get(message_id)
         if known is None:
-            self.messages[message_id] = MessageUsage(model or self.init_model or "unknown", usage, side)
+            known = self.messages[message_id] = MessageUsage(
+                model or self.init_model or "unknown", usage, side
+            )
             self.order.append(message_id)
             self.turns += 1
-            return
-        known.tokens = known.tokens.merge_max(usage)
-        if model and known.model == "unknown":
-            known.model = model
-        known.sidechain = known.sidechain or side
+        else:
+            known.tokens = known.tokens.merge_max(usage)
+            if model and known.model == "unknown":
+                known.model = model
+            known.sidechain = known.sidechain or side
+        if not known.sidechain:
+            # A subagent's requests fill its own window, not the session's.
+            t = known.tokens
+            ctx = t.input + t.cache_read + t.cache_creation
+            if ctx:
+                self.context_tokens, self.context_model = ctx, known.model
+                if ctx > self.peak_context:
+                    self.peak_context, self.peak_model = ctx, known.model
 
     # -- live figures (status line) -----------------------------------------------------------------
 
@@ -109,6 +138,28 @@ class UsageFolder:
     def live_cost(self) -> float | None:
         """Claude's cumulative cost once a result arrived; None before (estimating live costs pydantic)."""
         return self.result.total_cost_usd if self.result is not None else None
+
+    def model_usage(self) -> dict[str, Any] | None:
+        return self.result.model_usage if self.result is not None else None
+
+    def context_pct(self) -> float | None:
+        """The latest request's share of its model's window (it drops after a compaction)."""
+        if not self.context_tokens:
+            return None
+        model = self.context_model
+        window = reported_window(model, self.model_usage()) or table_window(model)
+        return percent(self.context_tokens, window)
+
+    def peak_context_pct(self) -> float | None:
+        model = self.peak_model
+        window = reported_window(model, self.model_usage()) or table_window(model)
+        return percent(self.peak_context, window)
+
+    def context_field(self, compactions: int = 0) -> ContextUse | None:
+        """The record's `context`; `compactions` seen elsewhere (telemetry) count when higher."""
+        return context_field(
+            self.peak_context, self.peak_model, max(self.compactions, compactions), self.model_usage()
+        )
 
     # -- final --------------------------------------------------------------------------------------
 
