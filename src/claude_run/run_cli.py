@@ -144,7 +144,7 @@ OPTIONS = (
         "--warn-quota",
         "warn_quota",
         "PCT",
-        "warn once on stderr (and note it) when a plan quota window reaches PCT percent (subscription logins)",
+        "warn once on stderr (and note it) when a plan quota window reaches PCT percent (subscriptions)",
         _positive("--warn-quota"),
     ),
 )
