@@ -1,12 +1,13 @@
-"""`claude-run statusline` against `claude-run --version` on a 50k-record ledger (target: ≤ 2×).
+"""`claude-run statusline` against `claude-run --version` on a 50k-record ledger (target: at most 2x).
 
     python benchmarks/statusline.py [--records 50000] [--rounds 41]
 
 Claude runs the status-line command on every refresh. Each round times, back to back and in
 rotating order: `claude-run --version` (the floor: Python, the package, the argument parser),
 `claude-run statusline` with an up-to-date day-totals file (the usual refresh), and the same right
-after one record was appended (the tail is read). The first refresh after the ledger is replaced
-or rotated reads it whole; that one-off cost is printed too. Medians; the ratio is median/median.
+after one record was appended (the tail is read). The first refresh after the ledger is new,
+replaced or rotated starts a detached full read and shows `today …`; both times are printed too.
+Medians; the ratio is median/median.
 """
 
 from __future__ import annotations
@@ -87,10 +88,15 @@ def main() -> None:
                 fh.write(record(i, now - i * (365 * 86400 / args.records)))
         env = {**os.environ, "CLAUDE_RUN_LEDGER": str(ledger), "NO_COLOR": "1"}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        cold = []
+        cold, background = [], []
+        state = Path(str(ledger) + SUFFIX)
         for _ in range(3):
-            Path(str(ledger) + SUFFIX).unlink(missing_ok=True)
-            cold.append(timed([*base, "statusline"], env, stdin)[0])
+            state.unlink(missing_ok=True)
+            t0 = time.perf_counter()
+            cold.append(timed([*base, "statusline"], env, stdin)[0])  # says "today …", starts the read
+            while not state.exists():
+                time.sleep(0.005)
+            background.append(time.perf_counter() - t0)
         _, line = timed([*base, "statusline"], env, stdin)
         version, warm, tail = [], [], []
         for r in range(args.rounds):
@@ -110,7 +116,8 @@ def main() -> None:
         print(f"claude-run --version                  median {ms(version) * 1000:7.1f} ms")
         print(f"claude-run statusline (up to date)    median {ms(warm) * 1000:7.1f} ms")
         print(f"claude-run statusline (one append)    median {ms(tail) * 1000:7.1f} ms")
-        print(f"claude-run statusline (full read)     median {ms(cold) * 1000:7.1f} ms  (once per new ledger)")
+        print(f"claude-run statusline (new ledger)    median {ms(cold) * 1000:7.1f} ms  (starts a full read)")
+        print(f"  ... until the detached full read is saved: median {ms(background) * 1000:7.1f} ms")
         print(f"ratio up to date / --version: {ms(warm) / ms(version):.2f}  (target <= 2)")
         print(f"ratio one append / --version: {ms(tail) / ms(version):.2f}")
         print(f"load average at the end: {load:.2f} on {os.cpu_count()} cores")
