@@ -4,9 +4,12 @@ The status line runs on every refresh of Claude's TUI, so it must not read the w
 derived file beside it, `<ledger>.today.json`, holds the records started today (id, cost, session,
 whether the fold drops them) and the offset of the live file it covers. A refresh:
 
-1. checks the file still describes this ledger (device, inode, generation, size, and checksums of
-   the first and last bytes it covered) — a ledger deleted, replaced, restored, rotated or rewritten
-   fails the check, and the file is rebuilt with one full read (the only full read);
+1. checks the file still describes this ledger — `ledger/identity.py`'s definition: the generation,
+   and the live file's device, inode, covered size and checksums of its first and last 4 KiB (the
+   rotated segments change only by rewrites, which bump the generation) — computed here with the
+   stdlib alone, because importing identity.py (dataclasses, hashlib, orjson through the store)
+   costs more than a whole refresh. A ledger deleted, replaced, restored, rotated or rewritten fails
+   the check, and the file is rebuilt with one full read (the only full read);
 2. reads the bytes appended since (usually none), applying fold.py's two rules to them as `Fold.see`
    does: a record naming a kept one in `supersedes` replaces it; a non-imported record claims its
    session, so an imported record of that session stops counting;

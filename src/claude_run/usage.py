@@ -246,6 +246,47 @@ class UsageFolder:
         return self.init_model
 
 
+def result_status(result: ResultEvent | None) -> str:
+    """The record's status as the events tell it: no `result` means the run never finished."""
+    if result is None:
+        return "crashed"
+    if result.subtype == "error_max_budget_usd" or result.terminal_reason == "budget_exhausted":
+        return "budget_exceeded"
+    if result.is_error or (result.subtype and result.subtype != "success"):
+        return "error"
+    return "success"
+
+
+def usage_record_fields(folder: UsageFolder) -> tuple[dict[str, Any], list[str]]:
+    """The record fields a run's events decide, and the notes they call for.
+
+    One reading for every record built from stream-json events: a tracked run's live stream and a
+    claude-code-action execution file (the same messages, saved as a JSON array).
+    """
+    totals = folder.totals()
+    result = folder.result
+    notes = list(totals.notes)
+    if folder.result_count > 1:
+        notes.append(f"{folder.result_count} result events; totals from the last (they are cumulative)")
+    fields: dict[str, Any] = {
+        "session_id": folder.session_id,
+        "claude_version": folder.claude_version,
+        "model": totals.model or folder.init_model,
+        "tokens": totals.tokens.as_dict(),
+        "cost_usd": totals.cost_usd,
+        "cost_source": totals.cost_source,
+        "models": model_usage_dict(totals),
+        "duration_ms": result.duration_ms if result else None,
+        "duration_api_ms": result.duration_api_ms if result else None,
+        "num_turns": result.num_turns if result else folder.turns,
+        "subtype": result.subtype if result else None,
+        "is_error": result.is_error if result else None,
+        "terminal_reason": result.terminal_reason if result else None,
+        "api_error_status": result.api_error_status if result else None,
+    }
+    return fields, notes
+
+
 def model_usage_dict(totals: RunTotals) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, m in totals.models.items():
