@@ -227,3 +227,26 @@ def test_usage_errors_say_so_on_stderr_and_exit_0(tmp_path: Path) -> None:
             env={"PYTHONPATH": SRC},
         )
         assert proc.returncode == 0 and b"usage: claude-run hook session-end" in proc.stderr
+
+
+def test_a_refused_append_waits_in_the_spool_once(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claude_run.errors import LedgerError
+    from claude_run.ledger import spool, store
+
+    monkeypatch.setenv("CLAUDE_RUN_SPOOL_DIR", str(tmp_path / "spool"))
+    ledger = tmp_path / "ledger.jsonl"
+    real = store.append_locked
+
+    def full_disk(*_: object, **__: object) -> None:
+        raise LedgerError("cannot write ledger: No space left on device")
+
+    monkeypatch.setattr(store, "append_locked", full_disk)
+    data = payload(home, TOOL_SESSION, tmp_path / "project")
+    assert hook.record_session(data, ledger, env(home)).startswith(f"spooled {TOOL_SESSION}")
+    assert hook.record_session(data, ledger, env(home)).endswith("nothing new in the transcript")
+    assert [e.record["session_id"] for e in spool.waiting(ledger)] == [TOOL_SESSION]
+    monkeypatch.setattr(store, "append_locked", real)
+    hook.record_session(data, ledger, env(home))  # space is back: the spooled record lands first
+    assert [r["session_id"] for r in read(ledger)] == [TOOL_SESSION] and not spool.waiting(ledger)

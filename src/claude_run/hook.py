@@ -105,6 +105,48 @@ def start_offset(prior: list[dict[str, Any]]) -> int | None:
     return start
 
 
+def _spooled(ledger: Path, session_id: str) -> list[dict[str, Any]]:
+    """This session's records waiting in the spool (an earlier hook the ledger refused)."""
+    from .ledger.store import spool_waiting
+
+    if not spool_waiting(ledger):
+        return []
+    from .ledger.spool import waiting
+
+    return [e.record for e in waiting(ledger) if e.record.get("session_id") == session_id]
+
+
+def _deliver_spooled(ledger: Path) -> None:
+    """As store.append_lines does, under the lock the caller holds: records spooled by an earlier
+    failed append go first (still failing: they keep waiting, in order)."""
+    from .errors import LedgerError
+    from .ledger.store import spool_waiting
+
+    if spool_waiting(ledger):
+        import contextlib
+
+        from .ledger.spool import flush_locked
+
+        with contextlib.suppress(LedgerError):
+            flush_locked(ledger)
+
+
+def _append(ledger: Path, record: dict[str, Any]) -> str:
+    """Append under the lock the caller holds; a record the ledger refuses waits in the spool
+    (issue 19), and the log says where."""
+    from .errors import LedgerError
+    from .ledger.store import append_locked, encode
+
+    try:
+        append_locked(ledger, encode(record))
+    except LedgerError as exc:
+        from .ledger.spool import spool
+
+        where = spool(ledger, [record], exc.message)  # raises LedgerError if even that fails: logged
+        return f"spooled {record['session_id']} as {record['id']} in {where}: {exc.message}"
+    return f"recorded {record['session_id']} as {record['id']}"
+
+
 def _transcript(payload: Mapping[str, Any], env: Mapping[str, str]) -> Path | None:
     from pathlib import Path
 
@@ -123,7 +165,7 @@ def record_session(
     """Append the session's record (or nothing); returns what happened, for the log and the tests."""
     from . import import_run
     from .context import collect
-    from .ledger.store import append_locked, encode, locked
+    from .ledger.store import locked
     from .transcripts import read_session
 
     sid = payload.get("session_id")
@@ -133,7 +175,8 @@ def record_session(
     if path is None:
         return f"skipped {sid}: no transcript found"
     with locked(ledger):  # one writer at a time: a second hook for the session sees the first's record
-        start = start_offset(_prior(ledger, sid))
+        _deliver_spooled(ledger)
+        start = start_offset(_prior(ledger, sid) + _spooled(ledger, sid))
         if start is None:
             return f"skipped {sid}: already recorded by claude-run or the telemetry service"
         size = path.stat().st_size
@@ -162,8 +205,7 @@ def record_session(
         )
         if cwd and os.path.isdir(cwd):
             record.update(collect(cwd, env))
-        append_locked(ledger, encode(record))
-    return f"recorded {sid} as {record['id']} (transcript bytes {start}-{end})"
+        return _append(ledger, record) + f" (transcript bytes {start}-{end})"
 
 
 def _parse(args: list[str]) -> tuple[str | None, bool]:
