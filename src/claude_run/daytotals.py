@@ -60,10 +60,23 @@ def _generation(ledger: str) -> str:
         return "0"
 
 
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    """Up to `size` bytes from `offset` (os.pread, which Windows lacks, by seek and read)."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    parts: list[bytes] = []
+    while size > 0:
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
+
+
 def _edges(fd: int, covered: int) -> list[int]:
-    head = os.pread(fd, min(EDGE, covered), 0)
+    head = _read_at(fd, min(EDGE, covered), 0)
     start = max(0, covered - EDGE)
-    tail = os.pread(fd, covered - start, start)
+    tail = _read_at(fd, covered - start, start)
     return [zlib.crc32(head), zlib.crc32(tail)]
 
 
@@ -221,7 +234,7 @@ def _save(path: str, today: Today) -> None:
 
 def _read_tail(fd: int, start: int, size: int) -> tuple[list[bytes], int]:
     """Complete lines in [start, size) and the offset after the last one (a torn tail is left)."""
-    data = os.pread(fd, size - start, start) if size > start else b""
+    data = _read_at(fd, size - start, start) if size > start else b""
     cut = data.rfind(b"\n")
     if cut < 0:
         return [], start

@@ -47,7 +47,7 @@ def self_command() -> list[str]:
     """
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if script is not None and script.name in ("claude-run", "claude-run.exe") and script.is_file():
-        return [str(script.resolve())]
+        return [os.path.abspath(script)]  # not resolved: pipx's ~/.local/bin link outlives upgrades
     return [sys.executable, "-m", "claude_run"]
 
 
