@@ -199,7 +199,18 @@ def test_a_ledger_that_cannot_be_read_is_said_briefly(tmp_path: Path) -> None:
     target.write_text("")
     (tmp_path / "ledger.jsonl").symlink_to(target)
     out = plain(SAMPLE, tmp_path)
-    assert out.startswith(SAMPLE["model"]["display_name"]) and out.endswith("today: ledger unreadable")
+    assert out.startswith(SAMPLE["model"]["display_name"])
+    assert out.endswith("today: refusing to use ledger: it is a symbolic link")
+    (tmp_path / "ledger.jsonl").unlink()
+    (tmp_path / "ledger.jsonl").mkdir()
+    assert plain(SAMPLE, tmp_path).endswith(
+        "today: ledger is a directory; --ledger / $CLAUDE_RUN_LEDGER name a…"
+    )
+
+
+def test_escape_sequences_in_the_input_never_reach_the_status_bar(tmp_path: Path) -> None:
+    data = {"model": {"display_name": "Sonnet\x1b]0;pwned\x07\u202e"}}
+    assert plain(data, tmp_path, "--segments", "model") == "Sonnet\\x1b]0;pwned\\x07\\u202e"
 
 
 def test_the_command_exits_0_with_one_line_whatever_the_input(tmp_path: Path) -> None:

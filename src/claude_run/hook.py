@@ -165,9 +165,11 @@ def record_session(
     """Append the session's record (or nothing); returns what happened, for the log and the tests."""
     from . import import_run
     from .context import collect
+    from .gates import check_ledger
     from .ledger.store import locked
     from .transcripts import read_session
 
+    check_ledger(ledger, reading=False)  # a directory, a symlink, someone else's file: refused
     sid = payload.get("session_id")
     if not isinstance(sid, str) or not sid or len(sid) > 200 or "\n" in sid:
         return "skipped: no session_id in the hook input"

@@ -96,13 +96,13 @@ def _sgr(text: str) -> str:
 
 
 def _usd_limit(text: str) -> float:
+    from .errors import UsageError
+    from .gates import number
+
     try:
-        value = float(text)
-    except ValueError:
-        raise StatusError(f"budget must be a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise StatusError(f"budget must be greater than 0, got {text!r}")
-    return value
+        return number(text, "--budget-daily", low=0, low_open=True)
+    except UsageError as exc:
+        raise StatusError(exc.message) from None
 
 
 def parse_config(args: list[str], env: Mapping[str, str]) -> Config:
@@ -232,7 +232,9 @@ class Figures:
 
 def today_figures(data: object, cfg: Config, now: float) -> Figures:
     from .daytotals import load_today
-    from .paths import ledger_path
+    from .errors import LedgerError
+    from .gates import check_ledger
+    from .paths import ledger_file
 
     tz = None
     if cfg.tz.upper() not in ("UTC", "Z"):
@@ -243,7 +245,13 @@ def today_figures(data: object, cfg: Config, now: float) -> Figures:
             tz = zone(cfg.tz)
         except UsageError:
             raise StatusError(f"unknown time zone {cfg.tz!r}") from None
-    ledger = str(ledger_path(cfg.ledger))
+    ledger = ledger_file(cfg.ledger)
+    try:
+        check_ledger(ledger, reading=False)  # a directory, a symlink, someone else's file: refused
+    except LedgerError as exc:
+        reason = exc.message.replace(f" {ledger}", "")  # the path is long, the reason short
+        short = reason if len(reason) <= 60 else reason[:59] + "…"
+        raise StatusError(f"today: {short}") from None
     today = load_today(ledger, now, tz, cfg.tz.upper() if tz is None else cfg.tz, inline_max=INLINE_READ_MAX)
     if today is None:
         return Figures(None, 0)
@@ -289,7 +297,9 @@ def render(data: object, cfg: Config, now: float, figures: Figures | None) -> st
         if name == "model":
             model = _get(data, "model", "display_name") or _get(data, "model", "id") or _get(data, "model")
             if isinstance(model, str) and model.strip():
-                text = " ".join(model.split())
+                from .escape import terminal
+
+                text = terminal(" ".join(model.split()))  # no escape sequence reaches the status bar
                 text = text if len(text) <= MAX_MODEL else text[: MAX_MODEL - 1] + "…"
         elif name == "session":
             cost = session_cost(data)
