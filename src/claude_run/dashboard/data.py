@@ -176,8 +176,7 @@ class View(TypedDict):
 
 @dataclass
 class _Sums:
-    """One group's figures. `priced`/`unpriced` split as `ledger summary` does; cache reads of priced
-    usage per model, for the savings."""
+    """One group's figures, priced and unpriced apart as `ledger summary` keeps them."""
 
     runs: int = 0
     unpriced_runs: int = 0
@@ -185,19 +184,23 @@ class _Sums:
     unpriced_tokens: int = 0
     cost: Decimal = Decimal(0)
     estimated: Decimal = Decimal(0)
-    cache_by_model: dict[str, int] = field(default_factory=dict)
+    savings: Decimal = Decimal(0)  # cache reads of priced usage times their model's rate
+    priced_cache: int = 0  # cache reads of priced usage
+    unknown_cache: int = 0  # ... of models without a list price
 
-    def add(
-        self, priced: bool, model: str, runs: int, toks: tuple[int, int, int, int], cost: Any, est: Any
-    ) -> None:
+    def add(self, r: tuple[Any, ...]) -> None:
+        """One row of `_FIGURES` (after the group's labels): priced?, runs, tokens, costs, savings."""
+        priced, runs = bool(r[0]), int(r[1])
+        toks = [int(x or 0) for x in r[2:6]]
         self.runs += runs
         for i in range(4):
             self.tokens[i] += toks[i]
         if priced:
-            self.cost += cost or 0
-            self.estimated += est or 0
-            if toks[2]:
-                self.cache_by_model[model] = self.cache_by_model.get(model, 0) + toks[2]
+            self.cost += r[6] or 0
+            self.estimated += r[7] or 0
+            self.savings += r[8] or 0
+            self.unknown_cache += int(r[9] or 0)
+            self.priced_cache += toks[2]
         else:
             self.unpriced_runs += runs
             self.unpriced_tokens += sum(toks)
@@ -210,23 +213,14 @@ class _Sums:
         self.unpriced_tokens += other.unpriced_tokens
         self.cost += other.cost
         self.estimated += other.estimated
-        for m, n in other.cache_by_model.items():
-            self.cache_by_model[m] = self.cache_by_model.get(m, 0) + n
+        self.savings += other.savings
+        self.priced_cache += other.priced_cache
+        self.unknown_cache += other.unknown_cache
 
-    def totals(self, rates: Any) -> Totals:
+    def totals(self) -> Totals:
         inp, out, read, write = self.tokens
-        # The savings rule of `ledger summary` (query.summary._savings): per model, over priced usage;
-        # unknown when no model with a list price had cache reads.
-        savings: Decimal | None = None
-        unknown = 0
-        for model, n in self.cache_by_model.items():
-            delta = rates.get(model)
-            if delta is None:
-                unknown += n
-            else:
-                savings = (savings or Decimal(0)) + delta * n
-        if savings is None and not self.cache_by_model:
-            savings = Decimal(0)
+        # `ledger summary`'s rule: unknown when cache reads were priced but none had a list price.
+        known = self.priced_cache > self.unknown_cache or not self.priced_cache
         prompt = inp + read + write
         return {
             "runs": self.runs,
@@ -240,29 +234,43 @@ class _Sums:
             "unpriced_runs": self.unpriced_runs,
             "unpriced_tokens": self.unpriced_tokens,
             "cache_hit_ratio": read / prompt if prompt else None,
-            "cache_savings_usd": float(savings) if savings is not None else None,
-            "unpriced_savings_tokens": unknown,
+            "cache_savings_usd": float(self.savings) if known else None,
+            "unpriced_savings_tokens": self.unknown_cache,
         }
 
 
-def _groups(sums: dict[str, _Sums], rates: Any, limit: int) -> list[Group]:
-    totals = {k: s.totals(rates) for k, s in sums.items()}
+def _groups(sums: dict[str, _Sums], limit: int) -> list[Group]:
+    totals = {k: s.totals() for k, s in sums.items()}
     ordered = sorted(totals, key=lambda k: (-totals[k]["cost_usd"], -totals[k]["runs"], k))
     out: list[Group] = [{"key": k, "totals": totals[k]} for k in ordered[:limit]]
     if len(ordered) > limit:
         rest = _Sums()
         for k in ordered[limit:]:
             rest.merge(sums[k])
-        out.append({"key": f"{len(ordered) - limit} others", "totals": rest.totals(rates)})
+        out.append({"key": f"{len(ordered) - limit} others", "totals": rest.totals()})
     return out
 
 
 # ---------------------------------------------------------------- SQL
 
+#: Per opened engine, the counted model parts with their record's labels and each part's cache
+#: savings (`_dash`), so that a view is a few scans of one table instead of joins of the views.
+#: Reads `_lines l`, `_parts p` and `_rates r`; `{day}` is `query.summary.dim_sql("day", …)`.
+_DASH_SQL = """
+CREATE OR REPLACE TEMP TABLE _dash AS
+SELECT l.rid, true AS counted, l.started_at, {day} AS day, l.project, l.branch, l.tags,
+       l.priced AS lpr, coalesce(l.cost_source = 'estimate', false) AS est,
+       p.model, p.part_priced AS pp, p.is_main, p.input, p.output, p.cache_read, p.cache_creation, p.cost,
+       CAST(p.cache_read * r.delta AS DECIMAL(38, 18)) AS sav,
+       CASE WHEN r.delta IS NULL THEN p.cache_read ELSE 0 END AS unk
+FROM _lines l JOIN _parts p USING (rid) LEFT JOIN _rates r ON r.model = p.model
+WHERE l.counted AND l.started_at IS NOT NULL
+"""
+
 
 def _where(f: Filters, tz: tzinfo, today: date) -> tuple[str, list[Any], str, list[Any]]:
-    """The WHERE over `l` (and `p`) for the units counted, and an extra clause selecting whole
-    records for the latest-runs table (a record used the filtered model)."""
+    """The WHERE over `_dash l` for the units counted, and the WHERE over `_lines l` for the
+    latest-runs table (whole records; under the model filter, records that used the model)."""
     from ..query.summary import where_sql
 
     since = None if f.period == "all" else Bound(day=_cutoff(f.period, today).toordinal())
@@ -276,7 +284,7 @@ def _where(f: Filters, tz: tzinfo, today: date) -> tuple[str, list[Any], str, li
         where += " AND l.project IS NULL"
     rec_where, rec_params = where, list(params)
     if f.model is not None:
-        where += " AND p.model = ?"
+        where += " AND l.model = ?"
         params.append(f.model)
         rec_where += " AND l.rid IN (SELECT rid FROM _parts WHERE model = ?)"
         rec_params.append(f.model)
@@ -287,35 +295,24 @@ def _cutoff(period: str, today: date) -> date:
     return today - timedelta(days=int(period[:-1]) - 1)
 
 
-def _units(f: Filters, tz: tzinfo, where: str) -> str:
-    """One row per counted model part, with the labels and whether its unit (the record, or the
-    part under the model filter) is priced and is a run."""
-    from ..query.summary import dim_sql
-
-    by_part = f.model is not None
-    unit_priced = "p.part_priced" if by_part else "l.priced"
-    unit_run = "true" if by_part else "p.is_main"
+def _figures(by_part: bool) -> str:
+    """A unit is a record (priced by its own cost; its main part carries the run), or under the
+    model filter a part (priced by its own cost)."""
+    upr = "pp" if by_part else "lpr"
+    run = "" if by_part else " FILTER (WHERE is_main)"
     return f"""
-        SELECT {dim_sql("day", tz, True)} AS day, {dim_sql("project", tz, True)} AS project,
-               {dim_sql("branch", tz, True)} AS branch, p.model AS model, p.part_priced AS pp,
-               {unit_priced} AS upr, {unit_run} AS urun, l.tags AS tags,
-               p.input, p.output, p.cache_read, p.cache_creation, p.cost,
-               coalesce(l.cost_source = 'estimate', false) AS est
-        FROM _lines l JOIN _parts p USING (rid) WHERE {where}
+        {upr} AS upr, count(*){run} AS runs,
+        sum(input), sum(output), sum(cache_read), sum(cache_creation),
+        sum(cost) FILTER (WHERE {upr}), sum(cost) FILTER (WHERE {upr} AND est),
+        sum(sav) FILTER (WHERE {upr}), sum(unk) FILTER (WHERE {upr})
     """
-
-
-_FIGURES = """
-    count(*) AS parts, count(*) FILTER (WHERE urun) AS runs,
-    sum(input), sum(output), sum(cache_read), sum(cache_creation),
-    sum(cost) FILTER (WHERE pp), sum(cost) FILTER (WHERE upr), sum(cost) FILTER (WHERE upr AND est)
-"""
 
 
 @dataclass
 class _Static:
     """What a view needs that does not depend on its filters: counted once per opened engine."""
 
+    tz: tzinfo
     projects: list[str]
     models: list[str]
     tags: list[str]
@@ -323,32 +320,39 @@ class _Static:
     read: dict[str, int]
 
 
-def _static(eng: Engine, total_bytes: int) -> _Static:
+def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = None) -> _Static:
+    """Build `_dash` on a freshly opened engine and count what every view shows alike."""
+    from ..query.index import index_dir
+    from ..query.summary import dim_sql
+    from ..reports.totals import SavingsRates
+
+    tz = tz or resolve_tz(None)
     con = eng.con
-    dated = "counted AND started_at IS NOT NULL"
+    models = sorted(str(r[0]) for r in con.execute("SELECT DISTINCT model FROM _parts").fetchall())
+    cache = index_dir(ledger)
+    rates = SavingsRates(cache if cache.is_dir() else None)
+    con.execute("CREATE OR REPLACE TEMP TABLE _rates (model VARCHAR, delta DECIMAL(38, 18))")
+    known = [(m, rates.get(m)) for m in models]
+    rates.save()
+    if known:
+        con.executemany("INSERT INTO _rates VALUES (?, ?)", [[m, d] for m, d in known])
+    con.execute(_DASH_SQL.format(day=dim_sql("day", tz, False)))
     projects = sorted(
         str(r[0])
-        for r in con.execute(
-            f"SELECT DISTINCT coalesce(project, '{NONE_LABEL}') FROM _lines WHERE {dated}"
-        ).fetchall()
+        for r in con.execute(f"SELECT DISTINCT coalesce(project, '{NONE_LABEL}') FROM _dash").fetchall()
     )
-    models = sorted(
-        str(r[0])
-        for r in con.execute(
-            f"SELECT DISTINCT p.model FROM _parts p JOIN _lines USING (rid) WHERE {dated}"
-        ).fetchall()
-    )
+    dated_models = sorted(str(r[0]) for r in con.execute("SELECT DISTINCT model FROM _dash").fetchall())
     tags: list[str] = []
     uncharted: list[str] = []
     rows = con.execute(
         f"""
         WITH t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v
-                   FROM _lines WHERE {dated} AND cardinality(tags) > 0)
-        SELECT k, count(DISTINCT v), CASE WHEN count(DISTINCT v) <= {MAX_TAG_VALUES} THEN list(DISTINCT v) END
+                   FROM _dash WHERE is_main AND cardinality(tags) > 0)
+        SELECT k, CASE WHEN count(DISTINCT v) <= {MAX_TAG_VALUES} THEN list(DISTINCT v) END
         FROM t WHERE v IS NOT NULL GROUP BY k
         """
     ).fetchall()
-    for k, _, values in rows:
+    for k, values in rows:
         if values is None:
             uncharted.append(str(k))
         else:
@@ -356,8 +360,9 @@ def _static(eng: Engine, total_bytes: int) -> _Static:
     counts = con.execute("SELECT count(*), count(*) FILTER (WHERE NOT counted) FROM _lines").fetchone()
     records, not_counted = (int(counts[0]), int(counts[1])) if counts else (0, 0)
     return _Static(
+        tz,
         projects,
-        models,
+        dated_models,
         sorted(tags),
         sorted(uncharted),
         {
@@ -374,6 +379,7 @@ _BAD = re.compile(r"skipped (\d+) unreadable")
 
 
 def _bad_lines(warnings: list[str]) -> int:
+    """The engine's count of unreadable lines (it reports them as a warning)."""
     for w in warnings:
         m = _BAD.search(w)
         if m:
@@ -432,32 +438,22 @@ def _latest(eng: Engine, tz: tzinfo, rec_where: str, params: list[Any], limit: i
     return out
 
 
-def _toks(r: tuple[Any, ...], at: int) -> tuple[int, int, int, int]:
-    return (int(r[at] or 0), int(r[at + 1] or 0), int(r[at + 2] or 0), int(r[at + 3] or 0))
-
-
 def compute(
     eng: Engine,
-    ledger: Path,
     static: _Static,
+    ledger: Path,
     filters: Filters,
     *,
     today: date | None = None,
     latest: int = LATEST_SHOWN,
-    tz: tzinfo | None = None,
-    rates: Any = None,
 ) -> View:
-    """The view model for one filter set, from an open engine."""
-    from ..query.index import index_dir
-    from ..reports.totals import SavingsRates
+    """The view model for one filter set, from an engine `_prepare`d into `static`."""
+    from ..query.summary import dim_sql
 
-    tz = tz or resolve_tz(None)
+    tz = static.tz
     today = today or datetime.now(tz).date()
-    if rates is None:
-        cache = index_dir(ledger)
-        rates = SavingsRates(cache if cache.is_dir() else None)
     where, params, rec_where, rec_params = _where(filters, tz, today)
-    units = _units(filters, tz, where)
+    figures = _figures(filters.model is not None)
     con = eng.con
     total = _Sums()
     by_day: dict[str, _Sums] = {}
@@ -465,60 +461,62 @@ def compute(
     by_branch: dict[str, _Sums] = {}
     day_model: dict[tuple[str, str], list[Any]] = {}
     model_rank: dict[str, list[Any]] = {}
+    project, branch = dim_sql("project", tz, False), dim_sql("branch", tz, False)
     rows = con.execute(
         f"""
-        WITH u AS ({units})
-        SELECT grouping(day, project, branch) AS g, day, project, branch, model, pp, upr, {_FIGURES}
-        FROM u GROUP BY GROUPING SETS ((day, model, pp, upr), (project, model, upr), (branch, model, upr))
+        SELECT grouping(day, {project}, {branch}), day, {project}, {branch}, model, pp,
+               count(*), sum(cost), {figures}
+        FROM _dash l WHERE {where}
+        GROUP BY GROUPING SETS ((day, model, pp, upr), ({project}, upr), ({branch}, upr))
         """,
         params,
     ).fetchall()
     for r in rows:
-        g, day, project, branch, model, pp, upr = r[:7]
-        parts, runs = int(r[7]), int(r[8])
-        toks = _toks(r, 9)
-        cost_pp, cost_u, est_u = r[13], r[14], r[15]
+        g, day, proj, br, model, pp, parts, part_cost = r[:8]
+        figs = r[8:]
         if g == 0b011:  # (day, model, pp, upr)
-            by_day.setdefault(day, _Sums()).add(bool(upr), model, runs, toks, cost_u, est_u)
-            total.add(bool(upr), model, runs, toks, cost_u, est_u)
-            # The charts by model count parts, each priced by its own cost (`--by day,model`).
+            by_day.setdefault(day, _Sums()).add(figs)
+            total.add(figs)
+            # The charts by model count parts, each priced by its own cost (`--by day,model`):
+            # every part is a run of its row there, and an unpriced part is never $0.
+            tokens = sum(int(x or 0) for x in figs[2:6])
             dm = day_model.setdefault((day, model), [0, 0, Decimal(0), 0])
-            dm[0] += parts
-            dm[1] += sum(toks)
-            if pp:
-                dm[2] += cost_pp or 0
-            else:
-                dm[3] += sum(toks)
             rank = model_rank.setdefault(model, [Decimal(0), 0])
+            dm[0] += int(parts)
+            dm[1] += tokens
+            rank[1] += tokens
             if pp:
-                rank[0] += cost_pp or 0
-            rank[1] += sum(toks)
-        elif g == 0b101:  # (project, model, upr)
-            by_project.setdefault(project, _Sums()).add(bool(upr), model, runs, toks, cost_u, est_u)
-        else:  # (branch, model, upr)
-            by_branch.setdefault(branch, _Sums()).add(bool(upr), model, runs, toks, cost_u, est_u)
+                dm[2] += part_cost or 0
+                rank[0] += part_cost or 0
+            else:
+                dm[3] += tokens
+        elif g == 0b101:
+            by_project.setdefault(proj, _Sums()).add(figs)
+        else:
+            by_branch.setdefault(br, _Sums()).add(figs)
 
     by_tag: dict[str, _Sums] = {}
-    wanted_tag = ""
+    wanted = ""
+    tag_params = list(params)
     if filters.tag is not None:
-        wanted_tag = " AND k = ? AND v = ?"
-    tag_params = list(params) + (list(filters.tag.partition("=")[::2]) if filters.tag is not None else [])
+        wanted = " AND k = ? AND v = ?"
+        tag_params += list(filters.tag.partition("=")[::2])
     uncharted = static.uncharted
-    skip = f" AND k NOT IN ({', '.join('?' * len(uncharted))})" if uncharted else ""
+    if uncharted:
+        wanted += f" AND k NOT IN ({', '.join('?' * len(uncharted))})"
+        tag_params += uncharted
     for r in con.execute(
         f"""
-        WITH u AS ({units}),
-        t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v, * EXCLUDE (tags)
-              FROM u WHERE cardinality(tags) > 0)
-        SELECT k, v, model, upr, {_FIGURES} FROM t WHERE v IS NOT NULL{wanted_tag}{skip} GROUP BY ALL
+        WITH t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v, * EXCLUDE (tags)
+                   FROM _dash l WHERE {where} AND cardinality(tags) > 0)
+        SELECT k, v, {figures} FROM t WHERE v IS NOT NULL{wanted} GROUP BY k, v, upr
         """,
-        tag_params + list(uncharted),
+        tag_params,
     ).fetchall():
-        k, v, model, upr = r[:4]
-        by_tag.setdefault(f"{k}={v}", _Sums()).add(bool(upr), model, int(r[5]), _toks(r, 6), r[11], r[12])
+        by_tag.setdefault(f"{r[0]}={r[1]}", _Sums()).add(r[2:])
 
-    totals = total.totals(rates)
-    day_totals = {d: s.totals(rates) for d, s in by_day.items()}
+    totals = total.totals()
+    day_totals = {d: s.totals() for d, s in by_day.items()}
     models = sorted(model_rank, key=lambda m: (-model_rank[m][0], -model_rank[m][1], m))
     if day_totals:
         first = (
@@ -528,7 +526,7 @@ def compute(
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
     else:
         days = []
-    view: View = {
+    return {
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ledger": str(ledger),
         "timezone": _tz_label(tz),
@@ -554,9 +552,9 @@ def compute(
             }
             for (d, m), v in sorted(day_model.items())
         ],
-        "by_project": _groups(by_project, rates, 12),
-        "by_tag": _groups(by_tag, rates, 12),
-        "by_branch": _groups(by_branch, rates, 12),
+        "by_project": _groups(by_project, 12),
+        "by_tag": _groups(by_tag, 12),
+        "by_branch": _groups(by_branch, 12),
         "cache": {
             "hit_ratio": totals["cache_hit_ratio"],
             "savings_usd": totals["cache_savings_usd"],
@@ -569,8 +567,6 @@ def compute(
         "latest_runs": _latest(eng, tz, rec_where, rec_params, latest),
         "read": dict(static.read),
     }
-    rates.save()
-    return view
 
 
 def _tz_label(tz: tzinfo) -> str:
@@ -584,7 +580,7 @@ def _tz_label(tz: tzinfo) -> str:
 
 
 def _signature(ledger: Path) -> tuple[tuple[str, int, int, int], ...]:
-    """What identifies the ledger's bytes: per segment its name, inode and size."""
+    """What identifies the ledger's bytes: per segment its path, inode, size and mtime."""
     out = []
     for seg in segments(ledger):
         if seg.is_symlink():  # as every ledger reader: a symlink could point at anyone's file
@@ -593,8 +589,22 @@ def _signature(ledger: Path) -> tuple[tuple[str, int, int, int], ...]:
             st = os.stat(seg, follow_symlinks=False)
         except FileNotFoundError:
             continue
-        out.append((seg.name, st.st_ino, st.st_size, st.st_mtime_ns))
+        out.append((str(seg), st.st_ino, st.st_size, st.st_mtime_ns))
     return tuple(out)
+
+
+def _whole_lines(sig: tuple[tuple[str, int, int, int], ...]) -> bool:
+    """Does every segment end with a newline?"""
+    for name, _, size, _ in sig:
+        if size:
+            try:
+                with open(name, "rb") as fh:
+                    fh.seek(size - 1)
+                    if fh.read(1) != b"\n":
+                        return False
+            except OSError:
+                return False
+    return True
 
 
 def build_view(
@@ -605,7 +615,7 @@ def build_view(
 
     size = sum(s[2] for s in _signature(ledger))
     with opened(ledger, columns=COLUMNS) as eng:
-        return compute(eng, ledger, _static(eng, size), filters, today=today, latest=latest)
+        return compute(eng, _prepare(eng, ledger, size), ledger, filters, today=today, latest=latest)
 
 
 class Live:
@@ -624,6 +634,7 @@ class Live:
         self._static: _Static | None = None
         self._lock = threading.Lock()
         self._cache: dict[tuple[int, Filters, date, int], View] = {}
+        self._torn: tuple[tuple[str, int, int, int], ...] | None = None
         self.total_bytes = 0
 
     @property
@@ -636,11 +647,16 @@ class Live:
         sig = _signature(self.ledger)
         if sig == self._sig and self._eng is not None:
             return False
+        if sig != self._torn and not _whole_lines(sig):
+            # A write in progress: look again next time rather than read half a line. A tail that
+            # stays torn (a writer died) is read at the second look, as every reader reads it.
+            self._torn = sig
+            return False
         from ..query.engine import open_engine
 
         eng = open_engine(self.ledger, columns=COLUMNS)
         try:
-            static = _static(eng, sum(s[2] for s in sig))
+            static = _prepare(eng, self.ledger, sum(s[2] for s in sig))
         except BaseException:
             eng.close()
             raise
@@ -662,19 +678,16 @@ class Live:
 
     def view(self, filters: Filters, *, today: date | None = None, latest: int = LATEST_SHOWN) -> View:
         """The view model for one filter set; cached until the ledger changes (SSE clients share it)."""
-        tz = resolve_tz(None)
-        day = today or datetime.now(tz).date()
         with self._lock:
             if self._eng is None or self._static is None:
-                return _placeholder(self.ledger, filters, tz, self.pending_bytes())
+                return _placeholder(self.ledger, filters, resolve_tz(None), self.pending_bytes())
+            day = today or datetime.now(self._static.tz).date()
             key = (self.version, filters, day, latest)
             cached = self._cache.get(key)
             if cached is None:
                 if len(self._cache) > 64:
                     self._cache.clear()
-                cached = compute(
-                    self._eng, self.ledger, self._static, filters, today=day, latest=latest, tz=tz
-                )
+                cached = compute(self._eng, self._static, self.ledger, filters, today=day, latest=latest)
                 self._cache[key] = cached
             return cached
 
@@ -687,7 +700,7 @@ class Live:
 
 def _placeholder(ledger: Path, filters: Filters, tz: tzinfo, size: int) -> View:
     """An empty view flagged as still reading: what a page shows before a large ledger is open."""
-    empty = _Sums().totals({})
+    empty = _Sums().totals()
     return {
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ledger": str(ledger),
