@@ -268,9 +268,8 @@ WHERE l.counted AND l.started_at IS NOT NULL
 """
 
 
-def _where(f: Filters, tz: tzinfo, today: date) -> tuple[str, list[Any], str, list[Any]]:
-    """The WHERE over `_dash l` for the units counted, and the WHERE over `_lines l` for the
-    latest-runs table (whole records; under the model filter, records that used the model)."""
+def _where(f: Filters, tz: tzinfo, today: date) -> tuple[str, list[Any]]:
+    """The WHERE over `_dash l` (the units counted; under the model filter, that model's parts)."""
     from ..query.summary import where_sql
 
     since = None if f.period == "all" else Bound(day=_cutoff(f.period, today).toordinal())
@@ -282,13 +281,10 @@ def _where(f: Filters, tz: tzinfo, today: date) -> tuple[str, list[Any], str, li
     where, params = where_sql(QueryFilters(since=since, projects=projects, tags=tags), tz, False)
     if f.project == NONE_LABEL:
         where += " AND l.project IS NULL"
-    rec_where, rec_params = where, list(params)
     if f.model is not None:
         where += " AND l.model = ?"
         params.append(f.model)
-        rec_where += " AND l.rid IN (SELECT rid FROM _parts WHERE model = ?)"
-        rec_params.append(f.model)
-    return where, params, rec_where, rec_params
+    return where, params
 
 
 def _cutoff(period: str, today: date) -> date:
@@ -394,18 +390,21 @@ def _ci(provider: Any, workflow: Any, job: Any, url: Any) -> tuple[str | None, s
     return url, " / ".join(bits) or None
 
 
-def _latest(eng: Engine, tz: tzinfo, rec_where: str, params: list[Any], limit: int) -> list[Run]:
+def _latest(eng: Engine, tz: tzinfo, where: str, params: list[Any], limit: int) -> list[Run]:
+    """The newest `limit` counted records among the units (by start time), read whole."""
     from ..query.summary import dim_sql
 
     rows = eng.con.execute(
         f"""
+        WITH top AS (SELECT DISTINCT rid, started_at FROM _dash l WHERE {where}
+                     ORDER BY started_at DESC, rid DESC LIMIT {int(limit)})
         SELECT l.id, strftime(timezone('UTC', l.started_at), '%Y-%m-%dT%H:%M:%S.%gZ'),
                {dim_sql("day", tz, False)},
                l.status, l.model, l.project, l.branch, l.tags, l.input, l.output, l.cache_read,
                l.cache_creation, CASE WHEN l.priced THEN l.cost_usd END, l.cost_source, l.duration_ms,
                l.ci_provider, l.ci_workflow, l.ci_job, l.ci_url
-        FROM _lines l WHERE {rec_where}
-        ORDER BY l.started_at DESC, l.rid DESC LIMIT {int(limit)}
+        FROM _lines l SEMI JOIN top USING (rid)
+        ORDER BY l.started_at DESC, l.rid DESC
         """,
         params,
     ).fetchall()
@@ -452,7 +451,7 @@ def compute(
 
     tz = static.tz
     today = today or datetime.now(tz).date()
-    where, params, rec_where, rec_params = _where(filters, tz, today)
+    where, params = _where(filters, tz, today)
     figures = _figures(filters.model is not None)
     con = eng.con
     total = _Sums()
@@ -564,7 +563,7 @@ def compute(
                 for d, t in sorted(day_totals.items())
             ],
         },
-        "latest_runs": _latest(eng, tz, rec_where, rec_params, latest),
+        "latest_runs": _latest(eng, tz, where, params, latest),
         "read": dict(static.read),
     }
 
