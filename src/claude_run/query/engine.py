@@ -35,6 +35,9 @@ class Engine:
     con: duckdb.DuckDBPyConnection
     warnings: list[str] = field(default_factory=list)
     source: str = "memory"  # index, index+tail, built, memory, empty
+    #: What was read: (path, device, inode, bytes) per segment, and the ledger's generation.
+    files: list[tuple[str, int, int, int]] = field(default_factory=list)
+    generation: str = ""
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -188,7 +191,11 @@ _EMPTY_PARTS = (
 
 
 def _build(
-    con: duckdb.DuckDBPyConnection, ledger: Path, target: Path | None, columns: tuple[str, ...] | None
+    con: duckdb.DuckDBPyConnection,
+    ledger: Path,
+    target: Path | None,
+    columns: tuple[str, ...] | None,
+    files_out: list[tuple[str, int, int, int]] | None = None,
 ) -> index.Manifest:
     """Read every segment whole under the ledger's shared lock (no append lands mid-read) into the
     `b.*` tables of `target` (a new index file) or of memory. `columns`: a lean one-off read."""
@@ -202,6 +209,8 @@ def _build(
             _load(con, files, "b.recs", 0, columns)
             marks = tuple(index.mark_of(v, v.size) for v in snap.segments)
             gen = snap.generation
+            if files_out is not None:
+                files_out[:] = [(str(v.path), v.dev, v.ino, v.size) for v in snap.segments]
             ranges = [(v.path, 0, v.size) for v in snap.segments]
         finally:
             store.close_snapshot(snap)
@@ -325,6 +334,8 @@ def _open(
                     manifest = None
         else:
             manifest = None
+        files = [(str(v.path), v.dev, v.ino, v.size) for v in snap.segments]
+        generation = snap.generation
         if manifest is None:
             size = sum(v.size for v in snap.segments)
             store.close_snapshot(snap)
@@ -333,11 +344,11 @@ def _open(
             if root is not None and size <= INLINE_BUILD_BYTES:
                 with index.build_lock(root) as mine:
                     target = root / index.new_file_name() if mine else None
-                    manifest = _build(con, ledger, target, None)
+                    manifest = _build(con, ledger, target, None, files)
                 source = "built"
             else:
                 lean = None if columns is None else tuple(columns)
-                manifest = _build(con, ledger, None, lean)
+                manifest = _build(con, ledger, None, lean, files)
                 if root is not None:
                     _spawn_builder(ledger)
                 source = "memory"
@@ -369,7 +380,7 @@ def _open(
                 " finite, or absurd): those figures are left out of every total;"
                 " run `claude-run ledger verify`"
             )
-        return Engine(con, warnings, source)
+        return Engine(con, warnings, source, files, manifest.generation or generation)
     finally:
         store.close_snapshot(snap)
 
