@@ -44,12 +44,20 @@ class Engine:
             self.con.close()
 
 
+#: DuckDB's memory for one process; past it, it spills to a private temp directory.
+MEMORY_LIMIT = "200MB"
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"threads": max(1, min(os.cpu_count() or 1, 4))})
     # Timestamps without an offset are UTC (the README's record format); buckets pick their zone.
     con.execute("SET TimeZone = 'UTC'")
-    # Keep a large cold build within a modest footprint; DuckDB spills what does not fit.
-    con.execute("SET memory_limit = '400MB'")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    # Spilled pages hold ledger data: keep them in a directory only this user can read.
+    spill = Path(tempfile.gettempdir()) / f"claude-run-duckdb-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    with contextlib.suppress(OSError):
+        spill.mkdir(mode=0o700, exist_ok=True)
+    con.execute("SET temp_directory = ?", [str(spill)])
     return con
 
 
