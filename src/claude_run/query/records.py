@@ -185,6 +185,10 @@ def run_sql(ledger: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]], l
     import duckdb
 
     with opened(ledger) as eng:
+        # The user's SQL reads the views and nothing else: no file is read or written (a COPY over
+        # the ledger, say), and the setting cannot be turned back on.
+        eng.con.execute("SET enable_external_access = false")
+        eng.con.execute("SET lock_configuration = true")
         try:
             cur = eng.con.execute(sql)
             rows = cur.fetchall()
