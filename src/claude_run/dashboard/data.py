@@ -324,6 +324,7 @@ def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = No
 
     tz = tz or resolve_tz(None)
     con = eng.con
+    con.execute("SET enable_progress_bar = false")  # a server's terminal is no place for one
     models = sorted(str(r[0]) for r in con.execute("SELECT DISTINCT model FROM _parts").fetchall())
     cache = index_dir(ledger)
     rates = SavingsRates(cache if cache.is_dir() else None)
