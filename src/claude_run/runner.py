@@ -35,6 +35,8 @@ from .usage import UsageFolder, model_usage_dict
 KILL_GRACE_S = float(os.environ.get("CLAUDE_RUN_KILL_GRACE", "5"))
 TERM_GRACE_S = 2.0
 TIMEOUT_EXIT = 124
+BUDGET_STOP_EXIT = 76  # a --budget-daily/--budget-monthly budget ran out while the run was going
+BUDGET_POLL_S = 0.1  # how often a budgeted run looks at the others' spend
 STDERR_KEEP = 64 * 1024
 
 
@@ -68,6 +70,7 @@ class Outcome:
     stderr_tail: bytes = b""
     bad_lines: int = 0
     result_text: str | None = None
+    budget_stop: str | None = None  # why claude-run stopped claude for a budget shared across runs
 
 
 class _Session:
@@ -85,6 +88,7 @@ class _Session:
         self._stderr = bytearray()
         self._warned_bad = False
         self._stop_requested = False
+        self._usage_seen: anyio.Event | None = None  # wakes the budget watcher on each event
         self.context: dict[str, Any] = {}
         # --- telemetry (issue 5): the built-in OTLP receiver, when launch bound one ---
         self.telemetry: Any = None
@@ -117,6 +121,8 @@ class _Session:
                 sys.stderr.write("claude-run: skipping non-JSON output from claude (counted in the record)\n")
             return
         self.folder.feed(event)
+        if self._usage_seen is not None:
+            self._usage_seen.set()
 
         if isinstance(event, ResultEvent) and event.result_text is not None:
             self.outcome.result_text = event.result_text
@@ -201,6 +207,33 @@ class _Session:
         self._stop_requested = True
         await self.stop_child(signal.SIGTERM)
 
+    async def watch_budget(self) -> None:
+        """Budgets shared across runs: publish this run's spend, stop claude once a budget is reached.
+
+        Like Ctrl-C (grace, SIGTERM, SIGKILL). Checked on each of claude's events and
+        `BUDGET_POLL_S` apart for the other runs' spend: with N runs going, the total overshoots by
+        at most the request each has in flight when the budget is reached.
+        """
+        live: Any = self.opts.budget.live if self.opts.budget is not None else None
+        if live is None:
+            return
+        # The list prices were loaded before the spawn (`budget.warm_prices`): live from the first event.
+        async with anyio.create_task_group() as group:
+            while True:
+                self._usage_seen = anyio.Event()
+                spend, _ = self.folder.live_spend()
+                reached = await anyio.to_thread.run_sync(live.update, spend)
+                # once claude has answered, stopping it would only lose the answer: it is exiting anyway
+                if reached is not None and not self._stop_requested and not self.folder.answered:
+                    self._stop_requested = True
+                    self.outcome.budget_stop = reached.message(self.opts.budget.spec)
+                    if not self.opts.quiet:
+                        self.status.clear()
+                        sys.stderr.write(f"claude-run: {self.outcome.budget_stop} — stopping claude…\n")
+                    group.start_soon(self.stop_child, signal.SIGINT)
+                with anyio.move_on_after(BUDGET_POLL_S):
+                    await self._usage_seen.wait()
+
     async def ticker(self) -> None:
 
         while True:
@@ -240,6 +273,7 @@ class _Session:
             watchers.start_soon(self.watch_signals)
             watchers.start_soon(self.watch_timeout)
             watchers.start_soon(self.ticker)
+            watchers.start_soon(self.watch_budget)
             watchers.start_soon(context)
             if self.telemetry is not None:
                 watchers.start_soon(self.telemetry.serve)
@@ -289,7 +323,8 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     outcome = session.outcome
     totals = folder.totals()
     result = folder.result
-    status, exit_code = decide_status(outcome, result)
+    budget: Any = session.opts.budget
+    status, exit_code = decide_status(outcome, result, budget_capped=bool(budget and budget.capped_by_budget))
     notes = list(totals.notes) + list(started.invocation.notes)
     if outcome.bad_lines:
         notes.append(f"{outcome.bad_lines} non-JSON line(s) in claude's output were skipped")
@@ -297,6 +332,10 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         notes.append(f"{folder.result_count} result events; totals from the last (they are cumulative)")
     if outcome.killed:
         notes.append("claude did not stop in time and was killed")
+    if outcome.budget_stop:
+        notes.append(f"stopped by claude-run: {outcome.budget_stop} across the runs sharing the ledger")
+    elif status == "budget_exceeded" and exit_code == BUDGET_STOP_EXIT:
+        notes.append(f"claude stopped at --max-budget-usd {budget.cap_usd:.6g}: what was left of the budget")
     record = _base_record(started, session.opts, ended, status, exit_code)
     record.update(
         {
@@ -361,19 +400,25 @@ def _prefer_transcript(started: Started, session_id: str | None, record: dict[st
     return ["usage from the session transcript (final per-message counts, subagents included)"]
 
 
-def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
-    """(status, claude-run's exit code). Our own stop reasons win over what claude reported."""
+def decide_status(outcome: Outcome, result: Any, *, budget_capped: bool = False) -> tuple[str, int]:
+    """(status, claude-run's exit code). Our own stop reasons win over what claude reported.
+
+    `budget_capped`: claude's `--max-budget-usd` was what was left of a budget, so claude stopping
+    there is the budget's stop too (exit `BUDGET_STOP_EXIT`, as when claude-run stops it).
+    """
     rc = outcome.returncode
     code = exit_status(rc) if rc is not None else 1
     if outcome.timed_out:
         return "timeout", TIMEOUT_EXIT
+    if outcome.budget_stop:
+        return "budget_exceeded", BUDGET_STOP_EXIT
     if outcome.signal_name:
         sig = signal.Signals[outcome.signal_name]
         return "interrupted", SIGNAL_EXIT.get(sig, 128 + int(sig))
     if result is None:
         return "crashed", code if code != 0 else 1
     if result.subtype == "error_max_budget_usd" or result.terminal_reason == "budget_exhausted":
-        return "budget_exceeded", code
+        return "budget_exceeded", BUDGET_STOP_EXIT if budget_capped else code
     if result.is_error or (result.subtype and result.subtype != "success"):
         return "error", code
     return "success", code
@@ -411,8 +456,17 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
     ledger_path = None
     if opts.track:
         ledger_path = resolve_ledger(opts.ledger)
+        live: Any = opts.budget.live if opts.budget is not None else None
         try:
-            append(ledger_path, record)
+            if live is not None:  # the record and the end of its in-flight entry: one locked step
+                live.settle(
+                    partial(append, ledger_path, record),
+                    record.get("cost_usd"),
+                    record["started_at"],
+                    live.counted_in_budget_ledger,
+                )
+            else:
+                append(ledger_path, record)
         except ClaudeRunError as exc:
             ledger_error = exc.message
         except OSError as exc:
