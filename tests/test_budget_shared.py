@@ -282,3 +282,117 @@ def test_budget_status_shows_recorded_in_flight_and_remaining(tmp_path: Path, le
         [*cmd, "--budget-daily", "1"], capture_output=True, env=run_env(tmp_path), text=True
     )
     assert table.returncode == 0 and "$0.65" in table.stdout
+
+
+# --- the pieces --------------------------------------------------------------------------------------------
+
+
+def _entry(spend: float, *, reserve: float = 0.0, baseline: int = 0, **kw: Any) -> inflight.Entry:
+    fields: dict[str, Any] = {
+        "pid": os.getpid(),
+        "host": inflight.host(),
+        "started_at": iso_utc(time.time()),
+        "project": None,
+        "tags": {},
+        "spend_usd": spend,
+        "reserve_usd": reserve,
+        "updated": time.time(),
+        "baseline_seq": baseline,
+    }
+    fields.update(kw)
+    return inflight.Entry(**fields)
+
+
+def _scope() -> budget.RunScope:
+    return budget.RunScope(iso_utc(time.time()), "widgets", {"team": "a"}, 0.05)
+
+
+def test_a_finished_runs_spend_moves_from_in_flight_to_recorded_once(ledger: Path) -> None:
+    spec = budget.BudgetSpec(daily=1.0)
+    a = budget.check(spec, ledger, run=_scope())
+    b = budget.check(spec, ledger, run=_scope())
+    assert a.live is not None and b.live is not None
+    assert b.periods[0].in_flight == pytest.approx(0.05)  # a's reservation
+    assert b.live.update(0.10) is None
+    assert a.live.update(0.30) is None
+    flight = inflight.InflightFile(ledger)
+    assert b.live.totals(flight.read(), 0.10) == [pytest.approx(0.40)]
+    rec = {"v": 1, "id": new_id(), "started_at": a.live.entry.started_at, "cost_usd": 0.31}
+    a.live.settle(lambda: append(ledger, rec), 0.31, rec["started_at"], True)
+    # b read the ledger before a's record: a now counts as settled, not in flight, and only once
+    assert b.live.totals(flight.read(), 0.10) == [pytest.approx(0.41)]
+    # a run that starts now reads a's record from the ledger and b from the file
+    c = budget.check(spec, ledger)
+    assert (c.periods[0].before.usd, c.periods[0].in_flight) == (pytest.approx(0.31), pytest.approx(0.10))
+    assert b.live.update(0.68) is None  # 0.31 recorded since + 0.68: under
+    reached = b.live.update(0.70)
+    assert reached is not None and reached.total == pytest.approx(1.01)
+    b.live.release()
+    assert flight.read().live() == {} and flight.read().settled == []
+
+
+def test_other_scopes_and_periods_do_not_count(ledger: Path) -> None:
+    flight = inflight.InflightFile(ledger)
+    yesterday = iso_utc(time.time() - 86_400 * 2)
+    with flight.locked() as state:
+        state.runs["other-team"] = _entry(0.5, tags={"team": "b"})
+        state.runs["old"] = _entry(0.5, started_at=yesterday, tags={"team": "a"})
+        state.runs["ours"] = _entry(0.2, tags={"team": "a"}, project="widgets")
+    spec = budget.BudgetSpec(daily=1.0, tags={"team": "a"})
+    assert budget.check(spec, ledger).periods[0].in_flight == pytest.approx(0.2)
+    by_project = budget.BudgetSpec(daily=1.0, project="gadgets")
+    assert budget.check(by_project, ledger).periods[0].in_flight == 0.0
+
+
+def test_a_refusal_counts_the_runs_in_flight(ledger: Path) -> None:
+    seed(ledger, 0.6)
+    with inflight.InflightFile(ledger).locked() as state:
+        state.runs["x"] = _entry(0.1, reserve=0.05)
+        state.runs["y"] = _entry(0.0, reserve=0.3)
+    with pytest.raises(
+        budget.BudgetExceeded, match=r"\$0\.60 spent \+ \$0\.40 in flight \(2 run\(s\) going\)"
+    ):
+        budget.check(budget.BudgetSpec(daily=1.0), ledger)
+
+
+def test_the_cap_is_what_is_left_and_never_zero(ledger: Path) -> None:
+    seed(ledger, 0.7)
+    state = budget.check(budget.BudgetSpec(daily=1.0, monthly=0.8), ledger)
+    assert state.budget_cap() == pytest.approx(0.1)
+    seed(ledger, 0.0999999999)
+    assert budget.check(budget.BudgetSpec(monthly=0.8), ledger).budget_cap() == 0.000001
+
+
+def test_live_spend_prices_messages_until_the_result_gives_claudes_figure() -> None:
+    from claude_run.events import parse_line
+    from claude_run.usage import UsageFolder
+    from support.fake_claude import assistant_event, result_event, text_block
+
+    folder = UsageFolder()
+    assert folder.live_spend() == (0.0, True)
+    folder.feed(parse_line(json.dumps(assistant_event(REQUEST_USAGE, [text_block("a")], final=True))))  # type: ignore[arg-type]
+    spent, priced = folder.live_spend()
+    assert priced and spent == pytest.approx(REQUEST_COST)
+    result = result_event((REQUEST_USAGE,), "done", num_turns=1)
+    result["total_cost_usd"] = 0.07  # Claude's own figure wins over the estimate
+    folder.feed(parse_line(json.dumps(result)))  # type: ignore[arg-type]
+    assert folder.live_spend() == (0.07, True) and folder.answered
+    folder.feed(parse_line(json.dumps(assistant_event(REQUEST_USAGE, [text_block("b")], final=True))))  # type: ignore[arg-type]
+    assert folder.live_spend()[0] == pytest.approx(0.07 + REQUEST_COST) and not folder.answered
+
+
+@pytest.mark.parametrize(
+    ("args", "value", "rest"),
+    [
+        (["--model", "x", "--max-budget-usd", "2"], 2.0, ["--model", "x"]),
+        (["--max-budget-usd=0.5", "-p"], 0.5, ["-p"]),
+        (["--max-budget-usd", "lots"], None, ["--max-budget-usd", "lots"]),
+        (["--model", "x"], None, ["--model", "x"]),
+    ],
+)
+def test_users_own_cap_is_read_from_claudes_args(
+    args: list[str], value: float | None, rest: list[str]
+) -> None:
+    from claude_run.modes import user_max_budget
+
+    assert user_max_budget(args) == (value, rest)

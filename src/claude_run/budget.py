@@ -296,7 +296,7 @@ def reserve_usd() -> float:
         value = float(os.environ.get("CLAUDE_RUN_BUDGET_RESERVE", RESERVE_USD))
     except ValueError:
         return RESERVE_USD
-    return value if value >= 0 and value == value else RESERVE_USD
+    return value if 0 <= value < float("inf") else RESERVE_USD
 
 
 def check(
