@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from claude_run.ci_outputs import parse_outputs
-from support.ci_helpers import base_env, make_bin, sample_result
+from support.ci_helpers import base_env, make_bin, make_recorder, sample_result
 from support.ci_simulate import (
     GitHubRun,
     GitLabPipeline,
@@ -57,22 +57,6 @@ def _missing_reason(tmp: str) -> str | None:
     return _ledger_commands(base_env(path, make_bin(path)))
 
 
-def _recorder(bindir: Path, name: str, calls: Path) -> None:
-    """A fake `gh` / `curl`: records its argv and, for --body-file, the body; exits 0."""
-    script = bindir / name
-    script.write_text(
-        "#!/usr/bin/env python3\n"
-        "import json, sys\n"
-        "args = sys.argv[1:]\n"
-        "body = None\n"
-        "if '--body-file' in args:\n"
-        "    body = open(args[args.index('--body-file') + 1]).read()\n"
-        f"with open({str(calls)!r}, 'a') as fh:\n"
-        f"    fh.write(json.dumps({{'cmd': {name!r}, 'args': args, 'body': body}}) + '\\n')\n"
-    )
-    script.chmod(0o755)
-
-
 def _calls(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -90,8 +74,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("ci-examples")
     bindir = make_bin(tmp)
     calls = tmp / "calls.jsonl"
-    _recorder(bindir, "gh", calls)
-    _recorder(bindir, "curl", calls)
+    make_recorder(bindir, "gh", calls)
+    make_recorder(bindir, "curl", calls)
     env = base_env(tmp, bindir)
     env["CI_FAKE_CLAUDE_MARKER"] = str(tmp / "claude-runs.jsonl")
     return {"tmp": tmp, "env": env, "calls": calls, "missing": _ledger_commands(env)}
@@ -106,8 +90,13 @@ def _simulation(root: Path, env: dict[str, str], missing: str | None) -> Simulat
 
 
 def test_every_shell_step_is_valid_bash() -> None:
-    gh = load_yaml(EXAMPLES / "github-actions.yml")
-    scripts = [s["run"] for job in gh["jobs"].values() for s in job["steps"] if "run" in s]
+    scripts = []
+    for name in ("github-actions.yml", "claude-code-action.yml"):
+        gh = load_yaml(EXAMPLES / name)
+        scripts += [s["run"] for job in gh["jobs"].values() for s in job["steps"] if "run" in s]
+    action = load_yaml(EXAMPLES.parent.parent / "action.yml")
+    scripts += [s["run"] for s in action["runs"]["steps"] if "run" in s]
+    scripts += [p.read_text() for p in sorted((EXAMPLES.parent.parent / "action").glob("*.sh"))]
     gl = load_yaml(EXAMPLES / "gitlab-ci.yml")
     for job in gl.values():
         if isinstance(job, dict):
@@ -140,12 +129,16 @@ def github(sandbox: dict[str, Any]) -> dict[str, Any]:
 def test_github_matrix_job_runs_records_and_writes_outputs(github: dict[str, Any], task: str) -> None:
     sim: Simulation = github["sim"]
     jobs = [r for r in sim.results if r.job == "claude"]
-    assert [r.kind for r in jobs if r.name.startswith("Install")] == ["install-skipped"] * 2
+    # The claude-run action (action.yml) installs claude-run and Claude Code, once per matrix job.
+    installs = [r.kind for r in jobs if r.name.startswith("Run the task / Install")]
+    assert installs == ["install-skipped"] * 4
     # The matrix rows run in order; pick this task's steps by the outputs' record.
     runs = [r for r in jobs if r.name == "Run the task"]
     assert len(runs) == 2
     run = runs[["review", "tests"].index(task)]
     assert run.returncode == 0, run.stderr
+    assert run.kind == "uses" and run.outputs["exit_code"] == "0"
+    assert Path(run.outputs["result_file"]).read_text().strip() == RESULT["result"]
     out = run.outputs
     assert out["status"] == "success"
     assert (out["input_tokens"], out["output_tokens"]) == (str(TOKENS["input"]), str(TOKENS["output"]))
@@ -153,7 +146,7 @@ def test_github_matrix_job_runs_records_and_writes_outputs(github: dict[str, Any
     assert out["cache_creation_tokens"] == str(TOKENS["cache_creation"])
     assert float(out["cost_usd"]) == pytest.approx(COST, abs=1e-10)
     assert out["session_id"] == RESULT["session_id"]
-    assert (out["recorded"], out["budget_exceeded"]) == ("true", "false")
+    assert out["budget_exceeded"] == "false"
     assert f"| Cache read tokens | {TOKENS['cache_read']:,} |" in run.summary
     assert "| Daily budget | ok: $0.0" in run.summary
     used = [r for r in jobs if r.name == "Use the step outputs"][["review", "tests"].index(task)]
@@ -161,6 +154,7 @@ def test_github_matrix_job_runs_records_and_writes_outputs(github: dict[str, Any
         f"{task} ended success, ${out['cost_usd']}, {TOKENS['input']} in / {TOKENS['output']} out"
         in used.stdout
     )
+    assert f"Claude said: {RESULT['result']}" in used.stdout
     # The artifact holds exactly this job's run, with its tags and GitHub context.
     art = sim.root / "artifacts" / "gh-9001-1" / f"claude-run-ledger-{task}" / "ledger.jsonl"
     (record,) = _records(art)
@@ -223,7 +217,8 @@ def test_github_report_merges_posts_and_carries_the_budget(
     )
     assert outcome["claude"] is False
     runs = [r for r in sim.results if r.name == "Run the task"]
-    assert [r.returncode for r in runs] == [75, 75]
+    assert [r.outputs["exit_code"] for r in runs] == ["75", "75"]
+    assert all(r.returncode != 0 for r in runs)  # fail_on_error: the action fails the job
     assert all(r.outputs["status"] == "refused" and r.outputs["budget_exceeded"] == "true" for r in runs)
     assert "daily budget exceeded for team=platform" in runs[0].stderr
     assert len(marker.read_text().splitlines()) == spawned

@@ -154,16 +154,21 @@ def test_session_tracked_by_a_claude_run_run_is_not_imported(tmp_path: Path) -> 
     assert run_import(ledger, [tmp_path]).records == []
 
 
-def test_lost_state_still_supersedes_from_the_ledger(tmp_path: Path) -> None:
+def test_lost_state_imports_nothing_twice_and_still_supersedes_from_the_ledger(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     write(tmp_path, [assistant("m1", "r1")])
     run_import(ledger, [tmp_path])
     for suffix in (".import.json", ".import-sessions.json"):
         ledger.with_name(ledger.name + suffix).unlink()
+    assert run_import(ledger, [tmp_path]).records == []  # the ledger holds the session as it is
+    write(tmp_path, [assistant("m2", "r2")], mode="a")
+    for suffix in (".import.json", ".import-sessions.json"):
+        ledger.with_name(ledger.name + suffix).unlink()
     run_import(ledger, [tmp_path])
     recs = records(ledger)
+    assert len(recs) == 2
     assert recs[1]["supersedes"] == recs[0]["id"]
-    assert len(latest_by_session(recs)) == 1
+    assert latest_by_session(recs)[SID]["tokens"]["input"] == 20
 
 
 def test_cost_state_appended_later_updates_the_cost(tmp_path: Path) -> None:

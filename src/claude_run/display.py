@@ -9,9 +9,12 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .events import AssistantEvent, Event, InitEvent, ResultEvent, StreamEvent, UserEvent
+from .events import AssistantEvent, Event, InitEvent, RateLimitEvent, ResultEvent, StreamEvent, UserEvent
+
+if TYPE_CHECKING:
+    from .usage import UsageFolder
 
 _SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -49,6 +52,33 @@ def fmt_duration(ms: float | None) -> str:
     return f"{h}h{m:02d}m"
 
 
+def fmt_pct(value: float) -> str:
+    return f"{value:.0f}%" if value >= 10 else f"{value:.1f}%".replace(".0%", "%")
+
+
+_SHORT_WINDOW = {"five_hour": "5h", "seven_day": "7d"}
+
+
+def quota_text(windows: list[tuple[str, float | None]]) -> str:
+    """`5h 81% · 7d 33%`: the windows with a known utilization, in the order given."""
+    parts = [f"{_SHORT_WINDOW.get(name, name)} {fmt_pct(u * 100)}" for name, u in windows if u is not None]
+    return " · ".join(parts)
+
+
+def live_limits(folder: UsageFolder) -> str:
+    """The status line's tail: the latest request's context % and the quota windows, when known."""
+    out = ""
+    pct = folder.context_pct()
+    if pct is not None:
+        out += f" · ctx {fmt_pct(pct)}"
+    tracker = folder.rate_limits
+    if tracker.windows:
+        quota = quota_text([(n, tracker.utilization(n)) for n in ("five_hour", "seven_day")])
+        if quota:
+            out += f" · {quota}"
+    return out
+
+
 class StatusLine:
     """A single self-overwriting line, drawn only on a terminal and at most ~10 times a second."""
 
@@ -60,7 +90,13 @@ class StatusLine:
         self._frame = 0
 
     def update(
-        self, elapsed: float, turns: int, tokens: int, cost: float | None, force: bool = False
+        self,
+        elapsed: float,
+        turns: int,
+        tokens: int,
+        cost: float | None,
+        force: bool = False,
+        extra: str = "",
     ) -> None:
         if not self.enabled:
             return
@@ -71,7 +107,7 @@ class StatusLine:
         self._frame = (self._frame + 1) % len(_SPIN)
         cost_text = f" · {fmt_usd(cost)}" if cost is not None else ""
         spin = _SPIN[self._frame]
-        text = f"{spin} claude · {elapsed:5.1f}s · turn {turns} · {fmt_tokens(tokens)} tok{cost_text}"
+        text = f"{spin} claude · {elapsed:5.1f}s · turn {turns} · {fmt_tokens(tokens)} tok{cost_text}{extra}"
         width = shutil.get_terminal_size((80, 20)).columns
         self.stream.write("\r\x1b[2K" + text[: max(width - 1, 10)])
         self.stream.flush()
@@ -130,6 +166,13 @@ class HybridView:
                 self._out(f"  · message {event.message_id}: {event.usage.output} output tokens (final)")
             elif self.show_partial:
                 self._out(f"  ~ {event.kind} {_compact(event.raw.get('event'), 160)}")
+        elif isinstance(event, RateLimitEvent):
+            windows = " · ".join(
+                f"{w.name} {fmt_pct(w.utilization * 100) if w.utilization is not None else '?'}"
+                + (f" ({w.status})" if w.status else "")
+                for w in event.windows
+            )
+            self._out(f"  ⌛ quota {event.status or '?'}: {windows or 'no window detail'}")
         elif isinstance(event, ResultEvent):
             status = "error" if event.is_error else "ok"
             self._out(
@@ -163,9 +206,16 @@ class HybridView:
                 self._out(f"  … thinking {_short(str(block.get('thinking', '')), 200)}")
         if (key, -1) not in self._seen_blocks:
             self._seen_blocks.add((key, -1))
+            from .contextwin import percent, table_window
+
+            ctx = u.input + u.cache_read + u.cache_creation
+            pct = percent(ctx, table_window(event.model))
+            ctx_text = (
+                f" · ctx {fmt_pct(pct)}" if pct is not None and event.parent_tool_use_id is None else ""
+            )
             self._out(
                 f"  · message {key} · {event.model} · in {u.input} · cache read {u.cache_read} · "
-                f"cache write {u.cache_creation}"
+                f"cache write {u.cache_creation}{ctx_text}"
             )
 
 

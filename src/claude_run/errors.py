@@ -34,6 +34,12 @@ class LedgerCorrupt(LedgerError):
     exit_code = 1
 
 
+class BadInputFile(ClaudeRunError):
+    """A file handed to an import is not what it claims to be (malformed, truncated): nothing imported."""
+
+    exit_code = 65  # EX_DATAERR
+
+
 class BudgetExceeded(ClaudeRunError):
     """A daily/monthly budget is already spent: the run is refused before it starts."""
 

@@ -195,12 +195,84 @@ class ResultEvent(Event):
 
 
 @dataclass(frozen=True)
+class WindowState:
+    """One quota window as a `rate_limit_event` reported it (a subscription login's 5-hour, 7-day...)."""
+
+    name: str
+    utilization: float | None = None  # fraction of the window used; above 1 happens
+    resets_at: int | None = None  # epoch seconds
+    status: str | None = None  # allowed | allowed_warning | rejected
+
+
+@dataclass(frozen=True)
+class RateLimitEvent(Event):
+    """`rate_limit_event`: emitted on OAuth (subscription) logins when the quota headers change."""
+
+    status: str | None = None  # whether requests are refused (the limiting window's status)
+    limiting: str | None = None  # `rateLimitType`: the window that currently limits
+    overage: bool | None = None  # `isUsingOverage`
+    windows: tuple[WindowState, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompactEvent(Event):
+    """`system/compact_boundary`: Claude compacted the conversation (auto or /compact)."""
+
+    trigger: str | None = None
+    pre_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class OtherEvent(Event):
     pass
 
 
 def _opt_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _fraction(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _epoch(value: object) -> int | None:
+    fraction = _fraction(value)
+    # Beyond year 9999 no datetime can hold it: treat it as no reset time rather than fail later.
+    return round(fraction) if fraction is not None and fraction < 253_402_300_800 else None
+
+
+def _window(name: str, raw: dict[str, Any]) -> WindowState:
+    return WindowState(
+        name, _fraction(raw.get("utilization")), _epoch(raw.get("resetsAt")), _str(raw.get("status"))
+    )
+
+
+def rate_limit_event(raw: dict[str, Any]) -> RateLimitEvent:
+    """Type a `rate_limit_event`; odd shapes give empty fields, never an exception."""
+    info = raw.get("rate_limit_info")
+    info = info if isinstance(info, dict) else {}
+    limiting = _str(info.get("rateLimitType"))
+    status = _str(info.get("status"))
+    unified = info.get("unifiedWindows")
+    windows: tuple[WindowState, ...] = ()
+    if isinstance(unified, dict):
+        windows = tuple(
+            _window(k, v) for k, v in unified.items() if isinstance(k, str) and isinstance(v, dict)
+        )
+    elif limiting is not None and _fraction(info.get("utilization")) is not None:
+        # Without the per-window detail the top-level fields describe the limiting window.
+        windows = (_window(limiting, info),)
+    overage = info.get("isUsingOverage")
+    return RateLimitEvent(
+        raw,
+        status=status,
+        limiting=limiting,
+        overage=overage if isinstance(overage, bool) else None,
+        windows=windows,
+    )
 
 
 def _blocks(message: object) -> tuple[dict[str, Any], ...]:
@@ -266,13 +338,23 @@ def from_dict(raw: dict[str, Any]) -> Event:
         )
     if kind == "user":
         return UserEvent(raw, content=_blocks(raw.get("message")))
-    if kind == "system" and raw.get("subtype") == "init":
-        return InitEvent(
-            raw,
-            model=_str(raw.get("model")),
-            claude_version=_str(raw.get("claude_code_version")),
-            cwd=_str(raw.get("cwd")),
-        )
+    if kind == "system":
+        subtype = raw.get("subtype")
+        if subtype == "init":
+            return InitEvent(
+                raw,
+                model=_str(raw.get("model")),
+                claude_version=_str(raw.get("claude_code_version")),
+                cwd=_str(raw.get("cwd")),
+            )
+        if subtype == "compact_boundary":
+            meta = raw.get("compact_metadata")
+            meta = meta if isinstance(meta, dict) else {}
+            return CompactEvent(
+                raw, trigger=_str(meta.get("trigger")), pre_tokens=_opt_int(meta.get("pre_tokens"))
+            )
+    if kind == "rate_limit_event":
+        return rate_limit_event(raw)
     return OtherEvent(raw)
 
 

@@ -25,6 +25,7 @@ from .transcripts.scan import FileScan, scan_file
 from .transcripts.session import Session
 
 TRACKED_MODES = ("non-interactive", "hybrid", "interactive")
+EXECUTION_FILE_SOURCE = "execution-file"  # the source of `ledger import --execution-file` records
 # Below this many bytes to read, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
 
@@ -148,12 +149,31 @@ def plan(
     return tasks, rebuild, stats
 
 
-def _tracked_and_latest(ledger: Path) -> tuple[set[str], dict[str, str]]:
-    """Session ids recorded by claude-run runs, and the latest imported record id per session."""
+# What makes two records of one session the same import: a record with these equal adds nothing.
+CONTENT_FIELDS = ("started_at", "ended_at", "tokens", "models", "cost_usd", "cost_source")
+
+
+def content_key(rec: dict[str, Any]) -> bytes:
+    data = orjson.dumps({k: rec.get(k) for k in CONTENT_FIELDS}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+@dataclass
+class LedgerHolds:
+    """What the ledger actually holds of imports: consulted before writing, never the state file."""
+
+    tracked: set[str] = field(default_factory=set)  # sessions recorded by runs or execution files
+    latest: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # sid -> (id, content_key)
+
+
+def ledger_holds(ledger: Path) -> LedgerHolds:
+    """Tracked sessions, and per session its live imported record (the last one no other supersedes)."""
+    from .fold import named_target
     from .ledger.store import iter_lines, segments
 
-    tracked: set[str] = set()
-    latest: dict[str, str] = {}
+    held = LedgerHolds()
+    chains: dict[str, list[tuple[str, bytes]]] = {}
+    superseded: set[str] = set()
     for seg in segments(ledger):
         for _, line in iter_lines(seg):
             if b'"session_id"' not in line:
@@ -167,11 +187,19 @@ def _tracked_and_latest(ledger: Path) -> tuple[set[str], dict[str, str]]:
             sid, mode, rid = rec.get("session_id"), rec.get("mode"), rec.get("id")
             if not isinstance(sid, str):
                 continue
-            if mode in TRACKED_MODES:
-                tracked.add(sid)
+            # An execution file's record holds the run's `result` figures and its CI context: the
+            # transcript of that session adds nothing, so it is left alone like a tracked run's.
+            if mode in TRACKED_MODES or rec.get("source") == EXECUTION_FILE_SOURCE:
+                held.tracked.add(sid)
             elif mode == "imported" and isinstance(rid, str):
-                latest[sid] = rid
-    return tracked, latest
+                chains.setdefault(sid, []).append((rid, content_key(rec)))
+                target = named_target(rec)
+                if target is not None:
+                    superseded.add(target)
+    for sid, chain in chains.items():
+        live = [entry for entry in chain if entry[0] not in superseded]
+        held.latest[sid] = (live or chain)[-1]
+    return held
 
 
 def build_record(session: Session, supersedes: str | None, now_ms: int) -> dict[str, Any]:
@@ -228,7 +256,11 @@ def run_import(
             files = [f for f in files if f.session_key in wanted]
         result.files_seen = len(files)
         tasks, rebuild, stats = plan(state, files, since)
-        if not tasks:
+        # Trusted only while the ledger is the one the state was written against (runs may have
+        # appended). Deleted, replaced, restored, rotated, merged or rewritten: every session is
+        # compared with what the ledger holds, so what is missing comes back and nothing twice.
+        trusted = state.describes_ledger()
+        if not tasks and trusted:
             result.seconds = time.perf_counter() - t0
             return result
         sessions = state.sessions()
@@ -284,29 +316,49 @@ def run_import(
             state.files[scan.path] = FileState(
                 st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, scan.end, tf.session_key, tf.subagent
             )
+        read_now = set(changed)
+        if not trusted:
+            changed.update(sessions)
         emit = [sessions[k] for k in sorted(changed) if sessions[k].count()]
         written: list[tuple[Session, str]] = []
         if emit:
-            tracked, latest = _tracked_and_latest(ledger)
+            from .ledger.maintenance import pruned_before
+            from .record import parse_iso
+
+            held = ledger_holds(ledger)
+            pruned = pruned_before(ledger)
             now_ms = int(time.time() * 1000)
             for s in emit:
                 sid = s.session_id or s.key
-                if s.tracked or sid in tracked or s.key in tracked:
+                if sid in held.tracked or s.key in held.tracked or (trusted and s.tracked):
                     s.tracked = True
                     result.sessions_tracked.append(sid)
                     continue
-                record = build_record(s, s.record_id or latest.get(sid), now_ms)
+                s.tracked = False
+                prev = held.latest.get(sid)
+                record = build_record(s, prev[0] if prev else None, now_ms)
+                if prev is not None and prev[1] == content_key(record):
+                    s.record_id = prev[0]  # the ledger holds the session as it is: not imported twice
+                    continue
+                started = record["started_at"]
+                gone = prev is None and s.key not in read_now and bool(started)
+                if gone and pruned is not None and parse_iso(started) < pruned:
+                    s.record_id = None  # removed on purpose by prune or retention: stays out
+                    continue
                 result.records.append(record)
                 written.append((s, record["id"]))
         if dry_run:
             result.seconds = time.perf_counter() - t0
             return result
+        from .ledger.identity import current
+
         if result.records:
             from .ledger.store import append_lines, encode
 
             append_lines(ledger, [encode(r) for r in result.records])
             for s, rid in written:
                 s.record_id = rid
+        state.ledger_identity = current(ledger)
         state.save()
     result.seconds = time.perf_counter() - t0
     return result

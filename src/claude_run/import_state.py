@@ -2,7 +2,8 @@
 
 Two files, so that an import with nothing new stays a few stats:
 - `<ledger>.import.json`, the index: per transcript file its identity (device, inode), size, mtime
-  and the offset read up to, and the session it belongs to. Read on every import.
+  and the offset read up to, and the session it belongs to; and the identity of the ledger the
+  state was last reconciled with (`ledger.identity`). Read on every import.
 - `<ledger>.import-sessions.json`: per session its deduplicated messages (key -> usage), facts and
   the id of its latest record. Read only when some file has new bytes.
 Both are replaced atomically (write to a temporary file, fsync, rename).
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 
 from .errors import LedgerError
+from .ledger.identity import Identity
 from .transcripts.session import Session
 
 STATE_VERSION = 1
@@ -49,6 +51,8 @@ class ImportState:
     ledger: Path
     files: dict[str, FileState] = field(default_factory=dict)
     reset: bool = False  # the sessions state was missing or damaged: every file must be read again
+    # The ledger as it was when this state last matched it; None: unknown (an older state, or none).
+    ledger_identity: Identity | None = None
     _sessions: dict[str, Session] | None = None
 
     @property
@@ -69,7 +73,14 @@ class ImportState:
                 for path, entry in files.items():
                     with contextlib.suppress(TypeError, ValueError, IndexError):
                         state.files[path] = FileState.from_json(entry)
+                state.ledger_identity = Identity.from_json(raw.get("ledger"))
         return state
+
+    def describes_ledger(self) -> bool:
+        """The ledger is still the one this state was written against (lines appended at most)."""
+        from .ledger.identity import holds
+
+        return self.ledger_identity is not None and holds(self.ledger_identity, self.ledger)
 
     def sessions(self) -> dict[str, Session]:
         """The per-session state, loaded on first use."""
@@ -89,7 +100,9 @@ class ImportState:
     def save(self) -> None:
         if self._sessions is not None:
             _write_atomic(self.sessions_path, _sessions_json(self._sessions))
-        index = {"v": STATE_VERSION, "files": {p: f.to_json() for p, f in self.files.items()}}
+        index: dict[str, Any] = {"v": STATE_VERSION, "files": {p: f.to_json() for p, f in self.files.items()}}
+        if self.ledger_identity is not None:
+            index["ledger"] = self.ledger_identity.to_json()
         _write_atomic(self.index_path, [orjson.dumps(index)])
 
     @contextlib.contextmanager

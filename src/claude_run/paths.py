@@ -34,3 +34,26 @@ def ledger_path(option: str | os.PathLike[str] | None = None, env: dict[str, str
     if from_env:
         return Path(from_env).expanduser()
     return data_dir(env) / LEDGER_FILE
+
+
+def state_dir(env: dict[str, str] | None = None) -> Path:
+    """Where claude-run keeps what is neither data nor config: `$XDG_STATE_HOME/claude-run` (Linux,
+    default `~/.local/state/claude-run`); the data directory elsewhere."""
+    env = dict(os.environ) if env is None else env
+    if sys.platform in ("darwin", "win32"):
+        return data_dir(env)
+    xdg = env.get("XDG_STATE_HOME")
+    home = Path(env.get("HOME") or Path.home())
+    return (Path(xdg) if xdg and os.path.isabs(xdg) else home / ".local" / "state") / APP
+
+
+def spool_file(ledger: Path, env: dict[str, str] | None = None) -> Path:
+    """Where records that could not be appended to `ledger` wait: `$CLAUDE_RUN_SPOOL_DIR`, else
+    `<state dir>/spool`, one file per ledger (named by a hash of its absolute path)."""
+    import hashlib
+
+    env = dict(os.environ) if env is None else env
+    override = env.get("CLAUDE_RUN_SPOOL_DIR")
+    directory = Path(override).expanduser() if override else state_dir(env) / "spool"
+    name = hashlib.sha256(os.path.abspath(ledger).encode()).hexdigest()[:16]
+    return directory / f"{name}.jsonl"

@@ -50,6 +50,32 @@ class GitInfo(TypedDict, total=False):
     remote: str | None
 
 
+class QuotaWindow(TypedDict, total=False):
+    utilization: float | None  # a fraction of the window; above 1 happens
+    resets_at: str | None
+    status: str | None  # allowed | allowed_warning | rejected
+    seen_at: str
+
+
+class RateLimits(TypedDict, total=False):
+    """The plan quota as the run's last `rate_limit_event`s reported it (subscription logins)."""
+
+    seen_at: str
+    status: str | None
+    limiting: str | None
+    overage: bool | None
+    windows: dict[str, QuotaWindow]
+
+
+class ContextUse(TypedDict, total=False):
+    peak_tokens: int
+    model: str | None
+    window: int | None
+    window_source: str | None  # claude | table
+    peak_pct: float | None
+    compactions: int
+
+
 class Record(TypedDict, total=False):
     v: int
     id: str
@@ -86,6 +112,8 @@ class Record(TypedDict, total=False):
     notes: list[str]
     telemetry: dict[str, Any]
     telemetry_agrees: bool | None  # telemetry totals equal the result event's (issue 5)
+    rate_limits: RateLimits  # issue 16
+    context: ContextUse  # issue 16
     claude_run_version: str
 
 

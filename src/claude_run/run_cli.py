@@ -61,6 +61,8 @@ class Options:
     budget_tag: list[str] = []  # noqa: RUF012 - as `tag`
     budget_tz: str = "UTC"
     budget_ledger: str | None = None
+    warn_context: float | None = None
+    warn_quota: float | None = None
 
 
 def _positive(kind: str) -> Callable[[str], float]:
@@ -128,6 +130,20 @@ OPTIONS = (
         "telemetry",
         False,
         "no built-in OTLP receiver for this run (default off when CLAUDE_RUN_TELEMETRY=0)",
+    ),
+    _value(
+        "--warn-context",
+        "warn_context",
+        "PCT",
+        "warn once on stderr (and note it) when a request fills PCT percent of the context window",
+        _positive("--warn-context"),
+    ),
+    _value(
+        "--warn-quota",
+        "warn_quota",
+        "PCT",
+        "warn once on stderr (and note it) when a plan quota window reaches PCT percent (subscriptions)",
+        _positive("--warn-quota"),
     ),
 )
 BUDGET_TITLE = "budgets across runs (summed from the ledger; see docs/ci.md)"
@@ -427,6 +443,8 @@ def main(argv: list[str]) -> int:
         show_partial=ns.show_partial,
         cwd=cwd,
         budget=budget,
+        warn_context=ns.warn_context,
+        warn_quota=ns.warn_quota,
     )
     try:
         return finish(started, options)

@@ -21,7 +21,8 @@ import anyio
 import orjson
 
 from . import __version__
-from .display import HybridView, StatusLine, summary_line
+from .alerts import Alerts
+from .display import HybridView, StatusLine, live_limits, summary_line
 from .errors import ClaudeRunError
 from .events import ResultEvent, parse_line
 from .launch import Started
@@ -30,7 +31,7 @@ from .modes import HYBRID, INTERACTIVE
 from .paths import ledger_path as resolve_ledger
 from .process import SIGNAL_EXIT, drain, exit_status, pump_lines, wait_exit, write_stdin
 from .record import SCHEMA_VERSION, iso_utc, user_hash
-from .usage import UsageFolder, model_usage_dict
+from .usage import UsageFolder, result_status, usage_record_fields
 
 KILL_GRACE_S = float(os.environ.get("CLAUDE_RUN_KILL_GRACE", "5"))
 TERM_GRACE_S = 2.0
@@ -57,6 +58,8 @@ class RunOptions:
     show_partial: bool = False
     cwd: str = field(default_factory=os.getcwd)
     budget: Any = None  # budget.BudgetState from the pre-spawn check (--budget-daily/-monthly)
+    warn_context: float | None = None  # --warn-context PCT
+    warn_quota: float | None = None  # --warn-quota PCT
 
 
 @dataclass
@@ -85,6 +88,7 @@ class _Session:
         interactive_stderr = sys.stderr.isatty() and not self.opts.quiet
         self.status = StatusLine(enabled=interactive_stderr and self.opts.mode != HYBRID)
         self.view = HybridView(show_partial=self.opts.show_partial) if self.opts.mode == HYBRID else None
+        self.alerts = Alerts(options.warn_context, options.warn_quota)
         self._stderr = bytearray()
         self._warned_bad = False
         self._stop_requested = False
@@ -128,6 +132,10 @@ class _Session:
             self.outcome.result_text = event.result_text
         if self.view is not None:
             self.view.show(event)
+        if self.alerts.active:
+            for warning in self.alerts.check(event, self.folder):
+                self.status.clear()
+                sys.stderr.write(f"claude-run: warning: {warning}\n")
         self._tick()
 
     def _tick(self, force: bool = False) -> None:
@@ -135,7 +143,12 @@ class _Session:
             return
         tokens = self.folder.live_tokens()
         self.status.update(
-            time.monotonic() - self.s.mono0, self.folder.turns, tokens.total, self.folder.live_cost(), force
+            time.monotonic() - self.s.mono0,
+            self.folder.turns,
+            tokens.total,
+            self.folder.live_cost(),
+            force,
+            extra=live_limits(self.folder),
         )
 
     def on_stderr(self, chunk: bytes) -> None:
@@ -321,41 +334,25 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
 
     folder = session.folder
     outcome = session.outcome
-    totals = folder.totals()
     result = folder.result
     budget: Any = session.opts.budget
     status, exit_code = decide_status(outcome, result, budget_capped=bool(budget and budget.capped_by_budget))
-    notes = list(totals.notes) + list(started.invocation.notes)
+    fields, usage_notes = usage_record_fields(folder)
+    notes = usage_notes + list(started.invocation.notes)
     if outcome.bad_lines:
         notes.append(f"{outcome.bad_lines} non-JSON line(s) in claude's output were skipped")
-    if folder.result_count > 1:
-        notes.append(f"{folder.result_count} result events; totals from the last (they are cumulative)")
     if outcome.killed:
         notes.append("claude did not stop in time and was killed")
     if outcome.budget_stop:
         notes.append(f"stopped by claude-run: {outcome.budget_stop} across the runs sharing the ledger")
     elif status == "budget_exceeded" and exit_code == BUDGET_STOP_EXIT:
         notes.append(f"claude stopped at --max-budget-usd {budget.cap_usd:.6g}: what was left of the budget")
+    notes += session.alerts.notes
     record = _base_record(started, session.opts, ended, status, exit_code)
-    record.update(
-        {
-            "session_id": folder.session_id,
-            "claude_version": folder.claude_version,
-            "model": totals.model or folder.init_model,
-            "tokens": totals.tokens.as_dict(),
-            "cost_usd": totals.cost_usd,
-            "cost_source": totals.cost_source,
-            "models": model_usage_dict(totals),
-            "duration_ms": (result.duration_ms if result else None) or int((ended - started.t0) * 1000),
-            "wall_ms": int((ended - started.t0) * 1000),
-            "duration_api_ms": result.duration_api_ms if result else None,
-            "num_turns": result.num_turns if result else folder.turns,
-            "subtype": result.subtype if result else None,
-            "is_error": result.is_error if result else None,
-            "terminal_reason": result.terminal_reason if result else None,
-            "api_error_status": result.api_error_status if result else None,
-        }
-    )
+    wall_ms = int((ended - started.t0) * 1000)
+    record.update(fields)
+    record["duration_ms"] = fields["duration_ms"] or wall_ms
+    record["wall_ms"] = wall_ms
     if result is None:
         notes += _prefer_transcript(started, folder.session_id, record)
     record.update(session.context or {})
@@ -367,6 +364,15 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         record.update(fields)
     elif plan is not None and plan.note:
         notes.append(plan.note)
+    # --- quota and context (issue 16) ---
+    rate_limits = folder.rate_limits.field()
+    if rate_limits is not None:
+        record["rate_limits"] = rate_limits
+    detail = record.get("telemetry")
+    seen = detail.get("compactions", 0) if isinstance(detail, dict) else 0
+    context = folder.context_field(seen if isinstance(seen, int) else 0)
+    if context is not None:
+        record["context"] = context
     if notes:
         record["notes"] = notes
     return record
@@ -415,13 +421,12 @@ def decide_status(outcome: Outcome, result: Any, *, budget_capped: bool = False)
     if outcome.signal_name:
         sig = signal.Signals[outcome.signal_name]
         return "interrupted", SIGNAL_EXIT.get(sig, 128 + int(sig))
-    if result is None:
-        return "crashed", code if code != 0 else 1
-    if result.subtype == "error_max_budget_usd" or result.terminal_reason == "budget_exhausted":
-        return "budget_exceeded", BUDGET_STOP_EXIT if budget_capped else code
-    if result.is_error or (result.subtype and result.subtype != "success"):
-        return "error", code
-    return "success", code
+    status = result_status(result)
+    if status == "crashed":
+        return status, code if code != 0 else 1
+    if status == "budget_exceeded" and budget_capped:
+        return status, BUDGET_STOP_EXIT
+    return status, code
 
 
 def _base_record(
@@ -471,6 +476,8 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
             ledger_error = exc.message
         except OSError as exc:
             ledger_error = f"cannot write ledger {ledger_path}: {exc.strerror or exc}"
+        if ledger_error:
+            ledger_error = _spool(ledger_path, record, ledger_error)
     if opts.json_out:
         sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
         sys.stdout.flush()
@@ -492,6 +499,22 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
             sys.stderr.write(f"claude-run: ledger path {ledger_path}\n")
         return exit_code or 74
     return exit_code
+
+
+def _spool(ledger: Path, record: dict[str, Any], error: str) -> str:
+    """Keep a record the ledger refused; the message says where it waits (or shows it, if nowhere)."""
+    from .ledger.spool import spool
+
+    try:
+        where = spool(ledger, [record], error)
+    except (ClaudeRunError, OSError) as exc:
+        reason = exc.message if isinstance(exc, ClaudeRunError) else str(exc)
+        shown = orjson.dumps(record).decode()
+        return f"{error}; it could not be spooled either ({reason}); the record: {shown}"
+    return (
+        f"{error}; it waits in {where} and lands in the ledger with the next run that can write it,"
+        " or `claude-run ledger flush-spool`"
+    )
 
 
 def _ci_outputs(opts: RunOptions, record: dict[str, Any], result_text: str | None, *, recorded: bool) -> str:

@@ -12,17 +12,24 @@ Traps this handles, each seen in real Claude Code 2.1.330 output (shared samples
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .contextwin import context_field, percent, reported_window, table_window
 from .events import (
     AssistantEvent,
+    CompactEvent,
     Event,
     InitEvent,
+    RateLimitEvent,
     ResultEvent,
     StreamEvent,
     TokenCounts,
 )
+from .ratelimits import RateLimitTracker
+from .record import ContextUse
 
 
 @dataclass
@@ -55,7 +62,8 @@ class RunTotals:
 class UsageFolder:
     """Consumes events one at a time; cheap enough to run on every line of a long session."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # stamps rate_limit_events, which carry no time of their own
         self.session_id: str | None = None
         self.init_model: str | None = None
         self.claude_version: str | None = None
@@ -67,6 +75,13 @@ class UsageFolder:
         self._anon = 0
         self._after_result = 0  # index in `order` of the first message after the last result
         self._priced: dict[str, tuple[TokenCounts, float | None]] = {}  # live_spend's per-message cache
+        # Context: the latest and the largest main-thread request (input + cache read + cache write).
+        self.context_tokens = 0
+        self.context_model: str | None = None
+        self.peak_context = 0
+        self.peak_model: str | None = None
+        self.compactions = 0
+        self.rate_limits = RateLimitTracker()
 
     def feed(self, event: Event) -> None:
         if self.session_id is None and event.session_id:
@@ -85,6 +100,10 @@ class UsageFolder:
             self.result = event
             self.result_count += 1
             self._after_result = len(self.order)
+        elif isinstance(event, RateLimitEvent):
+            self.rate_limits.feed(event, self.clock())
+        elif isinstance(event, CompactEvent):
+            self.compactions += 1
 
     def _observe(self, message_id: str | None, model: str | None, usage: TokenCounts, side: bool) -> None:
         if message_id is None:
@@ -92,14 +111,24 @@ class UsageFolder:
             message_id = f"anon-{self._anon}"
         known = self.messages.get(message_id)
         if known is None:
-            self.messages[message_id] = MessageUsage(model or self.init_model or "unknown", usage, side)
+            known = self.messages[message_id] = MessageUsage(
+                model or self.init_model or "unknown", usage, side
+            )
             self.order.append(message_id)
             self.turns += 1
-            return
-        known.tokens = known.tokens.merge_max(usage)
-        if model and known.model == "unknown":
-            known.model = model
-        known.sidechain = known.sidechain or side
+        else:
+            known.tokens = known.tokens.merge_max(usage)
+            if model and known.model == "unknown":
+                known.model = model
+            known.sidechain = known.sidechain or side
+        if not known.sidechain:
+            # A subagent's requests fill its own window, not the session's.
+            t = known.tokens
+            ctx = t.input + t.cache_read + t.cache_creation
+            if ctx:
+                self.context_tokens, self.context_model = ctx, known.model
+                if ctx > self.peak_context:
+                    self.peak_context, self.peak_model = ctx, known.model
 
     # -- live figures (status line) -----------------------------------------------------------------
 
@@ -139,6 +168,28 @@ class UsageFolder:
             else:
                 spent += known[1]
         return spent, priced
+
+    def model_usage(self) -> dict[str, Any] | None:
+        return self.result.model_usage if self.result is not None else None
+
+    def context_pct(self) -> float | None:
+        """The latest request's share of its model's window (it drops after a compaction)."""
+        if not self.context_tokens:
+            return None
+        model = self.context_model
+        window = reported_window(model, self.model_usage()) or table_window(model)
+        return percent(self.context_tokens, window)
+
+    def peak_context_pct(self) -> float | None:
+        model = self.peak_model
+        window = reported_window(model, self.model_usage()) or table_window(model)
+        return percent(self.peak_context, window)
+
+    def context_field(self, compactions: int = 0) -> ContextUse | None:
+        """The record's `context`; `compactions` seen elsewhere (telemetry) count when higher."""
+        return context_field(
+            self.peak_context, self.peak_model, max(self.compactions, compactions), self.model_usage()
+        )
 
     # -- final --------------------------------------------------------------------------------------
 
@@ -228,6 +279,46 @@ def _message_cost(m: MessageUsage) -> float | None:
         cache_creation=m.tokens.cache_creation,
         cache_creation_1h=m.tokens.cache_creation_1h or 0,
     )
+
+def result_status(result: ResultEvent | None) -> str:
+    """The record's status as the events tell it: no `result` means the run never finished."""
+    if result is None:
+        return "crashed"
+    if result.subtype == "error_max_budget_usd" or result.terminal_reason == "budget_exhausted":
+        return "budget_exceeded"
+    if result.is_error or (result.subtype and result.subtype != "success"):
+        return "error"
+    return "success"
+
+
+def usage_record_fields(folder: UsageFolder) -> tuple[dict[str, Any], list[str]]:
+    """The record fields a run's events decide, and the notes they call for.
+
+    One reading for every record built from stream-json events: a tracked run's live stream and a
+    claude-code-action execution file (the same messages, saved as a JSON array).
+    """
+    totals = folder.totals()
+    result = folder.result
+    notes = list(totals.notes)
+    if folder.result_count > 1:
+        notes.append(f"{folder.result_count} result events; totals from the last (they are cumulative)")
+    fields: dict[str, Any] = {
+        "session_id": folder.session_id,
+        "claude_version": folder.claude_version,
+        "model": totals.model or folder.init_model,
+        "tokens": totals.tokens.as_dict(),
+        "cost_usd": totals.cost_usd,
+        "cost_source": totals.cost_source,
+        "models": model_usage_dict(totals),
+        "duration_ms": result.duration_ms if result else None,
+        "duration_api_ms": result.duration_api_ms if result else None,
+        "num_turns": result.num_turns if result else folder.turns,
+        "subtype": result.subtype if result else None,
+        "is_error": result.is_error if result else None,
+        "terminal_reason": result.terminal_reason if result else None,
+        "api_error_status": result.api_error_status if result else None,
+    }
+    return fields, notes
 
 
 def model_usage_dict(totals: RunTotals) -> dict[str, dict[str, Any]]:

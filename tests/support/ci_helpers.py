@@ -49,3 +49,26 @@ def base_env(tmp: Path, bindir: Path) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONPATH": str(SRC),
     }
+
+
+def make_recorder(bindir: Path, name: str, calls: Path) -> None:
+    """A fake `gh` / `curl`: records its argv and, for --body-file, the body; exits 0."""
+    _script(
+        bindir / name,
+        "#!/usr/bin/env python3\n"
+        "import json, sys\n"
+        "args = sys.argv[1:]\n"
+        "body = None\n"
+        "if '--body-file' in args:\n"
+        "    body = open(args[args.index('--body-file') + 1]).read()\n"
+        f"with open({str(calls)!r}, 'a') as fh:\n"
+        f"    fh.write(json.dumps({{'cmd': {name!r}, 'args': args, 'body': body}}) + '\\n')\n",
+    )
+
+
+def execution_file_from(stream: Path, dest: Path) -> Path:
+    """What claude-code-action writes: the run's stream-json messages as one indented JSON array."""
+    messages = [json.loads(line) for line in stream.read_text().splitlines() if line.strip()]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(messages, indent=2))
+    return dest

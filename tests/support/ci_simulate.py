@@ -5,6 +5,8 @@ Not a CI emulator: just enough of each runner to prove the examples' own shell i
   steps outputs/env, `if:` with always()/success()/==/!=, a fresh GITHUB_OUTPUT and GITHUB_STEP_SUMMARY
   file per step, and the few actions the workflow uses (cache restore/save, upload/download artifact)
   done with local directories. Steps named "Install ..." are skipped, after checking they only install.
+  A local composite action (`uses: ./`, this repository's action.yml) runs step by step with its
+  `inputs`, `runner` and `steps` contexts; other actions can be faked (`Simulation.fake_actions`).
 - GitLab: stages in order, `parallel:matrix` rows, `variables` expanded like GitLab does, artifacts
   and cache as directories; `before_script` (installs only, checked) is skipped.
 Script steps run with `bash -eo pipefail`, as both runners do.
@@ -24,14 +26,18 @@ from typing import Any
 
 import yaml
 
+REPO_ROOT = Path(__file__).resolve().parents[2]  # holds action.yml: what `uses: ./` runs
 INSTALL_LINE = re.compile(
-    r"^\s*(python3? -m pip install|\S*pip install|npm install -g|apt-get |python3 -m venv|export PATH=)"
+    r"^\s*(python3? -m pip install|\S*pip\"? install|npm install -g|apt-get |python3 -m venv|export PATH=)"
 )
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 
 class StopSimulation(Exception):
     """A step needs something this branch does not have yet (e.g. `claude-run ledger merge`)."""
+
+
+FakeAction = Callable[[dict[str, str], Path, Path], dict[str, str]]
 
 
 @dataclass
@@ -53,6 +59,9 @@ class Simulation:
     before_step: Callable[[str], None] = lambda script: None  # may raise StopSimulation
     results: list[StepResult] = field(default_factory=list)
     run_key: str = "run"  # artifacts belong to one workflow run / pipeline
+    action_root: Path = REPO_ROOT  # where `uses: ./` finds action.yml
+    # Actions the simulator does not know: name -> fn(with, workspace, runner temp) -> step outputs.
+    fake_actions: dict[str, FakeAction] = field(default_factory=dict)
 
     @property
     def artifacts(self) -> Path:
@@ -111,6 +120,8 @@ def _lookup(path: str, ctx: dict[str, Any]) -> Any:
     node: Any = ctx
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
+            if path.startswith("steps.") and path.count(".") == 3:
+                return ""  # a step that did not run (or set no such output): GitHub gives ''
             raise AssertionError(f"unknown expression context {path!r}")
         node = node[part]
     return node
@@ -118,6 +129,12 @@ def _lookup(path: str, ctx: dict[str, Any]) -> Any:
 
 def evaluate(expr: str, ctx: dict[str, Any]) -> Any:
     expr = expr.strip()
+    for op in ("||", "&&"):  # no parentheses in the files simulated: plain left-to-right precedence
+        if op in expr:
+            values = [evaluate(part, ctx) for part in expr.split(op)]
+            return any(map(_truthy, values)) if op == "||" else all(map(_truthy, values))
+    if expr.startswith("!") and not expr.startswith("!="):
+        return not _truthy(evaluate(expr[1:], ctx))
     if expr in ("always()", "success()", "failure()"):
         return {"always()": True, "success()": not ctx["_failed"], "failure()": ctx["_failed"]}[expr]
     m = re.fullmatch(r"(.+?)\s*(==|!=)\s*'([^']*)'", expr)
@@ -127,6 +144,10 @@ def evaluate(expr: str, ctx: dict[str, Any]) -> Any:
     if re.fullmatch(r"[A-Za-z_][\w.-]*", expr):
         return _lookup(expr, ctx)
     raise AssertionError(f"expression too clever for the simulator: {expr!r}")
+
+
+def _truthy(value: Any) -> bool:
+    return value not in ("", None, False, 0)
 
 
 def substitute(value: Any, ctx: dict[str, Any]) -> str:
@@ -194,9 +215,11 @@ def _run_github_job(
         "workflow": workflow["name"],
         "token": "ghs_fake_token_for_the_simulation",
         "event": {"pull_request": {"number": run.pr_number}},
+        "job": job_name,
     }
     ctx: dict[str, Any] = {
         "github": github,
+        "runner": {"temp": str(temp), "os": "Linux"},
         "matrix": row,
         "secrets": {"ANTHROPIC_API_KEY": "sk-ant-fake"},
         "steps": {},
@@ -234,34 +257,65 @@ def _run_github_job(
         for k, v in scope.items():
             ctx["env"] = dict(env_chain)
             env_chain[k] = substitute(v, ctx)
-    for n, step in enumerate(job["steps"]):
-        name = substitute(step.get("name") or step.get("uses") or f"step {n}", ctx)
+    where = _Where(job_name, workspace, temp, runner_env)
+    _run_steps(sim, job["steps"], ctx, env_chain, where, prefix="")
+    return not ctx["_failed"]
+
+
+@dataclass
+class _Where:
+    job: str
+    workspace: Path
+    temp: Path
+    runner_env: dict[str, str]
+
+
+def _condition(step: dict[str, Any]) -> str:
+    """A step's `if:`; without a status function GitHub reads it as `success() && (...)`."""
+    cond = _EXPR.sub(lambda m: m.group(1), str(step.get("if", "success()")))
+    if not re.search(r"\b(always|success|failure|cancelled)\(\)", cond):
+        cond = f"success() && {cond}"
+    return cond
+
+
+def _run_steps(
+    sim: Simulation,
+    steps: list[dict[str, Any]],
+    ctx: dict[str, Any],
+    env_chain: dict[str, str],
+    where: _Where,
+    prefix: str,
+    extra_env: dict[str, str] | None = None,
+) -> None:
+    """Run job (or composite action) steps in order; ctx["_failed"] records a failure."""
+    from claude_run.ci_outputs import parse_outputs
+
+    for n, step in enumerate(steps):
+        name = prefix + substitute(step.get("name") or step.get("uses") or f"step {n}", ctx)
         ctx["env"] = dict(env_chain)
-        cond = step.get("if", "success()")
-        cond = _EXPR.sub(lambda m: m.group(1), str(cond))
-        if not evaluate(cond, ctx):
-            sim.results.append(StepResult(job_name, name, "skipped"))
+        if not evaluate(_condition(step), ctx):
+            sim.results.append(StepResult(where.job, name, "skipped"))
             continue
         step_env = {**env_chain, **{k: substitute(v, ctx) for k, v in (step.get("env") or {}).items()}}
         if "run" in step:
-            if name.startswith("Install"):
+            if name.removeprefix(prefix).startswith("Install"):
                 check_install_only(step["run"])
-                sim.results.append(StepResult(job_name, name, "install-skipped"))
+                sim.results.append(StepResult(where.job, name, "install-skipped"))
                 continue
-            out_file, summary_file = temp / f"output-{n}", temp / f"summary-{n}"
+            tag = f"{prefix.count('/')}-{n}-{len(sim.results)}"
+            out_file, summary_file = where.temp / f"output-{tag}", where.temp / f"summary-{tag}"
             out_file.touch()
             summary_file.touch()
             env = {
-                **runner_env,
+                **where.runner_env,
+                **(extra_env or {}),
                 **step_env,
                 "GITHUB_OUTPUT": str(out_file),
                 "GITHUB_STEP_SUMMARY": str(summary_file),
             }
-            proc = sim.run_script(step["run"], workspace, env)
-            from claude_run.ci_outputs import parse_outputs
-
+            proc = sim.run_script(step["run"], where.workspace, env)
             res = StepResult(
-                job_name,
+                where.job,
                 name,
                 "run",
                 proc.returncode,
@@ -270,24 +324,97 @@ def _run_github_job(
                 parse_outputs(out_file.read_text()),
                 summary_file.read_text(),
             )
-            sim.results.append(res)
-            if step.get("id"):
-                ctx["steps"][step["id"]] = {"outputs": res.outputs}
-            if proc.returncode != 0:
-                ctx["_failed"] = True
         else:
             with_ = {k: substitute(v, ctx) for k, v in (step.get("with") or {}).items()}
-            _github_action(sim, step["uses"], with_, workspace, row)
-            sim.results.append(StepResult(job_name, name, "uses"))
-    return not ctx["_failed"]
+            res = _github_uses(sim, step["uses"], with_, ctx, env_chain, where, name)
+        sim.results.append(res)
+        if step.get("id"):
+            ctx["steps"][step["id"]] = {"outputs": res.outputs}
+        if res.returncode != 0:
+            ctx["_failed"] = True
 
 
-def _github_action(
-    sim: Simulation, uses: str, with_: dict[str, str], workspace: Path, row: dict[str, Any]
-) -> None:
+def _github_uses(
+    sim: Simulation,
+    uses: str,
+    with_: dict[str, str],
+    ctx: dict[str, Any],
+    env_chain: dict[str, str],
+    where: _Where,
+    name: str,
+) -> StepResult:
+    action = uses.split("@", 1)[0]
+    if action == "./":
+        return _run_composite(sim, sim.action_root, with_, ctx, env_chain, where, name)
+    if action in sim.fake_actions:
+        outputs = sim.fake_actions[action](with_, where.workspace, where.temp)
+        return StepResult(where.job, name, "uses", outputs=outputs)
+    _github_action(sim, uses, with_, where.workspace)
+    return StepResult(where.job, name, "uses")
+
+
+def _run_composite(
+    sim: Simulation,
+    root: Path,
+    with_: dict[str, str],
+    caller: dict[str, Any],
+    env_chain: dict[str, str],
+    where: _Where,
+    name: str,
+) -> StepResult:
+    """A composite action as the runner runs one: its own inputs and steps contexts, its outputs."""
+    meta = load_yaml(root / "action.yml")
+    assert meta["runs"]["using"] == "composite"
+    declared = meta.get("inputs") or {}
+    unknown = sorted(set(with_) - set(declared))
+    assert not unknown, f"inputs not declared by {root / 'action.yml'}: {unknown}"
+    inputs: dict[str, str] = {}
+    for key, spec in declared.items():
+        if key in with_:
+            inputs[key] = with_[key]
+        else:
+            assert not spec.get("required"), f"required input {key!r} missing"
+            inputs[key] = substitute(spec.get("default", ""), caller)
+    ctx: dict[str, Any] = {
+        **caller,
+        "github": {**caller["github"], "action_path": str(root)},
+        "inputs": inputs,
+        "steps": {},
+        "_failed": False,
+    }
+    first = len(sim.results)
+    _run_steps(
+        sim,
+        meta["runs"]["steps"],
+        ctx,
+        env_chain,
+        where,
+        prefix=f"{name} / ",
+        extra_env={"GITHUB_ACTION_PATH": str(root)},
+    )
+    inner = sim.results[first:]
+    for step in meta["runs"]["steps"]:
+        if "run" in step:
+            assert step.get("shell") == "bash", f"composite run steps need a shell: {step.get('name')}"
+    outputs = {k: substitute(v["value"], ctx) for k, v in (meta.get("outputs") or {}).items()}
+    return StepResult(
+        where.job,
+        name,
+        "uses",
+        1 if ctx["_failed"] else 0,
+        "".join(r.stdout for r in inner),
+        "".join(r.stderr for r in inner),
+        outputs,
+        "".join(r.summary for r in inner),
+    )
+
+
+def _github_action(sim: Simulation, uses: str, with_: dict[str, str], workspace: Path) -> None:
     action = uses.split("@", 1)[0]
     if action in ("actions/checkout", "actions/setup-python", "actions/setup-node"):
         return  # the workspace exists; python, node and the fakes are on PATH
+    if action == "actions/cache":
+        return  # a download cache (pip's): nothing the simulated steps read
     if action == "actions/cache/restore":
         keys = [with_["key"], *[k for k in with_.get("restore-keys", "").splitlines() if k.strip()]]
         for key in keys:

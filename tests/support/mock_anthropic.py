@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -266,6 +266,43 @@ def server_error(message: str = "Internal server error", **options: Any) -> Erro
 NO_RETRY = {"x-should-retry": "false"}
 
 
+def unified_ratelimit_headers(
+    *,
+    five_hour: float = 0.81,
+    seven_day: float = 0.33,
+    five_hour_reset: int | None = None,
+    seven_day_reset: int | None = None,
+    five_hour_status: str = "allowed_warning",
+    seven_day_status: str = "allowed",
+    status: str = "allowed",
+    claim: str = "five_hour",
+    now: float | None = None,
+) -> dict[str, str]:
+    """The ``anthropic-ratelimit-unified-*`` headers a subscription (OAuth) login's responses carry.
+
+    Utilizations are fractions of the window; resets are epoch seconds (default: in 1 hour for the
+    5-hour window, in 3 days for the 7-day one).  Claude Code 2.1.330 turns them into a
+    ``rate_limit_event`` on stream-json when it runs on ``CLAUDE_CODE_OAUTH_TOKEN``; with an API key
+    it ignores them (shared/samples: stream-ratelimit-oauth.jsonl).
+    """
+    t = time.time() if now is None else now
+    five_reset = five_hour_reset if five_hour_reset is not None else int(t) + 3600
+    seven_reset = seven_day_reset if seven_day_reset is not None else int(t) + 3 * 86400
+    prefix = "anthropic-ratelimit-unified-"
+    return {
+        prefix + "status": status,
+        prefix + "5h-utilization": repr(five_hour),
+        prefix + "5h-reset": str(five_reset),
+        prefix + "5h-status": five_hour_status,
+        prefix + "7d-utilization": repr(seven_day),
+        prefix + "7d-reset": str(seven_reset),
+        prefix + "7d-status": seven_day_status,
+        prefix + "representative-claim": claim,
+        prefix + "reset": str(five_reset if claim == "five_hour" else seven_reset),
+        prefix + "fallback": "unavailable",
+    }
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Records
 # ---------------------------------------------------------------------------------------------------------
@@ -337,6 +374,9 @@ class MockAnthropic:
     ``delta_usage``: ``"output"`` (default) puts only ``output_tokens`` in ``message_delta``'s usage,
     as the samples in shared/ were recorded; ``"full"`` repeats the input-side figures there, as the
     live API does nowadays.
+    ``ratelimit_headers``: extra headers on every ``/v1/messages`` answer (message or error), e.g.
+    :func:`unified_ratelimit_headers` to act as a subscription login's API; a callable is asked
+    for them afresh on each request (to move the utilization as a test goes).
 
     Other routes: ``POST /v1/messages/count_tokens`` answers ``{"input_tokens": N}``; ``GET|HEAD
     /api/hello`` (Claude Code's connectivity probe, sent unless nonessential traffic is disabled)
@@ -349,8 +389,10 @@ class MockAnthropic:
         *,
         when_done: WhenDone = "error",
         delta_usage: Literal["output", "full"] = "output",
+        ratelimit_headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._script: list[Reply] = list(script)
+        self.ratelimit_headers = ratelimit_headers
         self._used: set[int] = set()
         self._last: Reply | None = None
         self.when_done: WhenDone = when_done
@@ -489,6 +531,12 @@ class MockAnthropic:
     def _message_id(self) -> str:
         return f"msg_mock{next(self._ids):04d}{uuid.uuid4().hex[:12]}"
 
+    def _limit_headers(self) -> dict[str, str]:
+        source = self.ratelimit_headers
+        if source is None:
+            return {}
+        return dict(source() if callable(source) else source)
+
 
 #: The type of the ``mock_api`` fixture: ``mock_api(script, **options) -> MockAnthropic`` (started).
 MockApiFactory = Callable[..., MockAnthropic]
@@ -600,7 +648,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not mock._sleep(reply.delay):
             return
         if isinstance(reply, ErrorReply):
-            self._send_json(record, reply.status, reply.body(), reply.headers)
+            self._send_json(record, reply.status, reply.body(), {**mock._limit_headers(), **reply.headers})
             return
         assert isinstance(reply, MessageReply)
         model = reply.model or record.model or "claude-sonnet-4-5"
@@ -617,7 +665,8 @@ class _Handler(BaseHTTPRequestHandler):
         if record.streamed:
             self._stream(index, record, reply, message)
         else:
-            self._send_json(record, 200, message, served=Served(model, reply.usage, False, True, index))
+            served = Served(model, reply.usage, False, True, index)
+            self._send_json(record, 200, message, mock._limit_headers(), served=served)
 
     def _stream(self, index: int, record: RequestRecord, reply: MessageReply, message: JsonObject) -> None:
         """Write ``message`` as server-sent events, recording what usage reached the client."""
@@ -629,6 +678,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("request-id", _request_id())
+            for key, value in mock._limit_headers().items():
+                self.send_header(key, value)
             record.status = 200
             self.end_headers()
             start = {**message, "content": [], "stop_reason": None, "usage": reply.usage.start_json()}
@@ -761,4 +812,5 @@ __all__ = [
     "server_error",
     "text",
     "tool_use",
+    "unified_ratelimit_headers",
 ]

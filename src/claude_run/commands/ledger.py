@@ -26,6 +26,7 @@ _FAMILIES = (
     "ledger_import",  # import (Claude Code transcripts)
     "ledger_html",  # report --html
     "ledger_push",  # push --otlp
+    "ledger_quota",  # quota (plan utilization, 5-hour windows, burn rate)
 )
 
 for _name in _FAMILIES:

@@ -76,7 +76,12 @@ def path_cmd(
         return
     for seg in store.segments(path):
         _echo(str(seg))
-    for extra in (store.lock_path(path), store.generation_path(path), quarantine_path(path)):
+    from ..ledger.maintenance import pruned_path
+    from ..paths import spool_file
+
+    extras = [store.lock_path(path), store.generation_path(path), quarantine_path(path)]
+    extras += [pruned_path(path), spool_file(path)]
+    for extra in extras:
         if extra.exists():
             _echo(str(extra))
 
@@ -125,11 +130,73 @@ def verify_cmd(
             _echo(f"moved {result.quarantined} bad line(s) to {result.quarantine}")
         for tmp in result.removed_temps:
             _echo(f"removed {tmp}, left by an interrupted rewrite")
+    if repair:
+        _deliver_spool(path)
+    else:
+        _warn_spooled(path)
     sys.stdout.flush()
     if result.bad_count and not repair:
         raise LedgerCorrupt(
             f"{result.bad_count} bad line(s) in {path}; `claude-run ledger verify --repair` quarantines them"
         )
+
+
+def _deliver_spool(path: Path) -> int:
+    """Append the records spooled for this ledger (see `ledger.spool`); returns how many landed."""
+    from ..ledger.store import spool_waiting
+
+    if not spool_waiting(path):
+        return 0
+    from ..ledger.spool import flush
+
+    done = flush(path)
+    if done.appended or done.already:
+        _echo(
+            f"appended {len(done.appended)} spooled record(s) to {path}"
+            + (f" ({len(done.already)} were already there)" if done.already else "")
+        )
+    if done.unreadable:
+        _warn(f"skipped {done.unreadable} unreadable line(s) of {done.spool}")
+    return len(done.appended)
+
+
+def _warn_spooled(path: Path) -> None:
+    from ..ledger.store import spool_waiting
+
+    if spool_waiting(path):
+        from ..ledger.spool import waiting
+
+        count = len(waiting(path))
+        if count:
+            _warn(
+                f"{count} record(s) could not be appended earlier and wait in the spool;"
+                " `claude-run ledger flush-spool` appends them"
+            )
+
+
+def flush_spool_cmd(
+    ledger: LedgerOption = None,
+    all_ledgers: Annotated[
+        bool, typer.Option("--all", help="Deliver the records spooled for every ledger, not just this one.")
+    ] = False,
+) -> None:
+    """Append the records that could not be written when they were made (disk full, read-only)."""
+    from ..ledger.spool import read, spool_files
+
+    targets = [_resolve(ledger)]
+    if all_ledgers:
+        for spooled in spool_files():
+            entries, _ = read(spooled)
+            targets += [Path(e.ledger) for e in entries[:1]]
+    seen: set[Path] = set()
+    for target in targets:
+        if target not in seen:
+            seen.add(target)
+            _deliver_spool(target)
+    from ..ledger.spool import waiting
+
+    left = sum(len(waiting(t)) for t in seen)
+    _echo(f"{left} spooled record(s) still waiting" if left else "nothing is waiting in the spool")
 
 
 def merge_cmd(
@@ -251,3 +318,4 @@ def register(app: typer.Typer) -> None:
     app.command("prune")(prune_cmd)
     app.command("reset")(reset_cmd)
     app.command("rotate")(rotate_cmd)
+    app.command("flush-spool")(flush_spool_cmd)

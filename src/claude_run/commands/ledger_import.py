@@ -71,10 +71,31 @@ def register(app: typer.Typer) -> None:
         ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+        execution_files: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--execution-file",
+                help="Import claude-code-action's claude-execution-output.json instead of transcripts "
+                "(repeatable; a quoted glob such as 'runs/**/claude-execution-output.json' works).",
+                show_default=False,
+            ),
+        ] = None,
+        tag: Annotated[
+            list[str] | None,
+            typer.Option("--tag", help="KEY=VALUE stored on each record imported from --execution-file."),
+        ] = None,
     ) -> None:
         """Import Claude Code session transcripts: one record per session (mode `imported`)."""
-        from ..import_run import run_import
         from ..paths import ledger_path
+
+        if execution_files:
+            if dirs or since or sessions:
+                raise UsageError("--execution-file reads only the files given: no DIR, --since or --sessions")
+            _import_execution(ledger_path(ledger), execution_files, tag or [], dry_run, quiet, json_out)
+            return
+        if tag:
+            raise UsageError("--tag applies to --execution-file imports")
+        from ..import_run import run_import
         from ..transcripts.locate import config_dirs
 
         since_dt = _parse_since(since)
@@ -120,3 +141,48 @@ def register(app: typer.Typer) -> None:
             sys.stderr.write(f"claude-run: cannot read {err}\n")
         if result.bad_lines:
             sys.stderr.write(f"claude-run: skipped {result.bad_lines} unreadable transcript line(s)\n")
+
+
+def _import_execution(
+    ledger: Path, patterns: list[str], tags: list[str], dry_run: bool, quiet: bool, json_out: bool
+) -> None:
+    import os
+
+    from ..import_execution import expand_paths, import_execution_files
+    from ..tags import parse_tags
+
+    parsed_tags = parse_tags(tags)
+    paths = expand_paths(patterns)
+    result = import_execution_files(ledger, paths, tags=parsed_tags, dry_run=dry_run)
+    env = os.environ
+    if env.get("GITHUB_OUTPUT") or env.get("GITHUB_STEP_SUMMARY") or env.get("CLAUDE_RUN_DOTENV"):
+        from ..ci_outputs import write_for_run
+
+        # One table per session; the step outputs end up describing the last one.
+        for rec in result.records:
+            for warning in write_for_run(rec, None, env, recorded=not dry_run):
+                sys.stderr.write(f"claude-run: {warning}\n")
+    if json_out:
+        import orjson
+
+        out = {
+            "dry_run": dry_run,
+            "records": result.records if dry_run else [r["id"] for r in result.records],
+            "files": result.files,
+            "sessions": result.sessions,
+            "already_imported": result.already_imported,
+            "tracked_sessions_skipped": result.already_tracked,
+        }
+        sys.stdout.write(orjson.dumps(out).decode() + "\n")
+        return
+    if dry_run:
+        for rec in result.records:
+            sys.stdout.write(_describe(rec) + "\n")
+    if not quiet:
+        verb = "would import" if dry_run else "imported"
+        line = f"claude-run: {verb} {len(result.records)} session(s) from {result.files} execution file(s)"
+        if result.already_imported:
+            line += f"; {len(result.already_imported)} already in the ledger"
+        if result.already_tracked:
+            line += f"; {len(result.already_tracked)} already tracked by claude-run"
+        sys.stderr.write(line + "\n")

@@ -138,6 +138,17 @@ async def _serve(sock: Any, path: Path, book: Any, base: dict[str, Any], quiet: 
 
 
 def _append(path: Path, records: list[dict[str, Any]]) -> None:
+    from ..errors import LedgerError
     from ..ledger.store import append_lines, encode
 
-    append_lines(path, [encode(r) for r in records])
+    try:
+        append_lines(path, [encode(r) for r in records])
+    except LedgerError as exc:
+        # The sessions were taken from the book: kept in the spool, they are not lost.
+        from ..ledger.spool import spool
+
+        where = spool(path, records, exc.message)
+        sys.stderr.write(
+            f"claude-run telemetry: {exc.message}; {len(records)} record(s) wait in {where}"
+            " (delivered by the next append that succeeds, or `claude-run ledger flush-spool`)\n"
+        )

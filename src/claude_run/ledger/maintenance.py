@@ -248,7 +248,36 @@ def prune(ledger: Path, before: datetime, *, dry_run: bool = False) -> DropResul
         return when is not None and when < before
 
     with locked(ledger):
-        return drop_records_locked(ledger, is_old, dry_run=dry_run)
+        result = drop_records_locked(ledger, is_old, dry_run=dry_run)
+        if not dry_run:
+            note_pruned_locked(ledger, utc)
+        return result
+
+
+def pruned_path(ledger: Path) -> Path:
+    return ledger.with_name(ledger.name + ".pruned")
+
+
+def note_pruned_locked(ledger: Path, before: datetime) -> None:
+    """Remember that records started before `before` were removed on purpose (prune, retention).
+
+    Derived state that rebuilds from other sources (`ledger import` from Claude's transcripts) reads
+    it so as not to bring back what was deliberately removed. Only ever moves forward.
+    """
+    earlier = pruned_before(ledger)
+    if earlier is not None and earlier >= before:
+        return
+    stamp = before.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    atomic_write(pruned_path(ledger), [orjson.dumps({"before": stamp}) + b"\n"])
+
+
+def pruned_before(ledger: Path) -> datetime | None:
+    """Records that started before this were removed on purpose; None: nothing was."""
+    try:
+        raw = orjson.loads(pruned_path(ledger).read_bytes())
+        return parse_iso(raw["before"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass

@@ -140,9 +140,12 @@ def apply_retention_locked(ledger: Path, keep_days: float, *, now: float | None 
     if not expired:
         return []
     from ..fold import named_target
-    from .maintenance import drop_records_locked
+    from .maintenance import drop_records_locked, note_pruned_locked
     from .store import ReadStats, iter_file_records
 
+    # Every record of a segment started before it was closed: none of those may come back.
+    stamps = [segment_stamp(seg) for seg in expired]
+    note_pruned_locked(ledger, max(stamp_time(s) for s in stamps if s is not None))
     links = any(named_target(rec) for seg in expired for rec in iter_file_records(seg, ReadStats()))
     if links:
         # A successor is about to go: what it superseded must go too (see maintenance).

@@ -216,6 +216,31 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def write_lines_locked(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Append whole lines to one file whose lock the caller holds.
+
+    Never glued to a torn tail, and never leaves one of its own: a write that fails part-way (disk
+    full) is cut back to where it started, which only the lock holder may do.
+    """
+    fd = open_for_append(path)
+    try:
+        start = os.fstat(fd).st_size
+        if _needs_newline(fd):
+            data = b"\n" + data
+        try:
+            write_all(fd, data)
+            if fsync:
+                os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    except OSError as exc:
+        raise LedgerError(f"cannot write ledger {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
 def append_locked(
     ledger: Path, data: bytes, *, fsync: bool = True, policy: RotationPolicy | None = None
 ) -> None:
@@ -225,27 +250,35 @@ def append_locked(
     from .rotation import RotationPolicy, maybe_rotate_locked
 
     maybe_rotate_locked(ledger, len(data), policy if policy is not None else RotationPolicy.from_env())
-    fd = open_for_append(ledger)
+    write_lines_locked(ledger, data, fsync=fsync)
+
+
+def spool_waiting(ledger: Path) -> bool:
+    """Records that could not be appended earlier wait in the spool (one stat; see `ledger.spool`)."""
+    from ..paths import spool_file
+
     try:
-        if _needs_newline(fd):
-            data = b"\n" + data
-        write_all(fd, data)
-        if fsync:
-            os.fsync(fd)
-    except OSError as exc:
-        raise LedgerError(f"cannot write ledger {ledger}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
+        return os.stat(spool_file(ledger)).st_size > 0
+    except OSError:
+        return False
 
 
 def append_lines(
     ledger: Path, lines: list[bytes], *, fsync: bool = True, policy: RotationPolicy | None = None
 ) -> None:
-    """Append whole lines under the exclusive lock, as one write, then make them durable."""
+    """Append whole lines under the exclusive lock, as one write, then make them durable.
+
+    Records spooled by an earlier failed append go first, so the ledger keeps their order.
+    """
     if not lines:
         return
     data = b"".join(lines)
     with locked(ledger):
+        if spool_waiting(ledger):
+            from .spool import flush_locked
+
+            with contextlib.suppress(LedgerError):  # still failing: they keep waiting, in order
+                flush_locked(ledger)
         append_locked(ledger, data, fsync=fsync, policy=policy)
 
 

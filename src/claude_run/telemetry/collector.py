@@ -51,6 +51,13 @@ class ApiRequest:
     session_id: str | None = None
     cache_creation_5m: int | None = None
     cache_creation_1h: int | None = None
+    query_source: str | None = None  # `sdk` / `repl_main_thread` for the main thread
+
+    @property
+    def main_thread(self) -> bool:
+        """Not a subagent's, a compaction's or a side request: it shows the session's own context."""
+        qs = self.query_source
+        return qs is None or qs == "sdk" or qs.startswith("repl_main_thread")
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,7 @@ class Collector:
     api_errors: list[ApiError] = field(default_factory=list)
     tool_results: list[ToolResult] = field(default_factory=list)
     events: int = 0
+    compactions: int = 0  # `compaction` events that did not fail
     metric_points: int = 0
     session_ids: set[str] = field(default_factory=set)
     resource: dict[str, AttrValue] = field(default_factory=dict)
@@ -147,6 +155,9 @@ class Collector:
                         _str(a.get("error")),
                     )
                 )
+            elif ev.name == "compaction":
+                if ev.attributes.get("success") is None or _bool(ev.attributes.get("success")):
+                    self.compactions += 1
             elif ev.name == "tool_result":
                 a = ev.attributes
                 self.tool_results.append(
@@ -204,6 +215,7 @@ class Collector:
                 session_id=_str(a.get("session.id")),
                 cache_creation_5m=_int(a.get("cache_creation_5m_tokens")),
                 cache_creation_1h=_int(a.get("cache_creation_1h_tokens")),
+                query_source=_str(a.get("query_source")),
             )
         )
 
@@ -244,6 +256,15 @@ class Collector:
         if metric is None and not self.empty:
             return 0.0  # Claude Code exports no cost series until something costs money
         return metric
+
+    def peak_context(self) -> tuple[int, str | None]:
+        """(tokens, model) of the largest main-thread request: input + cache read + cache write."""
+        peak, model = 0, None
+        for r in self.api_requests:
+            ctx = r.input + r.cache_read + r.cache_creation
+            if ctx > peak and r.main_thread:
+                peak, model = ctx, r.model
+        return peak, model
 
     def models(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -314,6 +335,8 @@ class Collector:
         prs = self.metric_total("claude_code.pull_request.count")
         if prs is not None:
             detail["pull_requests"] = int(prs)
+        if self.compactions:
+            detail["compactions"] = self.compactions
         active = self.metric_total("claude_code.active_time.total")
         if active is not None:
             detail["active_time_s"] = round(active, 3)

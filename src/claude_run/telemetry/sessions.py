@@ -119,5 +119,10 @@ def session_record(sid: str, c: Collector, rid: str, base: Mapping[str, Any]) ->
         "telemetry": detail,
         "notes": ["recorded by `claude-run telemetry serve` from Claude Code's OpenTelemetry events"],
     }
+    from ..contextwin import context_field
+
+    context = context_field(*c.peak_context(), c.compactions)
+    if context is not None:
+        rec["context"] = context
     rec.update(base)
     return rec

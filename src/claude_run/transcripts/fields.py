@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from ..contextwin import context_field
 from .scan import SYNTHETIC, Msg
 from .session import Session, TokenSums
 
@@ -78,9 +79,13 @@ def usage_fields(session: Session) -> dict[str, Any]:
     """tokens, models (with cost each), cost_usd, cost_source, model, sidechain_tokens, notes."""
     per_model = session.per_model()
     by_model: dict[str, list[Msg]] = {}
+    peak, peak_model = 0, None
     for m in session.iter_messages():
         if m[0] != SYNTHETIC:
             by_model.setdefault(m[0], []).append(m)
+            # The largest main-thread request: a subagent's requests fill its own window.
+            if not m[6] and m[1] + m[3] + m[4] > peak:
+                peak, peak_model = m[1] + m[3] + m[4], m[0]
     models: dict[str, dict[str, Any]] = {}
     total = TokenSums()
     notes: list[str] = []
@@ -122,6 +127,9 @@ def usage_fields(session: Session) -> dict[str, Any]:
         "cost_source": cost_source,
         "num_turns": total.messages,
     }
+    context = context_field(peak, peak_model, session.compactions)
+    if context is not None:
+        fields["context"] = context
     side = session.sidechain()
     if side.messages:
         fields["sidechain_tokens"] = side.as_dict()

@@ -38,6 +38,7 @@ Msg = tuple[str, int, int, int, int, int, bool, "str | None", "float | None"]
 
 _USAGE = b'"usage"'
 _COST_STATE = b'"cost-state"'
+_COMPACT = b'"compact_boundary"'
 _TS_KEY = b'"timestamp":"'
 _TS_BYTES = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?Z)"')
 # [0-9], not \d: a Python str pattern's \d also matches non-ASCII digits, a JS one does not.
@@ -64,6 +65,7 @@ class FileScan:
     branch: str | None = None
     entrypoint: str | None = None
     cost_state: dict[str, Any] | None = None
+    compactions: int = 0  # `system/compact_boundary` lines (main transcripts only)
     bad_lines: int = 0
     error: str | None = None
 
@@ -186,6 +188,19 @@ def _may_grow(usage: object, old: Msg) -> bool:
     return bool(total > old[1] + old[2] + old[3] + old[4])
 
 
+def is_compaction(obj: object) -> bool:
+    """A `compact_boundary` line that stands for a compaction. Claude Code also writes a marker
+    boundary (duration 0, anchored to itself) that summarizes nothing; it skips those, so do we."""
+    if type(obj) is not dict or obj.get("type") != "system" or obj.get("subtype") != "compact_boundary":
+        return False
+    meta = obj.get("compactMetadata")
+    if type(meta) is dict and meta.get("durationMs") == 0:
+        kept = meta.get("preservedMessages")
+        if type(kept) is dict and kept.get("anchorUuid") == obj.get("uuid"):
+            return False
+    return True
+
+
 def bigger(new: Msg, old: Msg) -> bool:
     """A later copy replaces a kept one only when it reports more tokens (counts only grow)."""
     return new[1] + new[2] + new[3] + new[4] > old[1] + old[2] + old[3] + old[4]
@@ -278,6 +293,22 @@ class _Reader:
         self._hits(buf, view, base, hi, _USAGE)
         if buf.find(_COST_STATE, 0, hi) >= 0:
             self._hits(buf, view, base, hi, _COST_STATE)
+        if not self.side and buf.find(_COMPACT, 0, hi) >= 0:
+            self._compactions(buf, hi)
+
+    def _compactions(self, buf: bytes, hi: int) -> None:
+        pos = 0
+        while (i := buf.find(_COMPACT, pos, hi)) >= 0:
+            start = buf.rfind(b"\n", 0, i) + 1
+            end = buf.find(b"\n", i, hi)
+            end = hi if end < 0 else end
+            pos = end + 1
+            try:
+                obj = orjson.loads(buf[start:end])
+            except orjson.JSONDecodeError:
+                continue
+            if is_compaction(obj):
+                self.scan.compactions += 1
 
     def _hits(self, buf: bytes, view: memoryview, base: int, hi: int, needle: bytes) -> None:
         pos = 0

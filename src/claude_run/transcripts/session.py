@@ -63,6 +63,7 @@ class Session:
     packed: Packed | None = None
     unpacked: dict[str, Msg] | None = None
     cost_state: dict[str, Any] | None = None  # the last `cost-state` line's modelUsage and total
+    compactions: int = 0  # compact_boundary lines read (main transcript)
     bad_lines: int = 0
     counted_elsewhere: int = 0  # copies of messages already counted in another session (resumes)
     record_id: str | None = None  # the latest record written for this session
@@ -88,6 +89,7 @@ class Session:
             self.cost_state = _cost_state(scan.cost_state)
             changed = True
         self.bad_lines += scan.bad_lines
+        self.compactions += scan.compactions
         if self.packed is None and self.unpacked is None and scan.packed is not None:
             # The common case (a session's first read): keep the read's packed rows as they are.
             theirs = scan.packed
@@ -188,6 +190,7 @@ class Session:
             "m": (self.packed or Packed.pack(self.unpacked or {})).to_json(),
             "cs": self.cost_state,
             "bad": self.bad_lines,
+            "cb": self.compactions,
             "dup": self.counted_elsewhere,
             "rid": self.record_id,
             "tr": self.tracked,
@@ -209,6 +212,7 @@ class Session:
             packed=packed,
             cost_state=raw.get("cs"),
             bad_lines=int(raw.get("bad") or 0),
+            compactions=int(raw.get("cb") or 0),
             counted_elsewhere=int(raw.get("dup") or 0),
             record_id=raw.get("rid"),
             tracked=bool(raw.get("tr")),
