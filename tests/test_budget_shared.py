@@ -396,3 +396,21 @@ def test_users_own_cap_is_read_from_claudes_args(
     from claude_run.modes import user_max_budget
 
     assert user_max_budget(args) == (value, rest)
+
+
+def test_a_ledger_replaced_under_a_running_run_is_read_again(tmp_path: Path, ledger: Path) -> None:
+    """A CI cache restore swaps in a ledger that already holds most of the budget: the run notices
+    (`ledger.identity` no longer holds), reads it again and stops."""
+    claude = make_fake_claude(tmp_path, "spend", requests=100, request_s=0.2)
+    proc = start(claude, ledger, "--budget-daily", "1.00", cwd=tmp_path)
+    flight = inflight.InflightFile(ledger)
+    deadline = time.monotonic() + 30
+    while not flight.read().live() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    restored = tmp_path / "restored.jsonl"
+    seed(restored, 0.95)
+    os.replace(restored, ledger)
+    _, err = proc.communicate(timeout=60)
+    recs = records(ledger)
+    assert (proc.returncode, recs[-1]["status"]) == (76, "budget_exceeded"), err
+    assert recs[-1]["cost_usd"] < 0.05 + 2 * REQUEST_COST + inflight.HEARTBEAT_S / 0.2 * REQUEST_COST

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .inflight import Entry, InflightFile, State
+    from .ledger.identity import Identity
 
 PERIODS = ("daily", "monthly")
 RESERVE_USD = 0.05  # what a run counts for before it has spent anything: about one request
@@ -344,6 +345,7 @@ def check(
             spends = recorded()
         state = _state(spec, windows, spends, current, flight)
         state.live = LiveRun.reserve(flight, current, state, run)
+        state.live.watch_ledger(ledger, spends)
         try:
             flight.commit(current)
         except LedgerError as exc:
@@ -352,6 +354,15 @@ def check(
     finally:
         os.close(fd)
     return state
+
+
+def _identity(ledger: Path) -> Identity | None:
+    from .ledger.identity import current
+
+    try:
+        return current(ledger)
+    except (OSError, LedgerError):
+        return None  # then the recorded spend is simply never read again
 
 
 def _state(
@@ -428,6 +439,27 @@ class LiveRun:
         self.done = False
         self._failed = False
         self.counted_in_budget_ledger = True  # the run is recorded in the ledger the budget reads
+        self.ledger: Path | None = None
+        self.ledger_identity: Identity | None = None
+        self.checked_at = entry.updated
+
+    def watch_ledger(self, ledger: Path, spends: list[Spend]) -> None:
+        """Remember which ledger the recorded spend was read from (`ledger.identity`), to notice when
+        it is rewritten or replaced (reset, prune, a CI cache restore) rather than appended to."""
+        self.ledger = ledger
+        self.ledger_identity = _identity(ledger)
+
+    def _rebase(self) -> None:
+        """The ledger is not the one the recorded spend came from: read it again, under the lock, so
+        the runs that settle from now on are exactly those after the new figure."""
+        assert self.ledger is not None
+        spec = self.state.spec
+        with self.flight.locked() as current:
+            for p in self.state.periods:
+                p.before = spend_since(self.ledger, p.start, end=p.end, tags=spec.tags, project=spec.project)
+            self.entry.baseline_seq = current.seq
+            current.runs[self.key] = self.entry
+        self.ledger_identity = _identity(self.ledger)
 
     @classmethod
     def reserve(cls, flight: InflightFile, current: State, state: BudgetState, run: RunScope) -> LiveRun:
@@ -479,6 +511,13 @@ class LiveRun:
             return None
         now = time.time() if now is None else now
         try:
+            ledger, identity = self.ledger, self.ledger_identity
+            if ledger is not None and identity is not None and now - self.checked_at >= HEARTBEAT_S:
+                from .ledger.identity import holds
+
+                self.checked_at = now
+                if not holds(identity, ledger):
+                    self._rebase()
             current = self.flight.read()
             stale = self.key not in current.runs or now - self.written_at >= HEARTBEAT_S
             if (spend != self.written_spend or stale) and not self._failed:

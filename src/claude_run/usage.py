@@ -280,6 +280,7 @@ def _message_cost(m: MessageUsage) -> float | None:
         cache_creation_1h=m.tokens.cache_creation_1h or 0,
     )
 
+
 def result_status(result: ResultEvent | None) -> str:
     """The record's status as the events tell it: no `result` means the run never finished."""
     if result is None:
