@@ -236,8 +236,11 @@ class _Session:
                 self._usage_seen = anyio.Event()
                 spend, _ = self.folder.live_spend()
                 reached = await anyio.to_thread.run_sync(live.update, spend)
-                # once claude has answered, stopping it would only lose the answer: it is exiting anyway
-                if reached is not None and not self._stop_requested and not self.folder.answered:
+                # Left to claude: a run that has answered (it is exiting; stopping it would only lose
+                # the answer), and one past its own --max-budget-usd (claude stops between turns).
+                own_cap = self.opts.budget.cap_usd
+                claudes = self.folder.answered or (own_cap is not None and spend >= own_cap)
+                if reached is not None and not self._stop_requested and not claudes:
                     self._stop_requested = True
                     self.outcome.budget_stop = reached.message(self.opts.budget.spec)
                     if not self.opts.quiet:
