@@ -14,7 +14,7 @@ lives in one small file beside the ledger the budget reads, `<ledger>.inflight.j
 - A run that died without cleaning up (SIGKILL, power loss) must not hold budget forever: an entry
   counts only while its process is alive (same host) and it was updated within `stale_after()`
   seconds (runs refresh theirs every `HEARTBEAT_S`). Dead entries are dropped at the next write.
-- A run's records goes to the ledger and its entry moves to `settled` (with a new `seq`) in one
+- A run's record goes to the ledger and its entry moves to `settled` (with a new `seq`) in one
   step under the lock. A run that read the ledger's spend at `baseline_seq` adds the settled
   entries after it: its own figure stays current without reading the ledger again.
 - A file that cannot be read (garbled, another version, another ledger's) gives one warning and is

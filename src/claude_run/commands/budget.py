@@ -103,7 +103,7 @@ def status(
         ]
         doc = {
             "ledger": str(path),
-            "scope": budget.scope_text(spec).strip(),
+            "scope": {"project": spec.project, "tags": dict(spec.tags), "tz": spec.tz},
             "budgets": rows,
             "in_flight": runs,
         }
