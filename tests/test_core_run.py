@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from claude_run.process import with_death_signal
 from support import fake_claude
 from support.fake_claude import make_fake_claude
 
@@ -278,6 +279,32 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_and_reaped(
     assert not _pids_running(str(tmp_path))
 
 
+@pytest.mark.skipif(
+    sys.platform != "linux" or with_death_signal(["/bin/sh"]) == ["/bin/sh"],
+    reason="the parent-death signal needs Linux and util-linux's setpriv",
+)
+def test_claude_dies_with_a_sigkilled_claude_run(tmp_path: Path, ledger: Path) -> None:
+    """SIGKILL leaves claude-run no chance to stop claude: the kernel must (PR_SET_PDEATHSIG)."""
+    sigfile = tmp_path / "signal.txt"
+    claude = make_fake_claude(tmp_path, "ignore-term", signal_file=sigfile, hang_max=60)
+    proc = start_tracked(tmp_path, ledger, claude, cli_env(tmp_path))
+    try:
+        _wait_until_child_runs(str(tmp_path), sigfile)
+        assert _pids_running(str(tmp_path))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while _pids_running(str(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _pids_running(str(tmp_path)), "claude outlived claude-run"
+    finally:
+        proc.kill()
+        for pid in _pids_running(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert not ledger.exists() or ledger_records(ledger) == []  # nothing recorded: import finds it
+
+
 def test_timeout_stops_the_child_and_exits_124(tmp_path: Path, ledger: Path) -> None:
     claude = make_fake_claude(tmp_path, "hang", signal_file=tmp_path / "sig", hang_max=30)
     p = run_cli(tmp_path, claude, "hi", "--timeout", "1.5", "--track", "--ledger", str(ledger))
@@ -313,13 +340,28 @@ def test_bad_options_are_one_line_and_exit_2(tmp_path: Path, args: list[str]) ->
     assert b"Traceback" not in p.stderr
 
 
-def test_an_unwritable_ledger_never_hides_the_result(tmp_path: Path) -> None:
+def test_a_symlinked_ledger_is_refused_before_claude_starts(tmp_path: Path) -> None:
     claude = make_fake_claude(tmp_path, "text")
     target = tmp_path / "elsewhere.jsonl"
     target.write_text("")
     link = tmp_path / "ledger.jsonl"
     link.symlink_to(target)
     p = run_cli(tmp_path, claude, "hi", "--track", "--ledger", str(link))
+    assert p.returncode == 74 and p.stdout == b""
+    assert p.stderr.count(b"\n") == 1 and b"symbolic link" in p.stderr
+    assert target.read_text() == ""
+
+
+def test_an_unwritable_ledger_never_hides_the_result(tmp_path: Path) -> None:
+    fake = make_fake_claude(tmp_path, "text")
+    target = tmp_path / "elsewhere.jsonl"
+    target.write_text("")
+    ledger = tmp_path / "ledger.jsonl"
+    # The ledger turns into a symlink while claude runs: the append refuses it after the run.
+    claude = tmp_path / "swapping-claude"
+    claude.write_text(f'#!/bin/sh\nln -sf {target} {ledger}\nexec {fake} "$@"\n')
+    claude.chmod(0o755)
+    p = run_cli(tmp_path, claude, "hi", "--track", "--ledger", str(ledger))
     assert p.stdout == b"fake answer\n"
     assert p.returncode == 74
     assert b"NOT recorded" in p.stderr and b"symbolic link" in p.stderr

@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from claude_run.errors import UsageError
+from claude_run.errors import LedgerError, UsageError
 from support.dashboard_ledger import known_records, write_ledger
 
 
@@ -65,11 +65,16 @@ def test_report_refusals(ledger: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     bad = runner.invoke(_app(), ["report", "--html", str(tmp_path), "--ledger", str(ledger)])
     assert isinstance(bad.exception, UsageError) and "is a directory" in bad.exception.message
-    bad = runner.invoke(_app(), ["report", "--html", "-", "--ledger", str(ledger), "--period", "yesterday"])
-    assert isinstance(bad.exception, UsageError) and "bad period" in bad.exception.message
+    bad = runner.invoke(_app(), ["report", "--html", "-", "--ledger", str(ledger), "--period", "someday"])
+    assert isinstance(bad.exception, UsageError) and "bad date" in bad.exception.message
+    bad = runner.invoke(_app(), ["report", "--html", "-", "--ledger", str(ledger), "--period", "a..b"])
+    assert isinstance(bad.exception, UsageError)
 
 
 def test_empty_ledger_report(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(_app(), ["report", "--html", "-", "--ledger", str(tmp_path / "none.jsonl")])
+    assert isinstance(missing.exception, LedgerError) and "no ledger at" in missing.exception.message
+    (tmp_path / "none.jsonl").write_bytes(b"")
     result = CliRunner().invoke(_app(), ["report", "--html", "-", "--ledger", str(tmp_path / "none.jsonl")])
     assert result.exit_code == 0
     assert "no runs match these filters" in result.stdout
@@ -89,7 +94,7 @@ def test_real_cli_report_and_exit_codes(ledger: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert out.read_text().startswith("<!doctype html>") and "wrote" in done.stderr
     bad = _cli("ledger", "report", "--html", str(out), "--ledger", str(ledger), "--period", "soon")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "bad period" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "bad date" in bad.stderr
     link = tmp_path / "link.jsonl"
     link.symlink_to(ledger)
     refused = _cli("ledger", "report", "--html", str(out), "--ledger", str(link))

@@ -188,9 +188,16 @@ def test_prune_dry_run_changes_nothing(tmp_path: Path) -> None:
 
 def test_parse_before() -> None:
     now = dt.datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
-    assert parse_before("30d", now=now) == now - dt.timedelta(days=30)
+    today = now.astimezone().date()  # the one date grammar: days are local calendar days
+
+    def local_midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time()).astimezone().astimezone(UTC)
+
+    assert parse_before("30d", now=now) == local_midnight(today - dt.timedelta(days=29))
     assert parse_before("12h", now=now) == now - dt.timedelta(hours=12)
-    assert parse_before("2w", now=now) == now - dt.timedelta(weeks=2)
+    assert parse_before("2w", now=now) == local_midnight(today - dt.timedelta(days=13))
+    assert parse_before("today", now=now) == local_midnight(today)
+    assert parse_before("7m", now=now) == local_midnight(dt.date(2025, 12, 1))
     assert parse_before("2026-01-31T00:00:00Z") == dt.datetime(2026, 1, 31, tzinfo=UTC)
     assert parse_before("2026-01-31T05:00:00+02:00") == dt.datetime(2026, 1, 31, 3, tzinfo=UTC)
     local = parse_before("2026-01-31")
@@ -206,7 +213,7 @@ def test_prune_cli(tmp_path: Path) -> None:
     assert out.returncode == 0 and "removed 1 record(s)" in out.stdout
     assert ids_in(ledger) == ["b"]
     out = run_cli("ledger", "prune", "--before", "someday", "--ledger", str(ledger))
-    assert out.returncode == 2 and "invalid date" in out.stderr
+    assert out.returncode == 2 and "bad date" in out.stderr
 
 
 # --- reset -------------------------------------------------------------------------------------------

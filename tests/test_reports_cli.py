@@ -144,6 +144,10 @@ def test_symlinked_ledger_is_refused(ledger: Path, tmp_path: Path) -> None:
 
 def test_empty_and_missing_ledgers(tmp_path: Path) -> None:
     out = run("summary", "--format", "json", ledger=tmp_path / "none.jsonl")
+    assert out.returncode == 74 and b"no ledger at" in out.stderr and out.stdout == b""
+    assert list(tmp_path.iterdir()) == []  # no lock, no index for a path that is not there
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    out = run("summary", "--format", "json", ledger=tmp_path / "empty.jsonl")
     assert out.returncode == 0 and orjson.loads(out.stdout)["total"]["runs"] == 0
     (tmp_path / "bad.jsonl").write_bytes(b"\x00\xff garbage\n{}\n")
     out = run("summary", ledger=tmp_path / "bad.jsonl")

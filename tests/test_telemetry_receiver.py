@@ -22,7 +22,7 @@ LOGS = samples.bodies("otlp-logs.http-json.log")[0] if samples.available() else 
 
 
 def request(path: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> bytes:
-    hdrs = {"Host": "x", "Content-Type": "application/json", "Content-Length": str(len(body))}
+    hdrs = {"Host": "127.0.0.1", "Content-Type": "application/json", "Content-Length": str(len(body))}
     hdrs.update(headers or {})
     head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
     return head.encode() + body

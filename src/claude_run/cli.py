@@ -16,6 +16,7 @@ COMMAND_MODULES = {
     "metrics": "claude_run.commands.metrics",
     "dashboard": "claude_run.commands.dashboard",
     "budget": "claude_run.commands.budget",
+    "install": "claude_run.commands.install",
 }
 
 

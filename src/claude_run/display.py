@@ -11,6 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .escape import terminal
 from .events import AssistantEvent, Event, InitEvent, RateLimitEvent, ResultEvent, StreamEvent, UserEvent
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class StatusLine:
             return
         self._last = now
         self._frame = (self._frame + 1) % len(_SPIN)
-        cost_text = f" · {fmt_usd(cost)}" if cost is not None else ""
+        cost_text = f" · ≈{fmt_usd(cost)}" if cost is not None else ""
         spin = _SPIN[self._frame]
         text = f"{spin} claude · {elapsed:5.1f}s · turn {turns} · {fmt_tokens(tokens)} tok{cost_text}{extra}"
         width = shutil.get_terminal_size((80, 20)).columns
@@ -235,5 +236,10 @@ def summary_line(record: dict[str, Any]) -> str:
         fmt_duration(record.get("duration_ms")),
     ]
     if record.get("num_turns") is not None:
-        parts.append(f"{record['num_turns']} turns")
-    return " · ".join(parts)
+        parts.append(plural(record["num_turns"], "turn"))
+    return " · ".join(terminal(part) for part in parts)
+
+
+def plural(n: object, word: str) -> str:
+    """`1 turn`, `2 turns`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -6,6 +6,9 @@ time. `subprocess` is not used for the same reason (~5 ms of imports: threading,
 locale, signal's enums). The pipes are read with anyio afterwards (`wait_readable` on
 non-blocking descriptors).
 
+On Linux claude also gets a parent-death signal (`with_death_signal`): if claude-run itself is
+killed (SIGKILL, OOM), the kernel kills claude rather than leave it running, and billing, unrecorded.
+
 In -p modes the child gets its own session, hence its own process group: on Ctrl-C/SIGTERM/timeout
 we signal the whole group (Claude's tool subprocesses included), wait a grace period, then SIGTERM,
 then SIGKILL, so nothing is orphaned and the exit status is always reaped.
@@ -110,8 +113,9 @@ def spawn(argv: Sequence[str], env: dict[str, str], *, piped: bool) -> Child:
                 ours.append(our_end)
                 # dup2 clears close-on-exec on the copy; the originals are non-inheritable (PEP 446).
                 actions.append((os.POSIX_SPAWN_DUP2, child_end, target))
+        command = with_death_signal(argv)
         pid = os.posix_spawn(
-            argv[0], list(argv), env, file_actions=actions, setsid=piped, setsigdef=_RESTORED_SIGNALS
+            command[0], command, env, file_actions=actions, setsid=piped, setsigdef=_RESTORED_SIGNALS
         )
     except OSError as exc:
         for fd in ours:
@@ -128,6 +132,59 @@ def spawn(argv: Sequence[str], env: dict[str, str], *, piped: bool) -> Child:
     if not piped:
         return Child(pid, own_group=False)
     return Child(pid, own_group=True, stdin=ours[0], stdout=ours[1], stderr=ours[2])
+
+
+_SETPRIV = ("/usr/bin/setpriv", "/bin/setpriv")
+_setpriv_found: list[str | None] = []
+
+
+def with_death_signal(argv: Sequence[str]) -> list[str]:
+    """`argv`, behind a trampoline that makes the kernel SIGKILL claude if claude-run dies first.
+
+    Linux's PR_SET_PDEATHSIG must be set in the child between fork and exec, which posix_spawn
+    cannot do; util-linux's `setpriv --pdeathsig KILL` sets it and execs claude in the same process
+    (the setting survives the exec): about a millisecond, against several for fork + ctypes, and the
+    spawn stays a posix_spawn (benchmarks/prespawn.py). Without a setpriv that knows the option
+    (macOS, util-linux < 2.33), or when claude is not something the kernel runs directly (then
+    posix_spawn's own error is the one to report), claude is started as it is.
+    """
+    if sys.platform != "linux":
+        return list(argv)
+    setpriv = _find_setpriv()
+    if setpriv is None or not _directly_executable(argv[0]):
+        return list(argv)
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+
+
+def _find_setpriv() -> str | None:
+    if not _setpriv_found:
+        found = None
+        for path in _SETPRIV:
+            try:
+                with open(path, "rb") as fh:  # an older setpriv lacks the option: look for its name
+                    if b"pdeathsig" in fh.read(1 << 20):
+                        found = path
+                        break
+            except OSError:
+                continue
+        _setpriv_found.append(found)
+    return _setpriv_found[0]
+
+
+def _directly_executable(path: str) -> bool:
+    """An executable script with `#!` or an ELF binary: setpriv's exec cannot fail differently."""
+    if not os.access(path, os.X_OK):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(7)
+    except OSError:
+        return False
+    # ELF: the magic, then a valid class (32/64-bit), byte order and version.
+    elf = (
+        head[:4] == b"\x7fELF" and len(head) == 7 and head[4] in (1, 2) and head[5] in (1, 2) and head[6] == 1
+    )
+    return head[:2] == b"#!" or elf
 
 
 def _inherited_fds() -> list[int]:

@@ -189,3 +189,40 @@ def upgrade(raw: dict[str, Any]) -> Record:
 def is_record(raw: object) -> bool:
     """The minimum for a line to count as a record: an object with a version and an id."""
     return isinstance(raw, dict) and isinstance(raw.get("v"), int) and isinstance(raw.get("id"), str)
+
+
+# Bounds past which a record cannot be true (docs/ledger.md, "verify"): one run costing more than
+# $100,000, or more than ten billion tokens of one kind, is a corrupted or forged line.
+MAX_RUN_COST_USD = 100_000.0
+MAX_RUN_TOKENS = 10_000_000_000
+
+
+def implausible(rec: dict[str, Any]) -> str | None:
+    """Why a well-formed record cannot be true (a negative, non-finite or absurd cost or token
+    count), or None. `ledger verify` reports these; readers keep them out of totals."""
+    cost = rec.get("cost_usd")
+    if cost is not None:
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)):
+            return f"cost_usd is not a number ({str(cost)[:40]!r})"
+        if cost != cost or cost in (float("inf"), float("-inf")):
+            return f"cost_usd is not finite ({cost})"
+        if cost < 0:
+            return f"negative cost_usd ({cost})"
+        if cost > MAX_RUN_COST_USD:
+            return f"absurd cost_usd ({cost:.6g} > {MAX_RUN_COST_USD:,.0f} for one run)"
+    tokens = rec.get("tokens")
+    if isinstance(tokens, dict):
+        for kind, count in tokens.items():
+            if count is None:
+                continue
+            if isinstance(count, bool) or not isinstance(count, (int, float)):
+                return f"tokens.{kind} is not a number ({str(count)[:40]!r})"
+            if count != count or count in (float("inf"), float("-inf")):
+                return f"tokens.{kind} is not finite"
+            if count < 0:
+                return f"negative tokens.{kind} ({count})"
+            if count > MAX_RUN_TOKENS:
+                return f"absurd tokens.{kind} ({count:.6g} > {MAX_RUN_TOKENS:,} for one run)"
+    elif tokens is not None:
+        return "tokens is not an object"
+    return None

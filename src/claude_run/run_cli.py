@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .budget import BudgetSpec, BudgetState
 
-SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard", "budget")
+SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard", "install", "statusline", "hook", "budget")
 
 EPILOG = """\
 other commands:
@@ -31,6 +31,9 @@ other commands:
   claude-run telemetry ...   the OTLP receiver as a local service
   claude-run metrics         the ledger as Prometheus metrics
   claude-run dashboard       a live local web dashboard
+  claude-run install         track every plain `claude` session: status line + SessionEnd hook
+  claude-run statusline      the status-line command Claude runs (JSON on stdin)
+  claude-run hook session-end  the SessionEnd hook command Claude runs (JSON on stdin)
   claude-run budget status   recorded, in-flight and remaining spend per budget
 
 Arguments after -- go to claude verbatim, e.g.
@@ -199,6 +202,8 @@ def parse_fast(own: list[str]) -> Options | None:
         if option.action == "const":
             if eq:
                 return None
+            if option.dest == "mode":
+                _set_mode(ns, str(argument), flag)
             setattr(ns, option.dest, argument)
             continue
         if not eq:
@@ -210,6 +215,8 @@ def parse_fast(own: list[str]) -> Options | None:
         elif isinstance(argument, tuple):
             if value not in argument:
                 return None
+            if option.dest == "mode":
+                _set_mode(ns, value, flag)
             setattr(ns, option.dest, value)
         elif callable(argument):
             try:
@@ -219,6 +226,13 @@ def parse_fast(own: list[str]) -> Options | None:
         else:
             setattr(ns, option.dest, value)
     return ns
+
+
+def _set_mode(ns: Options, mode: str, flag: str) -> None:
+    """Two options naming different modes (`--hybrid -i`) are a mistake, not "the last one wins"."""
+    if ns.mode is not None and ns.mode != mode:
+        raise UsageError(f"{flag} conflicts with the mode already chosen ({ns.mode}); choose one")
+    ns.mode = mode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,13 +254,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "task", nargs="?", help="the task; '-' reads it from stdin; none starts an interactive session"
     )
+
+    class Mode(argparse.Action):
+        def __call__(
+            self, parser: object, namespace: object, values: object, option: str | None = None
+        ) -> None:
+            assert isinstance(namespace, Options)
+            _set_mode(namespace, str(self.const if self.const is not None else values), option or "--mode")
+
     for group, options in ((p, OPTIONS), (p.add_argument_group(BUDGET_TITLE), BUDGET_OPTIONS)):
         for o in options:
             common = {"dest": o.dest, "default": getattr(Options, o.dest), "help": o.help}
-            if o.action == "const":
+            if o.action == "const" and o.dest == "mode":
+                group.add_argument(*o.flags, action=Mode, nargs=0, const=o.argument, **common)
+            elif o.action == "const":
                 group.add_argument(*o.flags, action="store_const", const=o.argument, **common)
             elif o.action == "append":
                 group.add_argument(*o.flags, action="append", metavar=o.metavar, **common)
+            elif isinstance(o.argument, tuple) and o.dest == "mode":
+                group.add_argument(*o.flags, action=Mode, choices=o.argument, **common)
             elif isinstance(o.argument, tuple):
                 group.add_argument(*o.flags, choices=o.argument, **common)
             elif callable(o.argument):
@@ -269,12 +295,19 @@ def _for_argparse(parse: Callable[[str], object]) -> Callable[[str], object]:
     return parse_for_argparse
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+def refuse_command_typo(word: str) -> None:
+    """A one-word task within a small edit distance of a command is a typo, not a paid run."""
+    from .gates import closest
 
-
-def _telemetry_default() -> bool:
-    return os.environ.get("CLAUDE_RUN_TELEMETRY", "").strip().lower() not in ("0", "false", "no", "off")
+    text = word.strip()
+    if not text or text.startswith("-") or any(c.isspace() for c in text):
+        return
+    guess = closest(text, SUBCOMMANDS)
+    if guess is not None:
+        raise UsageError(
+            f"unknown command {text!r}: did you mean `claude-run {guess}`?"
+            f" (to run it as a task, pipe it: echo {text} | claude-run -)"
+        )
 
 
 def parse(argv: list[str]) -> tuple[Options, list[str]]:
@@ -292,12 +325,16 @@ def parse(argv: list[str]) -> tuple[Options, list[str]]:
 class Plan:
     """The validated command line. Plain class: built before the spawn (no dataclasses import)."""
 
-    __slots__ = ("claude_args", "mode", "ns", "tags", "task", "track")
+    __slots__ = ("claude_args", "kill_grace", "ledger", "mode", "ns", "tags", "task", "telemetry", "track")
 
     def __init__(self, ns: Options, claude_args: list[str]) -> None:
+        from .gates import check_ledger, env_flag, env_number
+        from .paths import ledger_file
         from .tags import parse_tags
 
         task = ns.task
+        if task is not None and task != "-":
+            refuse_command_typo(task)
         if task == "-":
             if sys.stdin is None or sys.stdin.closed:
                 raise UsageError("TASK is '-' but there is no stdin to read it from")
@@ -311,12 +348,26 @@ class Plan:
             raise UsageError("--json and --raw need a -p run; the interactive mode owns the terminal")
         if ns.raw and ns.json_out:
             raise UsageError("--raw and --json both write stdout; choose one")
+        if mode == "interactive" and not (sys.stdin is not None and sys.stdin.isatty()):
+            raise UsageError(
+                "no terminal for an interactive session (stdin is not a terminal):"
+                " give a TASK, or '-' to read it from stdin"
+            )
         self.ns = ns
         self.claude_args = claude_args
         self.task: str | None = task
         self.mode: str = mode
-        self.track: bool = ns.track if ns.track is not None else _env_flag("CLAUDE_RUN_TRACK")
+        # Every setting the run will use is read now, before claude starts: a bad one is exit 2.
+        env_track = env_flag("CLAUDE_RUN_TRACK")  # checked even when --track/--no-track decides
+        self.track: bool = ns.track if ns.track is not None else env_track
+        env_telemetry = env_flag("CLAUDE_RUN_TELEMETRY", default=True)
+        self.telemetry: bool = ns.telemetry if ns.telemetry is not None else env_telemetry
+        self.kill_grace: float = env_number("CLAUDE_RUN_KILL_GRACE", 5.0, low=0, high=3600)
         self.tags = parse_tags(ns.tag)
+        self.ledger: str | None = None
+        if self.track:
+            self.ledger = ledger_file(ns.ledger)
+            check_ledger(self.ledger, reading=False)
 
 
 def budget_spec(ns: Options, tags: dict[str, str]) -> BudgetSpec | None:
@@ -363,6 +414,9 @@ def check_budget(spec: BudgetSpec, ns: Options, plan: Plan, cwd: str) -> BudgetS
 
     run_ledger = ledger_path(ns.ledger)
     ledger = spec.ledger or run_ledger
+    from .gates import check_ledger
+
+    check_ledger(ledger, reading=False)  # a ledger not there yet holds no spend
     run = None
     if plan.track and plan.mode != INTERACTIVE:  # its spend reaches the ledger, and we see it live
         import time
@@ -400,6 +454,8 @@ def main(argv: list[str]) -> int:
     from . import launch
 
     try:
+        if argv and argv[0] not in ("-", "--"):
+            refuse_command_typo(argv[0])  # `claude-run ledgr summary` too, before the parser's own error
         ns, claude_args = parse(argv)
         plan = Plan(ns, claude_args)
         cwd = os.getcwd()
@@ -414,7 +470,7 @@ def main(argv: list[str]) -> int:
                 claude_bin=ns.claude_bin,
                 claude_args=claude_args,
                 max_cost=budget.cap_usd if budget is not None and budget.cap_usd is not None else ns.max_cost,
-                telemetry=ns.telemetry if ns.telemetry is not None else _telemetry_default(),
+                telemetry=plan.telemetry,
             )
         except BaseException:
             if budget is not None and budget.live is not None:
@@ -443,6 +499,7 @@ def main(argv: list[str]) -> int:
         show_partial=ns.show_partial,
         cwd=cwd,
         budget=budget,
+        kill_grace=plan.kill_grace,
         warn_context=ns.warn_context,
         warn_quota=ns.warn_quota,
     )

@@ -33,7 +33,7 @@ from .process import SIGNAL_EXIT, drain, exit_status, pump_lines, wait_exit, wri
 from .record import SCHEMA_VERSION, iso_utc, user_hash
 from .usage import UsageFolder, result_status, usage_record_fields
 
-KILL_GRACE_S = float(os.environ.get("CLAUDE_RUN_KILL_GRACE", "5"))
+KILL_GRACE_S = 5.0  # CLAUDE_RUN_KILL_GRACE, read (and checked) before the spawn by run_cli
 TERM_GRACE_S = 2.0
 TIMEOUT_EXIT = 124
 BUDGET_STOP_EXIT = 76  # a --budget-daily/--budget-monthly budget ran out while the run was going
@@ -58,6 +58,7 @@ class RunOptions:
     show_partial: bool = False
     cwd: str = field(default_factory=os.getcwd)
     budget: Any = None  # budget.BudgetState from the pre-spawn check (--budget-daily/-monthly)
+    kill_grace: float = KILL_GRACE_S
     warn_context: float | None = None  # --warn-context PCT
     warn_quota: float | None = None  # --warn-quota PCT
 
@@ -93,6 +94,7 @@ class _Session:
         self._warned_bad = False
         self._stop_requested = False
         self._usage_seen: anyio.Event | None = None  # wakes the budget watcher on each event
+        self._rates: Any = None  # pricing.rates once loaded (status line only)
         self.context: dict[str, Any] = {}
         # --- telemetry (issue 5): the built-in OTLP receiver, when launch bound one ---
         self.telemetry: Any = None
@@ -146,7 +148,7 @@ class _Session:
             time.monotonic() - self.s.mono0,
             self.folder.turns,
             tokens.total,
-            self.folder.live_cost(),
+            self.folder.live_cost(self._rates),
             force,
             extra=live_limits(self.folder),
         )
@@ -166,7 +168,7 @@ class _Session:
         child = self.s.child
         if not already_sent:
             child.send(sig)
-        with anyio.move_on_after(KILL_GRACE_S):
+        with anyio.move_on_after(self.opts.kill_grace):
             while child.poll() is None:
                 await anyio.sleep(0.02)
             return
@@ -254,7 +256,18 @@ class _Session:
 
         while True:
             await anyio.sleep(0.25)
+            if self.status.enabled and self._rates is None and self.folder.messages:
+                # The status line promises the cost so far: load the price table once, off the loop
+                # (only for a terminal, and once claude is waiting on the API anyway).
+                self._rates = await anyio.to_thread.run_sync(self._load_rates)
             self._tick()
+
+    def _load_rates(self) -> Any:
+        from .pricing import rates
+
+        for m in list(self.folder.messages.values()):
+            rates(m.model)
+        return rates
 
     async def collect_context(self) -> None:
 

@@ -115,7 +115,8 @@ class UsageFolder:
                 model or self.init_model or "unknown", usage, side
             )
             self.order.append(message_id)
-            self.turns += 1
+            if not side:  # Claude's num_turns counts the main thread's messages, not a subagent's
+                self.turns += 1
         else:
             known.tokens = known.tokens.merge_max(usage)
             if model and known.model == "unknown":
@@ -138,9 +139,29 @@ class UsageFolder:
             total = total + m.tokens
         return total
 
-    def live_cost(self) -> float | None:
-        """Claude's cumulative cost once a result arrived; None before (estimating live costs pydantic)."""
-        return self.result.total_cost_usd if self.result is not None else None
+    def live_cost(self, rates: Callable[[str], Any] | None = None) -> float | None:
+        """Claude's cumulative cost once a result arrived; before it, with `rates` (pricing.rates,
+        whose first call imports the price table: the caller warms it off the event loop), the
+        messages so far at list price. None when no model of them has a price."""
+        if self.result is not None:
+            return self.result.total_cost_usd
+        if rates is None:
+            return None
+        total: float | None = None
+        for m in self.messages.values():
+            r = rates(m.model)
+            if r is None:
+                continue
+            t = m.tokens
+            one_hour = min(t.cache_creation_1h or 0, t.cache_creation)
+            total = (total or 0.0) + (
+                t.input * r.input
+                + t.output * r.output
+                + t.cache_read * r.cache_read
+                + (t.cache_creation - one_hour) * r.cache_write_5m
+                + one_hour * r.cache_write_1h
+            )
+        return total
 
     @property
     def answered(self) -> bool:

@@ -40,9 +40,11 @@ def dashboard(
     import anyio
 
     from ..dashboard.server import serve
+    from ..gates import check_ledger
     from ..paths import ledger_path
 
     path = ledger_path(ledger)
+    check_ledger(path, reading=False)  # the page can wait for the first run
 
     def ready(url: str, behind: bool) -> None:
         more = "; still reading the ledger, the page fills in as it goes" if behind else ""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -21,31 +20,22 @@ LedgerOption = Annotated[
     ),
 ]
 
-_RELATIVE_RE = re.compile(r"^(\d+)\s*([dhw])$", re.IGNORECASE)
-
 
 def parse_before(text: str, *, now: datetime | None = None) -> datetime:
-    """`2026-01-31` (local midnight), ISO date-time (local unless zoned), or `30d`/`12h`/`8w` ago."""
-    value = text.strip()
-    now = now if now is not None else datetime.now(timezone.utc)
-    match = _RELATIVE_RE.match(value)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2).lower()
-        delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount), "w": timedelta(weeks=amount)}
-        return now - delta[unit]
-    try:
-        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
-    except ValueError:
-        raise UsageError(f"invalid date {text!r}: use YYYY-MM-DD, an ISO date-time, or e.g. 90d") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # a wall-clock date means the user's local time
-    return parsed.astimezone(timezone.utc)
+    """`--before`: the one date grammar (claude_run.reports.timeparse), wall-clock dates local."""
+    from ..reports.timeparse import parse_instant
+
+    return parse_instant(text, now=now)
 
 
-def _resolve(ledger: str | None) -> Path:
+def _resolve(ledger: str | None, *, reading: bool = True) -> Path:
+    """The ledger path through the one gate (claude_run.gates.check_ledger)."""
+    from ..gates import check_ledger
     from ..paths import ledger_path
 
-    return ledger_path(ledger)
+    path = ledger_path(ledger)
+    check_ledger(path, reading=reading)
+    return path
 
 
 def _echo(text: str) -> None:
@@ -66,8 +56,9 @@ def path_cmd(
     from ..ledger import store
     from ..ledger.rotation import RotationPolicy
     from ..ledger.verify import quarantine_path
+    from ..paths import ledger_path
 
-    path = _resolve(ledger)
+    path = ledger_path(ledger)  # `path` only names it: a missing ledger is a fine answer
     _, problems = RotationPolicy.from_env_checked()
     for problem in problems:
         _warn(problem)
@@ -113,6 +104,11 @@ def verify_cmd(
                 {"file": str(b.path), "line": b.lineno, "offset": b.offset, "reason": b.reason}
                 for b in result.bad
             ],
+            "suspect_count": result.suspect_count,
+            "suspect": [
+                {"file": str(b.path), "line": b.lineno, "offset": b.offset, "reason": b.reason}
+                for b in result.suspect
+            ],
             "quarantined": result.quarantined,
             "quarantine": str(result.quarantine) if result.quarantine else None,
         }
@@ -122,8 +118,14 @@ def verify_cmd(
             _echo(describe(bad))
         if result.bad_count > len(result.bad):
             _echo(f"... and {result.bad_count - len(result.bad)} more bad line(s)")
+        for suspect in result.suspect:
+            _echo(describe(suspect))
+        if result.suspect_count > len(result.suspect):
+            _echo(f"... and {result.suspect_count - len(result.suspect)} more suspect record(s)")
         _echo(
-            f"{result.records} record(s), {result.bad_count} bad line(s) in {len(result.files)} file(s)"
+            f"{result.records} record(s), {result.bad_count} bad line(s)"
+            + (f", {result.suspect_count} suspect record(s)" if result.suspect_count else "")
+            + f" in {len(result.files)} file(s)"
             + (f"; {result.future_version} from a newer schema" if result.future_version else "")
         )
         if result.quarantined:
@@ -138,6 +140,11 @@ def verify_cmd(
     if result.bad_count and not repair:
         raise LedgerCorrupt(
             f"{result.bad_count} bad line(s) in {path}; `claude-run ledger verify --repair` quarantines them"
+        )
+    if result.suspect_count:
+        raise LedgerCorrupt(
+            f"{result.suspect_count} record(s) in {path} cannot be true (listed above); repair leaves them"
+            " to you: remove the wrong copy with an editor, or `ledger export` and rebuild"
         )
 
 
@@ -209,7 +216,7 @@ def merge_cmd(
     """Fold other ledgers into this one, deduplicated by record id (merging twice adds nothing)."""
     from ..ledger.maintenance import merge
 
-    path = _resolve(ledger)
+    path = _resolve(ledger, reading=False)
     result = merge(path, files, dry_run=dry_run)
     for src, lineno in result.invalid:
         _warn(f"{src}:{lineno}: not a valid record; not merged")
@@ -227,7 +234,9 @@ def prune_cmd(
     before: Annotated[
         str,
         typer.Option(
-            "--before", metavar="DATE", help="Remove runs started before DATE (YYYY-MM-DD, ISO, or 90d)."
+            "--before",
+            metavar="DATE",
+            help="Remove runs started before DATE (YYYY-MM-DD, ISO, today, this-month, 90d, 12h, 8w, 3m).",
         ),
     ],
     ledger: LedgerOption = None,
@@ -236,8 +245,8 @@ def prune_cmd(
     """Remove old records (and the records they supersede), rewriting each file atomically."""
     from ..ledger.maintenance import prune
 
-    path = _resolve(ledger)
     cutoff = parse_before(before)
+    path = _resolve(ledger)
     result = prune(path, cutoff, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     extra = f" (including {result.dropped_superseded} superseded)" if result.dropped_superseded else ""
@@ -294,8 +303,8 @@ def rotate_cmd(
 
     path = _resolve(ledger)
     policy, problems = RotationPolicy.from_env_checked()
-    for problem in problems:
-        _warn(problem)
+    if problems:  # an explicit rotation must not run on a setting it cannot read
+        raise UsageError(problems[0].split("; ")[0])
     limit = parse_size(max_bytes) if max_bytes is not None else policy.max_bytes
     days = parse_keep_days(keep_days) if keep_days is not None else policy.keep_days
     with locked(path):

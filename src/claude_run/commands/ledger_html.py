@@ -15,7 +15,9 @@ def report(
     html: Annotated[
         str, typer.Option("--html", help="Write the report to FILE ('-' for stdout).", metavar="FILE")
     ],
-    period: Annotated[str, typer.Option(help="Nd (e.g. 7d, 30d) or all.")] = "30d",
+    period: Annotated[
+        str, typer.Option(help="From when: 30d, 4w, 3m, this-month, YYYY-MM-DD, … (the date grammar) or all.")
+    ] = "30d",
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag (KEY=VALUE).")] = None,
@@ -28,10 +30,13 @@ def report(
     from ..dashboard.data import build_view, parse_filters
     from ..dashboard.page import document
     from ..errors import UsageError
+    from ..gates import check_ledger
     from ..paths import ledger_path
 
-    filters = parse_filters(period, project, model, tag)
-    view = build_view(ledger_path(ledger), filters, latest=latest)
+    filters = parse_filters(_days(period), project, model, tag)
+    path = ledger_path(ledger)
+    check_ledger(path, reading=True)
+    view = build_view(path, filters, latest=latest)
     text = document(view, live=False)
     if html == "-":
         sys.stdout.write(text)
@@ -47,13 +52,38 @@ def report(
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # spend is private, like the ledger it comes from
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     t = view["totals"]
     sys.stderr.write(f"wrote {target} ({t['runs']:,} runs, ${t['cost_usd']:,.2f})\n")
+
+
+def _days(period: str) -> str:
+    """`--period` in the one date grammar, as the dashboard's `Nd` (whole days up to today)."""
+    from datetime import date
+
+    from ..errors import UsageError
+    from ..reports.timeparse import parse_bound, resolve_tz
+
+    if period.strip().lower() == "all":
+        return "all"
+    if ".." in period:
+        raise UsageError(f"--period {period!r}: the report covers a period up to now; give its start")
+    zone = resolve_tz(None)
+    start = parse_bound(period, zone, end=False)
+    if start.day is None:  # an instant: the whole day it falls in
+        from ..reports.timeparse import day_of
+
+        day = day_of(start.ts(zone), zone)
+    else:
+        day = start.day
+    days = date.today().toordinal() - day + 1
+    if days < 1:
+        raise UsageError(f"--period {period!r} starts in the future")
+    return f"{days}d"
 
 
 def register(app: typer.Typer) -> None:

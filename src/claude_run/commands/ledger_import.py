@@ -13,20 +13,12 @@ from ..errors import UsageError
 
 
 def _parse_since(value: str | None) -> datetime | None:
-    if not value:
+    """`--since`: the one date grammar (claude_run.reports.timeparse); wall-clock dates are local."""
+    if value is None:
         return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            # A bare date is midnight, local time: the day as the user sees it.
-            return datetime.strptime(text, "%Y-%m-%d").astimezone()
-        if len(text) == 8 and text.isdigit():
-            return datetime.strptime(text, "%Y%m%d").astimezone()
-        from ..record import parse_iso
+    from ..reports.timeparse import parse_instant
 
-        return parse_iso(text)
-    except ValueError as exc:
-        raise UsageError(f"bad --since {value!r}: expected YYYY-MM-DD or an ISO timestamp") from exc
+    return parse_instant(value)
 
 
 def _describe(rec: dict[str, Any]) -> str:
@@ -56,7 +48,10 @@ def register(app: typer.Typer) -> None:
         ledger: Annotated[str | None, typer.Option("--ledger", help="Ledger file.")] = None,
         since: Annotated[
             str | None,
-            typer.Option("--since", help="Only transcripts written on/after this date (YYYY-MM-DD or ISO)."),
+            typer.Option(
+                "--since",
+                help="Only transcripts written on/after DATE (YYYY-MM-DD, ISO, today, 30d, this-month…).",
+            ),
         ] = None,
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Print what would be imported; write nothing.")
@@ -86,12 +81,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Import Claude Code session transcripts: one record per session (mode `imported`)."""
+        from ..gates import check_ledger
         from ..paths import ledger_path
 
         if execution_files:
             if dirs or since or sessions:
                 raise UsageError("--execution-file reads only the files given: no DIR, --since or --sessions")
-            _import_execution(ledger_path(ledger), execution_files, tag or [], dry_run, quiet, json_out)
+            target = ledger_path(ledger)
+            check_ledger(target, reading=False)
+            _import_execution(target, execution_files, tag or [], dry_run, quiet, json_out)
             return
         if tag:
             raise UsageError("--tag applies to --execution-file imports")
@@ -104,6 +102,7 @@ def register(app: typer.Typer) -> None:
             if not d.is_dir():
                 raise UsageError(f"not a directory: {d}")
         path = ledger_path(ledger)
+        check_ledger(path, reading=False)  # importing into a new ledger creates it
         result = run_import(
             path, roots, since=since_dt, dry_run=dry_run, workers=jobs, limit_sessions=sessions
         )

@@ -145,7 +145,10 @@ def register(app: typer.Typer) -> None:
             list[str] | None, typer.Option("--header", metavar="KEY=VALUE", help="HTTP header (repeatable)")
         ] = None,
         since: Annotated[
-            str | None, typer.Option("--since", metavar="DATE", help="only runs ended on/after this ISO date")
+            str | None,
+            typer.Option(
+                "--since", metavar="DATE", help="only runs ended on/after DATE (ISO, today, 7d, this-month…)"
+            ),
         ] = None,
         resend: Annotated[
             bool, typer.Option("--all", help="send every record, even ones pushed before")
@@ -161,9 +164,11 @@ def register(app: typer.Typer) -> None:
         import orjson
 
         from .. import __version__
+        from ..gates import check_ledger
         from ..ledger.store import ReadStats, iter_records
         from ..paths import ledger_path
-        from ..record import parse_iso, user_hash
+        from ..record import user_hash
+        from ..reports.timeparse import parse_instant
         from ..telemetry.push import logs_body, metrics_body
 
         if not otlp.startswith(("http://", "https://")):
@@ -174,14 +179,11 @@ def register(app: typer.Typer) -> None:
             if not sep or not key.strip():
                 raise UsageError(f"--header wants KEY=VALUE, got {item!r}")
             headers[key.strip()] = value.strip()
-        if since:
-            try:
-                since = parse_iso(since if "T" in since else since + "T00:00:00Z").strftime(
-                    "%Y-%m-%dT%H:%M:%S"
-                )
-            except ValueError:
-                raise UsageError(f"--since wants an ISO date, got {since!r}") from None
+        if since is not None:
+            # The one date grammar; records' `ended_at` compare as text in this form.
+            since = parse_instant(since).strftime("%Y-%m-%dT%H:%M:%S")
         path = ledger_path(ledger)
+        check_ledger(path, reading=True)
         stats = ReadStats()
         records = [dict(r) for r in iter_records(path, stats)]
         for warning in stats.warnings():

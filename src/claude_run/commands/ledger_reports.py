@@ -25,11 +25,21 @@ TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only runs with 
 TzOpt = Annotated[str | None, typer.Option("--tz", help="Time zone for days and dates (default: local).")]
 
 
-def _ctx(ledger: str | None, tz_name: str | None) -> tuple[Path, Any]:
+def _ledger(ledger: str | None) -> Path:
+    """The ledger to read, through the one path gate (missing, directory, symlink: exit 74)."""
+    from ..gates import check_ledger
     from ..paths import ledger_path
+
+    path = ledger_path(ledger)
+    check_ledger(path, reading=True)
+    return path
+
+
+def _ctx(ledger: str | None, tz_name: str | None) -> tuple[Path, Any]:
     from ..reports.timeparse import resolve_tz
 
-    return ledger_path(ledger), resolve_tz(tz_name)
+    zone = resolve_tz(tz_name)
+    return _ledger(ledger), zone
 
 
 def _filters(
@@ -75,13 +85,12 @@ def summary(
     ledger: LedgerOpt = None,
 ) -> None:
     """Totals grouped by day (default) or other dimensions: tokens, cost, cache hit ratio and savings."""
-    from ..errors import UsageError
+    from ..gates import choice
     from ..reports.formats import FORMATS, render
     from ..reports.grouping import parse_group_by
     from ..reports.query import aggregate
 
-    if fmt not in FORMATS:
-        raise UsageError(f"bad --format {fmt!r}: use table, markdown, json or csv")
+    choice(fmt, FORMATS, "--format")
     path, zone = _ctx(ledger, tz)
     group_by = parse_group_by(by)
     report = aggregate(path, group_by, _filters(zone, since, until, project, model, status, tag), zone)
@@ -104,8 +113,10 @@ def compare(
     ledger: LedgerOpt = None,
 ) -> None:
     """Two periods side by side: runs, cost, cost per run, cache hit ratio, and the change."""
-    from ..reports.compare import compare_periods, render_compare
+    from ..gates import choice
+    from ..reports.compare import COMPARE_FORMATS, compare_periods, render_compare
 
+    choice(fmt, COMPARE_FORMATS, "--format")
     path, zone = _ctx(ledger, tz)
     base = _filters(zone, None, None, project, model, status, tag)
     result = compare_periods(path, period, against, base, zone)
@@ -146,10 +157,9 @@ def show(
     """One record in full (JSON)."""
     import orjson
 
-    from ..paths import ledger_path
     from ..reports.query import find
 
-    rec = find(ledger_path(ledger), record_id)
+    rec = find(_ledger(ledger), record_id)
     _out(orjson.dumps(rec, option=orjson.OPT_INDENT_2) + b"\n")
 
 
@@ -169,11 +179,10 @@ def export(
     ledger: LedgerOpt = None,
 ) -> None:
     """The selected records as JSON Lines, a JSON array, or CSV (tokens and tags flattened)."""
-    from ..errors import UsageError
+    from ..gates import choice
     from ..reports.export import EXPORT_FORMATS, export_records
 
-    if fmt not in EXPORT_FORMATS:
-        raise UsageError(f"bad --format {fmt!r}: use jsonl, json or csv")
+    choice(fmt, EXPORT_FORMATS, "--format")
     path, zone = _ctx(ledger, tz)
     filters = _filters(zone, since, until, project, model, status, tag)
     export_records(path, filters, zone, fmt, Path(output) if output else None, fold=not all_records)

@@ -118,9 +118,12 @@ def metrics(
     ] = 10,
 ) -> None:
     """Print the ledger as Prometheus exposition text (or write it, or serve it)."""
+    from ..gates import check_ledger
     from ..paths import ledger_path
 
     path = ledger_path(ledger)
+    # A server may start before the first run; a one-shot read of a missing ledger is a mistake.
+    check_ledger(path, reading=not serve)
     tags = list(tag_label or [])
     if serve:
         from ..telemetry.metrics_server import serve_metrics

@@ -49,11 +49,13 @@ def serve(
 
     from ..context import parse_tags
     from ..errors import TelemetryError
+    from ..gates import check_ledger
     from ..paths import ledger_path
     from ..telemetry.receiver import bind, endpoint_of
 
     tags = parse_tags(tag or [])
     path = ledger_path(ledger)
+    check_ledger(path, reading=False)
     try:
         sock = bind(host, port)
     except OSError as exc:

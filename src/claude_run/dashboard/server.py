@@ -28,6 +28,7 @@ import orjson
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import ClaudeRunError, UsageError
+from ..telemetry.http import allowed_hosts, guarded, host_allowed
 from .data import LATEST_SHOWN, Filters, Rollup, parse_filters
 from .page import document
 from .render import content, filter_form, options_signature
@@ -94,19 +95,6 @@ def _response(status: str, ctype: str, body: bytes, *, head: bool = False, extra
     return headers.encode() + (b"" if head else body)
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-def _allowed_hosts(host: str, port: int) -> set[str] | None:
-    """Host header values to accept, or None for any (when listening beyond loopback on purpose)."""
-    if not (host in LOOPBACK or host.startswith("127.")):
-        return None  # reachable under names we cannot know; DNS rebinding needs a loopback target
-    names = {host, "127.0.0.1", "localhost", "[::1]"}
-    if ":" in host and not host.startswith("["):
-        names.add(f"[{host}]")
-    return {f"{n}:{port}" for n in names} | names
-
-
 async def _view_event(hub: Hub, filters: Filters) -> bytes:
     def build() -> bytes:
         view = hub.rollup.view(filters, latest=hub.latest)
@@ -161,7 +149,7 @@ async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str] | Non
                 _response("405 Method Not Allowed", "text/plain", b"GET only\n", extra="Allow: GET, HEAD\r\n")
             )
             return
-        if allowed is not None and headers.get("host", "").lower() not in allowed:
+        if not host_allowed(headers, allowed):
             await stream.send(_response("421 Misdirected Request", "text/plain", b"unexpected Host header\n"))
             return
         url = urlsplit(target)
@@ -208,7 +196,7 @@ async def serve(
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)
-    allowed = _allowed_hosts(host, bound)
+    allowed = allowed_hosts(host, bound)  # the one rule of every server (telemetry.http)
     shown_host = f"[{host}]" if ":" in host else host
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(watch, hub, poll, read_step)
@@ -216,7 +204,7 @@ async def serve(
             ready(f"http://{shown_host}:{bound}/", rollup.behind)
 
         async def _serve_one(stream: anyio.abc.ByteStream) -> None:
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                await handle(stream, hub, allowed)
+            await handle(stream, hub, allowed)
 
-        await listener.serve(_serve_one, task_group=tg)
+        # One client's hang-up, garbage or a view that fails to render ends its connection only.
+        await listener.serve(guarded(_serve_one, "dashboard"), task_group=tg)

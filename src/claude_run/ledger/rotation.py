@@ -24,26 +24,28 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 MAX_BYTES_ENV = "CLAUDE_RUN_LEDGER_MAX_BYTES"
 KEEP_DAYS_ENV = "CLAUDE_RUN_LEDGER_KEEP_DAYS"
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+MAX_SIZE = 1 << 50
+MAX_KEEP_DAYS = 36525.0
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def parse_size(text: str) -> int:
     """`52428800`, `50M`, `50MB`, `50MiB`, `1g`: binary units. 0 disables rotation."""
     match = _SIZE_RE.match(text)
-    if not match:
+    if not match or len(match.group(1)) > 18:
         raise UsageError(f"invalid size {text!r}: use a number of bytes or e.g. 50M, 1G")
     unit = (match.group(2) or "").lower()[:1]
-    return int(match.group(1)) * _UNITS[unit]
+    size = int(match.group(1)) * _UNITS[unit]
+    if size > MAX_SIZE:
+        raise UsageError(f"invalid size {text!r}: at most 1P")
+    return size
 
 
-def parse_keep_days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"invalid number of days {text!r}") from None
-    if value != value or value <= 0:  # NaN or not positive
-        raise UsageError(f"--keep-days must be a positive number of days, not {text!r}")
-    return value
+def parse_keep_days(text: str, name: str = "--keep-days") -> float:
+    """Days (finite, > 0, at most a century: timestamps must stay computable)."""
+    from ..gates import number
+
+    return number(text, name, low=0, low_open=True, high=MAX_KEEP_DAYS)
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,9 @@ class RotationPolicy:
         raw = env.get(KEEP_DAYS_ENV, "").strip()
         if raw:
             try:
-                keep_days = parse_keep_days(raw)
+                keep_days = parse_keep_days(raw, f"${KEEP_DAYS_ENV}")
             except UsageError as exc:
-                problems.append(f"${KEEP_DAYS_ENV}: {exc.message}; keeping every segment")
+                problems.append(f"{exc.message}; keeping every segment")
         return cls(max_bytes, keep_days), problems
 
 

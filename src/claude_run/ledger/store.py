@@ -99,7 +99,9 @@ def _reader_lock(ledger: Path) -> Iterator[None]:
     lp = lock_path(ledger)
     _refuse_symlink(lp)
     fd = -1
-    for flags in (os.O_RDONLY | _NOFOLLOW, os.O_RDWR | os.O_CREAT | _NOFOLLOW):
+    # A reader never creates the lock of a ledger that does not exist (a mistyped path stays unlittered).
+    create = os.path.lexists(ledger)
+    for flags in (os.O_RDONLY | _NOFOLLOW, os.O_RDWR | os.O_CREAT | _NOFOLLOW)[: 2 if create else 1]:
         try:
             fd = os.open(lp, flags, FILE_MODE)
             break

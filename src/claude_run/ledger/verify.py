@@ -2,6 +2,10 @@
 
 A bad line is one readers skip: a torn tail (a writer killed mid-write), bytes that are not JSON,
 or JSON that is not a record (needs an integer `v` and a string `id`). Blank lines are not bad.
+
+A suspect record is well-formed but cannot be true: an id seen before (ledgers joined with `cat`),
+or a negative, non-finite or absurd cost or token count (`record.implausible`). Verify lists
+them with their line numbers; repair leaves them alone (which copy is right needs a person).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import IO, Any
 import orjson
 
 from ..errors import LedgerError
-from ..record import SCHEMA_VERSION, is_record, iso_utc
+from ..record import SCHEMA_VERSION, implausible, is_record, iso_utc
 from .atomic import atomic_write
 from .store import (
     FILE_MODE,
@@ -56,10 +60,29 @@ class VerifyResult:
     quarantined: int = 0
     quarantine: Path | None = None
     removed_temps: list[Path] = field(default_factory=list)
+    suspect: list[BadLine] = field(default_factory=list)  # the first MAX_LISTED_BAD of them
+    suspect_count: int = 0
+    first_seen: dict[str, tuple[str, int]] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
-        return self.bad_count == 0
+        return self.bad_count == 0 and self.suspect_count == 0
+
+    def check(self, raw: dict[str, Any], path: Path, lineno: int, offset: int, length: int) -> None:
+        """Note a well-formed record that cannot be true (a repeated id, an impossible figure)."""
+        # A newer schema may give a field another shape: only the id is checked for those.
+        reason = implausible(raw) if raw["v"] <= SCHEMA_VERSION else None
+        seen = self.first_seen.get(raw["id"])
+        if seen is not None:
+            where = f"line {seen[1]}" if seen[0] == path.name else f"{seen[0]}:{seen[1]}"
+            reason = f"duplicate id {raw['id']} (first at {where})" + (f"; {reason}" if reason else "")
+        else:
+            self.first_seen[raw["id"]] = (path.name, lineno)
+        if reason is None:
+            return
+        self.suspect_count += 1
+        if len(self.suspect) < MAX_LISTED_BAD:
+            self.suspect.append(BadLine(path, lineno, offset, length, reason))
 
 
 def classify(line: bytes, terminated: bool) -> tuple[str | None, Any]:
@@ -94,6 +117,7 @@ def _scan_view(view: SegmentView, result: VerifyResult) -> Iterator[tuple[BadLin
             yield bad, line
             continue
         result.records += 1
+        result.check(raw, view.path, lineno, offset, len(line))
         if raw["v"] > SCHEMA_VERSION:
             result.future_version += 1
         yield None, line

@@ -14,7 +14,7 @@ import orjson
 from ..errors import UsageError
 from .filters import Filters
 from .query import aggregate
-from .timeparse import Bound, parse_bound
+from .timeparse import MAX_TS, MIN_TS, Bound, parse_bound, parse_range
 from .totals import Totals
 
 
@@ -43,10 +43,9 @@ def _length(since: Bound, until: Bound, tz: tzinfo) -> Decimal:
 
 
 def _range(text: str, tz: tzinfo, now: datetime) -> tuple[Bound, Bound]:
-    if ".." in text:
-        a, _, b = text.partition("..")
-        return parse_bound(a, tz, end=False, now=now), parse_bound(b, tz, end=True, now=now)
-    start = parse_bound(text, tz, end=False, now=now)
+    start, until = parse_range(text, tz, now=now)
+    if until is not None:
+        return start, until
     return start, Bound(instant=now.timestamp()) if start.instant is not None else parse_bound(
         "today", tz, end=True, now=now
     )
@@ -90,6 +89,12 @@ def compare_periods(
             a_since = _preceding(against, a_until, tz, now)
     else:
         a_since, a_until = _range(against, tz, now)
+    try:
+        in_range = MIN_TS <= a_since.ts(tz) <= MAX_TS
+    except (ValueError, OverflowError):
+        in_range = False
+    if not in_range:
+        raise UsageError("the baseline period (--against) would start before year 1; give it as FROM..TO")
     a_len = _length(a_since, a_until, tz)
     if a_len <= 0:
         raise UsageError(f"--against {against!r} is empty")
@@ -130,6 +135,9 @@ def _span(p: Period, tz: tzinfo) -> str:
     return f"{fmt(p.since)} → {fmt(p.until)} ({p.days.normalize():f} days)"
 
 
+COMPARE_FORMATS = ("table", "markdown", "json", "csv")
+
+
 def render_compare(c: Comparison, fmt: str) -> bytes:
     from .formats import _num, pico
 
@@ -151,6 +159,17 @@ def render_compare(c: Comparison, fmt: str) -> bytes:
             "warnings": c.warnings,
         }
         return orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n"
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["metric", "period", "against", "change", "change_pct"])
+        for k in pm:
+            delta, pct = _change(pm[k], am[k])
+            writer.writerow([k, *("" if v is None else format(v, "f") for v in (pm[k], am[k], delta, pct))])
+        return buf.getvalue().encode()
     from tabulate import tabulate
 
     def cell(k: str, v: Decimal | None) -> str:

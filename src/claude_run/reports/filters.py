@@ -57,6 +57,11 @@ def build_filters(
             out += [p.strip() for p in v.split(",") if p.strip()]
         return tuple(out)
 
+    from ..gates import choice
+    from ..record import STATUSES
+
+    for status in split(statuses):
+        choice(status, STATUSES, "--status")
     tag_pairs: list[tuple[str, str]] = []
     for item in tags or ():
         tag_pairs += list(parse_tags([item]).items())

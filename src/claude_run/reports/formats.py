@@ -158,24 +158,28 @@ def _label(dim: str) -> str:
 def to_text(report: Report, fmt: str, title: str | None = None) -> str:
     from tabulate import tabulate
 
+    from ..escape import markdown_cell, terminal
+
     tablefmt = "github" if fmt == "markdown" else "simple"
-    dims = [_label(d) for d in report.group_by]
-    rows: list[list[Any]] = [[*r.key, *_cells(r.priced)] for r in report.priced_rows]
+    # Labels come from the ledger (tags, projects, branches): escaped for the terminal or the table.
+    safe = markdown_cell if fmt == "markdown" else terminal
+    dims = [safe(_label(d)) for d in report.group_by]
+    rows: list[list[Any]] = [[*map(safe, r.key), *_cells(r.priced)] for r in report.priced_rows]
     pad = [""] * max(len(dims) - 1, 0)
     total_label = "**total**" if fmt == "markdown" else "total"
     rows.append([total_label, *pad, *_cells(report.total)] if dims else _cells(report.total))
     align = ["left"] * len(dims) + ["right"] * len(HEADERS)
     out: list[str] = []
     if title and fmt == "markdown":
-        out.append(f"### {title}\n")
+        out.append(f"### {markdown_cell(title)}\n")
     elif title:
-        out.append(title)
+        out.append(terminal(title))
     out.append(
         tabulate(rows, headers=[*dims, *HEADERS], tablefmt=tablefmt, colalign=align, disable_numparse=True)
     )
     unpriced = report.unpriced_rows
     if unpriced:
-        urows: list[list[Any]] = [[*r.key, *_unpriced_cells(r.unpriced)] for r in unpriced]
+        urows: list[list[Any]] = [[*map(safe, r.key), *_unpriced_cells(r.unpriced)] for r in unpriced]
         urows.append(
             [total_label, *pad, *_unpriced_cells(report.unpriced_total)]
             if dims

@@ -18,6 +18,11 @@ def parse_group_by(values: list[str] | None) -> tuple[str, ...]:
     """`--by` values (repeatable, comma lists); default `day`. Unknown names are a UsageError."""
     out: list[str] = []
     for v in values or ["day"]:
+        if not v.strip(" ,"):
+            raise UsageError(
+                f"bad --by {v!r}: use day, week, month, model, project, branch, session, status,"
+                " mode, ci-job or tag:KEY"
+            )
         for name in (p.strip() for p in v.split(",")):
             if not name:
                 continue

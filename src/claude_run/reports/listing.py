@@ -21,7 +21,9 @@ def _cost(rec: dict[str, Any]) -> str:
 
 
 def _text(value: object) -> str:
-    return "" if value is None else value if isinstance(value, str) else str(value)
+    from ..escape import terminal  # a tag holding ESC sequences or newlines must not reach the terminal
+
+    return terminal("" if value is None else value if isinstance(value, str) else str(value))
 
 
 def _obj(value: object) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def render_list(records: list[Any], tz: tzinfo) -> str:
                 fmt_tokens(total_tokens(_obj(rec.get("tokens")))),
                 _cost(rec),
                 fmt_duration(duration if type(duration) in (int, float) else None),
-                " ".join(f"{k}={_text(v)}" for k, v in sorted(tags.items())),
+                " ".join(f"{_text(k)}={_text(v)}" for k, v in sorted(tags.items())),
             ]
         )
     headers = [

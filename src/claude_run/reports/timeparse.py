@@ -14,7 +14,14 @@ from functools import lru_cache
 
 from ..errors import UsageError
 
-_REL = re.compile(r"^(\d{1,5})\s*([hdwm])$")
+_REL = re.compile(r"^(\d+)\s*([hdwm])$")
+GRAMMAR = (
+    "YYYY-MM-DD, an ISO date-time, today, yesterday, this-week, last-week, this-month, last-month,"
+    " this-year, or N + h|d|w|m (24h, 7d, 4w, 3m)"
+)
+# Instants every reader can turn back into a date in any zone (a day of margin at both ends).
+MIN_TS = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
+MAX_TS = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
 
 
 def resolve_tz(name: str | None) -> tzinfo:
@@ -121,13 +128,54 @@ def _month_start(d: date, delta: int) -> date:
 
 
 def parse_bound(text: str, tz: tzinfo, *, end: bool, now: datetime | None = None) -> Bound:
-    """`--since`/`--until` values. `end` makes a date inclusive (until the end of that day).
+    """`--since`/`--until` values (and every other date option: one grammar). `end` makes a date
+    inclusive (until the end of that day).
 
-    Accepted: `YYYY-MM-DD`, ISO date-times (`2025-01-31T12:00Z`), `today`, `yesterday`, `this-week`,
-    `last-week`, `this-month`, `last-month`, `this-year`, and `N` + `h|d|w|m` (hours ago as an instant;
-    days/weeks/months as calendar periods ending today, so `7d` is today and the six days before).
+    Accepted: `YYYY-MM-DD` (or `YYYYMMDD`), ISO date-times (`2025-01-31T12:00Z`), `today`,
+    `yesterday`, `this-week`, `last-week`, `this-month`, `last-month`, `this-year`, and `N` +
+    `h|d|w|m` (hours ago as an instant; days/weeks/months as calendar periods ending today, so `7d` is
+    today and the six days before). A value no reader could turn back into a date is a UsageError.
     """
+    try:
+        bound = _parse_bound(text, tz, end=end, now=now)
+    except (OverflowError, OSError) as exc:
+        raise UsageError(f"date {text.strip()!r} is out of range (years 1 to 9999)") from exc
+    except ValueError:
+        raise UsageError(f"bad date {text.strip()!r}: use {GRAMMAR}") from None
+    try:
+        ts = bound.ts(tz)
+    except (OverflowError, ValueError, OSError):
+        ts = None
+    if ts is None or not MIN_TS <= ts <= MAX_TS:
+        if bound.day is not None:  # a real date at the calendar's edge (`--until 9999-12-31`): clamp
+            return Bound(instant=MAX_TS if bound.day > date(5000, 1, 1).toordinal() else MIN_TS)
+        raise UsageError(f"date {text.strip()!r} is out of range (years 1 to 9999)")
+    return bound
+
+
+def parse_range(text: str, tz: tzinfo, *, now: datetime | None = None) -> tuple[Bound, Bound | None]:
+    """`FROM..TO` (either side in the one grammar; TO inclusive), or a single start (then `None`)."""
+    if ".." in text:
+        a, _, b = text.partition("..")
+        return parse_bound(a, tz, end=False, now=now), parse_bound(b, tz, end=True, now=now)
+    return parse_bound(text, tz, end=False, now=now), None
+
+
+def parse_instant(
+    text: str, tz: tzinfo | None = None, *, end: bool = False, now: datetime | None = None
+) -> datetime:
+    """A date option as an aware UTC datetime (`prune --before`, `import --since`, `push --since`).
+
+    `tz` is the zone of wall-clock dates (default: the local zone, as the user sees the day).
+    """
+    zone = tz if tz is not None else resolve_tz(None)
+    return datetime.fromtimestamp(parse_bound(text, zone, end=end, now=now).ts(zone), timezone.utc)
+
+
+def _parse_bound(text: str, tz: tzinfo, *, end: bool, now: datetime | None) -> Bound:
     raw = text.strip().lower()
+    if not raw:
+        raise ValueError("empty")
     current = (now or datetime.now(timezone.utc)).astimezone(tz)
     today = current.date()
     named: dict[str, date] = {
@@ -156,26 +204,28 @@ def parse_bound(text: str, tz: tzinfo, *, end: bool, now: datetime | None = None
         return Bound(day=after.toordinal())
     match = _REL.match(raw)
     if match:
-        n, unit = int(match.group(1)), match.group(2)
+        digits, unit = match.group(1), match.group(2)
+        if len(digits) > 9:  # int() of a huge digit string is slow and no such period fits in a date
+            raise OverflowError(digits)
+        n = int(digits)
         if unit == "h":
             return Bound(instant=current.timestamp() - n * 3600)
-        if unit == "m":
-            first = _month_start(today, -(n - 1)) if n > 0 else _month_start(today, 1)
-            return Bound(day=first.toordinal())
-        days = n * (7 if unit == "w" else 1)
-        return Bound(day=(today - timedelta(days=max(days - 1, 0) if n else -1)).toordinal())
-    try:
-        if len(raw) == 10:
-            d = date.fromisoformat(raw)
-            return Bound(day=d.toordinal() + (1 if end else 0))
-        from ..record import parse_iso
+        try:
+            if unit == "m":
+                first = _month_start(today, -(n - 1)) if n > 0 else _month_start(today, 1)
+                return Bound(day=first.toordinal())
+            days = n * (7 if unit == "w" else 1)
+            return Bound(day=(today - timedelta(days=max(days - 1, 0) if n else -1)).toordinal())
+        except ValueError as exc:  # a year before 1: out of range, not malformed
+            raise OverflowError(str(exc)) from exc
+    if len(raw) == 8 and raw.isdigit():  # YYYYMMDD, as ccusage takes it
+        raw = f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"
+    if len(raw) == 10:
+        d = date.fromisoformat(raw)
+        return Bound(day=d.toordinal() + (1 if end else 0))
+    from ..record import parse_iso
 
-        if "t" in raw and raw[-1] != "z" and "+" not in raw[10:] and "-" not in raw[10:]:
-            naive = datetime.fromisoformat(text.strip())  # a local wall-clock time in the report zone
-            return Bound(instant=naive.replace(tzinfo=tz).timestamp())
-        return Bound(instant=parse_iso(text).timestamp())
-    except ValueError:
-        raise UsageError(
-            f"bad date {text!r}: use YYYY-MM-DD, an ISO date-time, 24h, 7d, 4w, 3m, today, yesterday,"
-            " this-week, last-week, this-month, last-month or this-year"
-        ) from None
+    if "t" in raw and raw[-1] != "z" and "+" not in raw[10:] and "-" not in raw[10:]:
+        naive = datetime.fromisoformat(text.strip())  # a local wall-clock time in the report zone
+        return Bound(instant=naive.replace(tzinfo=tz).timestamp())
+    return Bound(instant=parse_iso(text).timestamp())

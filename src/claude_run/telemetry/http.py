@@ -1,8 +1,13 @@
-"""Just enough HTTP/1.1 on anyio byte streams for our two small servers (OTLP receiver, /metrics)."""
+"""Just enough HTTP/1.1 on anyio byte streams, shared by every server of the project (the OTLP
+receiver, `metrics --serve`, the dashboard): framing, the Host check, and the guard that keeps one
+bad connection from ending the server.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import sys
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
@@ -27,6 +32,7 @@ REASONS = {
     411: "Length Required",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
+    421: "Misdirected Request",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
 }
@@ -132,3 +138,59 @@ async def respond(
     ).encode()
     with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
         await stream.send(head + payload)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def allowed_hosts(host: str, port: int) -> set[str] | None:
+    """Host header values to accept, or None for any (when listening beyond loopback on purpose).
+
+    On loopback only our own names pass: a web page the user visits can make the browser send
+    requests to 127.0.0.1 (DNS rebinding), but not with a Host header naming 127.0.0.1 — so a
+    request naming any other host is answered 421 and never read further.
+    """
+    if not (host in LOOPBACK or host.startswith("127.") or host in ("0:0:0:0:0:0:0:1",)):
+        return None  # reachable under names we cannot know; DNS rebinding needs a loopback target
+    names = {host, "127.0.0.1", "localhost", "[::1]"}
+    if ":" in host and not host.startswith("["):
+        names.add(f"[{host}]")
+    return {f"{n}:{port}" for n in names} | names
+
+
+def allowed_for(sock: object) -> set[str] | None:
+    """`allowed_hosts` for a bound listening socket."""
+    try:
+        name = sock.getsockname()  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return None
+    return allowed_hosts(str(name[0]), int(name[1]))
+
+
+def host_allowed(headers: dict[str, str], allowed: set[str] | None) -> bool:
+    """A request without Host (HTTP/1.0, raw clients) is no browser's: only a named host is checked."""
+    host = headers.get("host")
+    return allowed is None or host is None or host.strip().lower() in allowed
+
+
+Handler = Callable[[anyio.abc.ByteStream], Awaitable[None]]
+
+
+def guarded(handler: Handler, name: str, *, quiet: bool = True) -> Handler:
+    """A connection handler that cannot end the server: whatever one client does (hang up, send
+    garbage, trip a bug), only its own connection ends. anyio's listener would otherwise let the
+    exception cancel every other connection and the accept loop with them."""
+
+    async def handle(stream: anyio.abc.ByteStream) -> None:
+        try:
+            await handler(stream)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            if not quiet:
+                sys.stderr.write(f"claude-run {name}: connection error: {exc!r}\n")
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+
+    return handle

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import anyio
 import anyio.abc
 
-from .http import Conn, HttpError, parse_head, respond
+from .http import Conn, HttpError, allowed_for, guarded, host_allowed, parse_head, respond
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -32,6 +32,7 @@ def serve_metrics(host: str, port: int, render: Callable[[], str], *, quiet: boo
 
 
 async def _serve(sock: socket.socket, render: Callable[[], str]) -> None:
+    allowed = allowed_for(sock)
     sock.setblocking(False)
     listener = await anyio.abc.SocketListener.from_socket(sock)
 
@@ -41,17 +42,28 @@ async def _serve(sock: socket.socket, render: Callable[[], str]) -> None:
             while True:
                 head = None
                 with anyio.move_on_after(30):
-                    head = await conn.read_head()
+                    try:
+                        head = await conn.read_head()
+                    except HttpError as err:  # half a request, then a close; a head too large
+                        await respond(stream, err.status, err.message.encode() + b"\n", True, "text/plain")
+                        return
                 if head is None:
                     return
                 try:
                     method, target, version, headers = parse_head(head)
                 except HttpError as err:
-                    await respond(stream, err.status, err.message.encode(), True, "text/plain")
+                    await respond(stream, err.status, err.message.encode() + b"\n", True, "text/plain")
+                    return
+                if not host_allowed(headers, allowed):
+                    await respond(stream, 421, b"unexpected Host header\n", True, "text/plain")
                     return
                 close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
                 path = target.split("?", 1)[0]
-                if method not in ("GET", "HEAD") or path not in ("/metrics", "/"):
+                if method not in ("GET", "HEAD"):
+                    # Its body (if any) is never read: close rather than parse it as the next request.
+                    await respond(stream, 405, b"GET only: try GET /metrics\n", True, "text/plain")
+                    return
+                if path not in ("/metrics", "/"):
                     await respond(stream, 404, b"try GET /metrics\n", close, "text/plain")
                 elif path == "/":
                     await respond(stream, 200, b'<a href="/metrics">/metrics</a>\n', close, "text/html")
@@ -66,4 +78,4 @@ async def _serve(sock: socket.socket, render: Callable[[], str]) -> None:
                     return
 
     async with listener:
-        await listener.serve(handle)
+        await listener.serve(guarded(handle, "metrics"))

@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 import orjson
 
-from .http import Conn, HttpError, parse_head, respond
+from .http import Conn, HttpError, allowed_for, guarded, host_allowed, parse_head, respond
 from .otlp import OtlpDecodeError
 
 MAX_BODY = 16 * 1024 * 1024
@@ -93,6 +93,7 @@ class Receiver:
         self.stats = ReceiverStats()
         self.arrived = anyio.Event()  # set on every accepted body; replaced after each wait
         self._last_body_at = 0.0
+        self.allowed: set[str] | None = None  # Host header values accepted (set from the socket served)
 
     @property
     def last_body_at(self) -> float:
@@ -107,11 +108,12 @@ class Receiver:
         """Serve a listening socket (or its descriptor); the listener takes ownership and closes it."""
         if isinstance(sock, int):
             sock = socket.socket(fileno=sock)
+        self.allowed = allowed_for(sock)
         sock.setblocking(False)
         listener = await anyio.abc.SocketListener.from_socket(sock)
         task_status.started()
         async with listener:
-            await listener.serve(self.handle)
+            await listener.serve(guarded(self.handle, "telemetry", quiet=self.quiet))
 
     async def handle(self, stream: anyio.abc.ByteStream) -> None:
         """One connection: requests in a loop (keep-alive) until the peer closes or errs."""
@@ -136,6 +138,9 @@ class Receiver:
         try:
             method, target, version, headers = parse_head(head)
             close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+            if not host_allowed(headers, self.allowed):
+                # A page in a browser can reach loopback but cannot name it in Host: no spend injected.
+                raise HttpError(421, "unexpected Host header", close=True)
             status, payload = await self._route(conn, method, target, headers)
         except HttpError as err:
             status, payload = err.status, _status_body(err.status, err.message)
@@ -239,5 +244,5 @@ class Receiver:
 
 def _status_body(code: int, message: str) -> bytes:
     # OTLP/HTTP error responses carry a google.rpc.Status; its JSON form is {code, message}.
-    grpc_code = {400: 3, 404: 5, 413: 8, 415: 3, 500: 13}.get(code, 2)
+    grpc_code = {400: 3, 404: 5, 413: 8, 415: 3, 421: 7, 500: 13}.get(code, 2)
     return orjson.dumps({"code": grpc_code, "message": message})
