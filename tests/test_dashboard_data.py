@@ -352,3 +352,29 @@ def test_tag_keys_with_too_many_values_are_not_charted(tmp_path: Path) -> None:
     assert v["options"]["uncharted_tag_keys"] == ["pr"]
     assert [g["key"] for g in v["by_tag"]] == ["team=web"]
     assert v["by_tag"][0]["totals"]["runs"] == len(recs)
+
+
+def test_a_lean_first_read_is_completed_when_the_index_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large ledger without an index is first read lean (no CI links) while the engine builds
+    its index in the background; the next look after the index is published reopens on it."""
+    import time
+
+    from claude_run.query import engine
+
+    monkeypatch.setattr(engine, "INLINE_BUILD_BYTES", 0)  # this small ledger counts as large
+    ledger = write_ledger(tmp_path / "l.jsonl", known_records(NOW))
+    live = Live(ledger)
+    assert live.refresh() is True
+    lean = live.view(Filters(period="all"), today=TODAY)
+    assert [r["ci_url"] for r in lean["latest_runs"]] == [None] * 6
+    deadline = time.monotonic() + 60
+    while not engine.build_index(ledger):  # False while the spawned builder holds the lock
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert live.refresh() is True and live.refresh() is False  # reopened once, on the index
+    full = live.view(Filters(period="all"), today=TODAY)
+    live.close()
+    assert "https://github.com/acme/app/actions/runs/1" in [r["ci_url"] for r in full["latest_runs"]]
+    assert full["totals"] == lean["totals"] and full["by_day_by_model"] == lean["by_day_by_model"]

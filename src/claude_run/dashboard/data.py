@@ -61,11 +61,10 @@ COLUMNS = (
     "tags",
     "status",
     "duration_ms",
-    "ci_provider",
-    "ci_workflow",
-    "ci_job",
-    "ci_url",
 )
+#: The latest-runs table's CI link. Not in a lean read (the `ci` object is the costliest column to
+#: read); an engine on the index has it, and `Live` reopens on the index once it is built.
+CI_COLUMNS = ("ci_provider", "ci_workflow", "ci_job", "ci_url")
 
 
 @dataclass(frozen=True)
@@ -314,6 +313,7 @@ class _Static:
     tags: list[str]
     uncharted: list[str]
     read: dict[str, int]
+    has_ci: bool = True
 
 
 def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = None) -> _Static:
@@ -354,6 +354,7 @@ def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = No
             uncharted.append(str(k))
         else:
             tags += [f"{k}={v}" for v in values]
+    present = {str(r[0]) for r in con.execute("DESCRIBE SELECT * FROM _lines").fetchall()}
     counts = con.execute("SELECT count(*), count(*) FILTER (WHERE NOT counted) FROM _lines").fetchone()
     records, not_counted = (int(counts[0]), int(counts[1])) if counts else (0, 0)
     return _Static(
@@ -369,6 +370,7 @@ def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = No
             "read_bytes": total_bytes,
             "total_bytes": total_bytes,
         },
+        all(c in present for c in CI_COLUMNS),
     )
 
 
@@ -391,9 +393,11 @@ def _ci(provider: Any, workflow: Any, job: Any, url: Any) -> tuple[str | None, s
     return url, " / ".join(bits) or None
 
 
-def _latest(eng: Engine, tz: tzinfo, where: str, params: list[Any], limit: int) -> list[Run]:
+def _latest(eng: Engine, tz: tzinfo, where: str, params: list[Any], limit: int, has_ci: bool) -> list[Run]:
     """The newest `limit` counted records among the units (by start time), read whole."""
     from ..query.summary import dim_sql
+
+    ci = ", ".join(f"l.{c}" if has_ci else "NULL" for c in CI_COLUMNS)
 
     rows = eng.con.execute(
         f"""
@@ -403,7 +407,7 @@ def _latest(eng: Engine, tz: tzinfo, where: str, params: list[Any], limit: int) 
                {dim_sql("day", tz, False)},
                l.status, l.model, l.project, l.branch, l.tags, l.input, l.output, l.cache_read,
                l.cache_creation, CASE WHEN l.priced THEN l.cost_usd END, l.cost_source, l.duration_ms,
-               l.ci_provider, l.ci_workflow, l.ci_job, l.ci_url
+               {ci}
         FROM _lines l SEMI JOIN top USING (rid)
         ORDER BY l.started_at DESC, l.rid DESC
         """,
@@ -564,7 +568,7 @@ def compute(
                 for d, t in sorted(day_totals.items())
             ],
         },
-        "latest_runs": _latest(eng, tz, where, params, latest),
+        "latest_runs": _latest(eng, tz, where, params, latest, static.has_ci),
         "read": dict(static.read),
     }
 
@@ -635,6 +639,7 @@ class Live:
         self._lock = threading.Lock()
         self._cache: dict[tuple[int, Filters, date, int], View] = {}
         self._torn: tuple[tuple[str, int, int, int], ...] | None = None
+        self._seen_index: str | None = None
         self.total_bytes = 0
 
     @property
@@ -645,7 +650,7 @@ class Live:
     def refresh(self) -> bool:
         """Reopen the engine if the ledger changed since the last look; True when it did."""
         sig = _signature(self.ledger)
-        if sig == self._sig and self._eng is not None:
+        if sig == self._sig and self._eng is not None and not self._index_landed():
             return False
         if sig != self._torn and not _whole_lines(sig):
             # A write in progress: look again next time rather than read half a line. A tail that
@@ -667,6 +672,19 @@ class Live:
             self._cache.clear()
         if old is not None:
             old.close()
+        return True
+
+    def _index_landed(self) -> bool:
+        """An engine from a lean read (no index yet) is reopened once, when the index it had built
+        in the background is published: the index has every column (the CI links)."""
+        if self._eng is None or self._eng.source != "memory":
+            return False
+        from ..query.index import load_manifest
+
+        manifest = load_manifest(self.ledger)
+        if manifest is None or manifest.file == self._seen_index:
+            return False
+        self._seen_index = manifest.file
         return True
 
     def pending_bytes(self) -> int:
