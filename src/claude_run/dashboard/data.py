@@ -297,9 +297,9 @@ def _figures(by_part: bool) -> str:
     run = "" if by_part else " FILTER (WHERE is_main)"
     return f"""
         {upr} AS upr, count(*){run} AS runs,
-        sum(input), sum(output), sum(cache_read), sum(cache_creation),
-        sum(cost) FILTER (WHERE {upr}), sum(cost) FILTER (WHERE {upr} AND est),
-        sum(sav) FILTER (WHERE {upr}), sum(unk) FILTER (WHERE {upr})
+        sum(input) AS f_in, sum(output) AS f_out, sum(cache_read) AS f_cr, sum(cache_creation) AS f_cw,
+        sum(cost) FILTER (WHERE {upr}) AS f_cost, sum(cost) FILTER (WHERE {upr} AND est) AS f_est,
+        sum(sav) FILTER (WHERE {upr}) AS f_sav, sum(unk) FILTER (WHERE {upr}) AS f_unk
     """
 
 
@@ -509,11 +509,15 @@ def compute(
     if uncharted:
         wanted += f" AND k NOT IN ({', '.join('?' * len(uncharted))})"
         tag_params += uncharted
+    # Grouped by the whole tag set first (few distinct sets), then split into KEY=VALUE bars.
     for r in con.execute(
         f"""
-        WITH t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v, * EXCLUDE (tags)
-                   FROM _dash l WHERE {where} AND cardinality(tags) > 0)
-        SELECT k, v, {figures} FROM t WHERE v IS NOT NULL{wanted} GROUP BY k, v, upr
+        WITH g AS (SELECT tags, {figures} FROM _dash l WHERE {where} AND cardinality(tags) > 0
+                   GROUP BY tags, upr),
+        t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v, * EXCLUDE (tags) FROM g)
+        SELECT k, v, upr, sum(runs), sum(f_in), sum(f_out), sum(f_cr), sum(f_cw), sum(f_cost), sum(f_est),
+               sum(f_sav), sum(f_unk)
+        FROM t WHERE v IS NOT NULL{wanted} GROUP BY k, v, upr
         """,
         tag_params,
     ).fetchall():
