@@ -68,17 +68,28 @@ def _load(
     first_rid: int,
     columns: tuple[str, ...] | None = None,
 ) -> None:
-    """Typed rows of `files` (read whole) into `table`, rids from `first_rid` in line order; only
-    `columns` (and the keys) when given, for a lean one-off read."""
+    """Typed rows of `files` (read whole) into `table`; only `columns` (and the keys) when given,
+    for a lean one-off read. `rid_view(table)` numbers them from `first_rid` in line order."""
     select = schema.record_select(columns, schema.read_json_sql("$files", schema.raw_columns(columns)))
-    # rowid of a table filled in one statement is the line order (DuckDB keeps insertion order).
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS {select}", {"files": files})
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT rowid + {first_rid} AS rid, * FROM _raw")
-    con.execute("DROP TABLE _raw")
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}", {"files": files})
+    with_rid(con, table, first_rid)
+
+
+def rid_view(table: str) -> str:
+    return "_v_" + table.replace(".", "_")
+
+
+def with_rid(con: duckdb.DuckDBPyConnection, table: str, first_rid: int) -> None:
+    """The view of `table` with `rid`: rowid of a table filled in one statement is the line order
+    (DuckDB keeps insertion order), so the position of a line costs nothing to keep."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {rid_view(table)} AS SELECT rowid + {first_rid} AS rid, * FROM {table}"
+    )
 
 
 def _parts(con: duckdb.DuckDBPyConnection, recs: str, out: str) -> None:
-    con.execute(f"CREATE OR REPLACE TABLE {out} AS {schema.PARTS_SQL.replace('__RECS__', recs)}")
+    sql = schema.PARTS_SQL.replace("__RECS__", rid_view(recs))
+    con.execute(f"CREATE OR REPLACE TABLE {out} AS {sql}")
     con.execute(f"ALTER TABLE {recs} DROP COLUMN models")  # the parts hold what it said
 
 
@@ -88,7 +99,7 @@ def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str) -> tuple[int, 
         f"""SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok AND v > {SCHEMA_VERSION}),
                    count(*) FILTER (WHERE ok AND (impossible OR rid IN (
                        SELECT rid FROM {parts} WHERE impossible)))
-            FROM {recs}"""
+            FROM {rid_view(recs)}"""
     ).fetchone()
     return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
@@ -149,13 +160,14 @@ def _define_views(con: duckdb.DuckDBPyConnection, base: str | None, has_tail: bo
     sources_p: list[str] = []
     extra = "rid NOT IN (SELECT rid FROM _tail_excluded)" if has_tail else "true"
     if base is not None:
+        with_rid(con, f"{base}.recs", 0)
         sources_l.append(
-            f"SELECT * EXCLUDE (rid), rid, (rid NOT IN (SELECT rid FROM {base}.excluded) AND {extra})"
-            f" AS counted FROM {base}.recs WHERE ok"
+            f"SELECT *, (rid NOT IN (SELECT rid FROM {base}.excluded) AND {extra})"
+            f" AS counted FROM {rid_view(base + '.recs')} WHERE ok"
         )
         sources_p.append(f"SELECT * FROM {base}.parts")
     if has_tail:
-        sources_l.append(f"SELECT * EXCLUDE (rid), rid, {extra} AS counted FROM _tail_recs WHERE ok")
+        sources_l.append(f"SELECT *, {extra} AS counted FROM {rid_view('_tail_recs')} WHERE ok")
         sources_p.append("SELECT * FROM _tail_parts")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _lines AS {' UNION ALL '.join(sources_l)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _allparts AS {' UNION ALL '.join(sources_p)}")
@@ -226,7 +238,7 @@ def _build(
         _parts(con, "b.recs", "b.parts")
     else:
         con.execute(f"CREATE TABLE b.parts AS {_EMPTY_PARTS}")
-    fold.full_excluded(con, "b.recs", "b.excluded")
+    fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
     bad_count, future, impossible = _stats(con, "b.recs", "b.parts")
     bad = _bad_lines(ranges, store.MAX_LISTED_BAD) if bad_count else []
     rows_row = con.execute("SELECT count(*) FROM b.recs").fetchone()
@@ -338,6 +350,7 @@ def _open(
             else:
                 try:
                     con.execute(f"ATTACH '{root / manifest.file}' AS b (READ_ONLY)")
+                    with_rid(con, "b.recs", 0)
                 except duckdb.Error:  # swept by a concurrent rebuild: build our own
                     manifest = None
         else:
@@ -372,7 +385,7 @@ def _open(
                 with contextlib.suppress(OSError):
                     os.unlink(name)
             _parts(con, "_tail_recs", "_tail_parts")
-            fold.tail_excluded(con, "b.recs", "_tail_recs", "_tail_excluded")
+            fold.tail_excluded(con, rid_view("b.recs"), rid_view("_tail_recs"), "_tail_excluded")
             tail_bad_count, tail_future, tail_impossible = _stats(con, "_tail_recs", "_tail_parts")
             if tail_bad_count:
                 tail_bad = _bad_lines(tail.ranges, store.MAX_LISTED_BAD)
