@@ -147,6 +147,8 @@ def test_api_error_400(claude_bin: Path, claude_home: Path, mock_api: MockApiFac
     assert rec["api_error_status"] == 400 and rec["is_error"] is True
     assert rec["tokens"]["input"] == 0 and rec["cost_usd"] == 0
     assert rec["models"] == {}
+    assert proc.stdout == b""  # the reason is not an answer: stderr, after the summary line
+    assert b"claude-run: claude says:" in proc.stderr.splitlines()[-1]
 
 
 def test_max_cost_stop(claude_bin: Path, claude_home: Path, mock_api: MockApiFactory) -> None:
