@@ -290,3 +290,29 @@ def test_telemetry_serve_refuses_a_foreign_host(tmp_path: Path) -> None:  # case
         proc.terminate()
         proc.wait(10)
     assert not ledger.exists() or ledger.read_bytes() == b""
+
+
+def test_merge_of_a_binary_file_is_one_warning(ledger: Path, tmp_path: Path) -> None:  # polish
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 40 + b"\n".join([b"\xff\xfe"] * 400))
+    p = cli("ledger", "merge", str(binary), "--ledger", str(ledger))
+    assert p.returncode == 0
+    warnings = [line for line in p.stderr.splitlines() if "not valid records" in line]
+    assert len(warnings) == 1 and str(binary) in warnings[0]
+
+
+def test_help_shows_plain_metavars_and_dashboard_has_no_command() -> None:  # polish
+    help_text = cli("ledger", "summary", "--help").stdout
+    assert "<str>" not in help_text and "<list[str]>" not in help_text and "<bool>" not in help_text
+    assert "[OPTIONS] COMMAND" not in cli("dashboard", "--help").stdout
+
+
+def test_html_report_is_private(ledger: Path, tmp_path: Path) -> None:  # polish
+    out = tmp_path / "r.html"
+    assert cli("ledger", "report", "--html", str(out), "--ledger", str(ledger)).returncode == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_tags_with_control_characters_are_refused_before_the_run(tmp_path: Path) -> None:  # case 11
+    p = cli("x", "--tag", "k=a\x1b[2Jb", "--claude-bin", "/nonexistent")
+    assert p.returncode == 2 and "control characters" in p.stderr
