@@ -316,3 +316,26 @@ def test_html_report_is_private(ledger: Path, tmp_path: Path) -> None:  # polish
 def test_tags_with_control_characters_are_refused_before_the_run(tmp_path: Path) -> None:  # case 11
     p = cli("x", "--tag", "k=a\x1b[2Jb", "--claude-bin", "/nonexistent")
     assert p.returncode == 2 and "control characters" in p.stderr
+
+
+def test_the_multi_model_footnote_only_when_a_run_used_several(tmp_path: Path) -> None:  # polish
+    one = {
+        "input": 1,
+        "output": 2,
+        "cache_read": 0,
+        "cache_creation": 0,
+        "cost_usd": 0.25,
+        "cost_source": "claude",
+    }
+    single = {**REC, "model": "claude-sonnet-4-5", "models": {"claude-sonnet-4-5": one}}
+    path = tmp_path / "l.jsonl"
+    path.write_bytes(orjson.dumps(single) + b"\n")
+    path.chmod(0o600)
+    assert "several models" not in cli("ledger", "summary", "--by", "model", "--ledger", str(path)).stdout
+    double = {
+        **single,
+        "id": "01JHARD0000000000000000002",
+        "models": {"claude-sonnet-4-5": one, "claude-haiku-4-5": one},
+    }
+    path.write_bytes(orjson.dumps(single) + b"\n" + orjson.dumps(double) + b"\n")
+    assert "several models" in cli("ledger", "summary", "--by", "model", "--ledger", str(path)).stdout
