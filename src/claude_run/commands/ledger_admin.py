@@ -220,11 +220,11 @@ def merge_cmd(
     result = merge(path, files, dry_run=dry_run)
     # One line per input file, not per bad line: a binary file is thousands of "lines".
     by_file: dict[str, list[int]] = {}
-    for src, lineno in result.invalid:
-        by_file.setdefault(str(src), []).append(lineno)
-    for src, lines in by_file.items():
+    for source, lineno in result.invalid:
+        by_file.setdefault(str(source), []).append(lineno)
+    for name, lines in by_file.items():
         shown = ", ".join(map(str, lines[:5])) + (", …" if len(lines) > 5 else "")
-        _warn(f"{src}: {len(lines)} line(s) that are not valid records (line {shown}); not merged")
+        _warn(f"{name}: {len(lines)} line(s) that are not valid records (line {shown}); not merged")
     verb = "would add" if dry_run else "added"
     _echo(
         f"{verb} {result.added} record(s) from {result.files} file(s);"
