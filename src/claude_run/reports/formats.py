@@ -109,9 +109,12 @@ def to_json(report: Report) -> bytes:
 
 
 def usd(value: Decimal | None, places: int = 2) -> str:
+    """The CLI's one money format (as `display.fmt_usd`): `$0.00`, `$0.0153`, `$12.34`."""
     if value is None:
         return "—"
-    if value != 0 and abs(value) < 1:
+    if value == 0:
+        return "$0.00"
+    if abs(value) < 1:
         return f"${value:.4f}"
     return f"${value:,.{places}f}"
 
