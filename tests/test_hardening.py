@@ -190,6 +190,8 @@ def test_run_refusals_before_claude_starts(tmp_path: Path) -> None:  # cases 2, 
         (["x", *base], {"CLAUDE_RUN_KILL_GRACE": "junk"}, "$CLAUDE_RUN_KILL_GRACE"),
         (["x", *base], {"CLAUDE_RUN_TELEMETRY": "maybe"}, "$CLAUDE_RUN_TELEMETRY"),
         (["--track", *base], {}, "not a terminal"),
+        (["x", "--track", *base], {"CLAUDE_RUN_LEDGER_KEEP_DAYS": "inf"}, "$CLAUDE_RUN_LEDGER_KEEP_DAYS"),
+        (["x", "--track", *base], {"CLAUDE_RUN_LEDGER_MAX_BYTES": "junk"}, "$CLAUDE_RUN_LEDGER_MAX_BYTES"),
     ]
     for args, env, words in cases:
         p = cli(*args, env=env)  # stdin is a pipe, not a terminal
@@ -339,3 +341,22 @@ def test_the_multi_model_footnote_only_when_a_run_used_several(tmp_path: Path) -
     }
     path.write_bytes(orjson.dumps(single) + b"\n" + orjson.dumps(double) + b"\n")
     assert "several models" in cli("ledger", "summary", "--by", "model", "--ledger", str(path)).stdout
+
+
+def test_the_dashboard_survives_bad_requests(ledger: Path) -> None:  # servers: one shared layer
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_run", "dashboard", "--port", str(port), "--ledger", str(ledger)],
+        env={**os.environ, "PYTHONPATH": SRC},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_port(port)
+        _exchange(port, b"GET / HT", close_early=True)
+        _exchange(port, b"\x00\xff\r\n\r\n")
+        assert b" 421 " in _exchange(port, b"GET / HTTP/1.1\r\nHost: attacker.example\r\n\r\n")
+        good = _exchange(port, f"GET /api/view HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        assert b" 200 " in good and proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(10)

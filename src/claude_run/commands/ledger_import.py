@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         jobs: Annotated[
             int | None,
-            typer.Option("--jobs", "-j", min=1, help="Worker processes (default: one per core)."),
+            typer.Option("--jobs", "-j", min=1, max=256, help="Worker processes (default: one per core)."),
         ] = None,
         sessions: Annotated[
             int | None,
