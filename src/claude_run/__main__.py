@@ -1,13 +1,23 @@
-"""Entry point: the run command's fast path, or the typer app for the other commands."""
+"""Entry point: the run command's fast path, the hooks Claude calls, or the typer app for the rest."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+# Commands Claude Code itself runs (status bar refreshes, session end): plain modules with a
+# `main(args) -> int`, so no typer (~25 ms) or run_cli stands between Claude and the answer.
+HOOK_COMMANDS = {"statusline": "claude_run.statusline", "hook": "claude_run.hook"}
+
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in HOOK_COMMANDS:
+        import importlib
+
+        module = importlib.import_module(HOOK_COMMANDS[args[0]])
+        code: int = module.main(args[1:])
+        return code
     from .run_cli import SUBCOMMANDS
 
     if args and args[0] in SUBCOMMANDS:
@@ -25,11 +35,12 @@ def entry() -> None:
     Nothing needs finalising at that point: the ledger line is fsynced, the child reaped, and the
     only other threads are idle workers.
     """
-    from .run_cli import SUBCOMMANDS
-
     args = sys.argv[1:]
-    if args and args[0] in SUBCOMMANDS:
-        sys.exit(main(args))  # report/service commands: a normal shutdown (atexit, pools, temp files)
+    if not (args and args[0] in HOOK_COMMANDS):
+        from .run_cli import SUBCOMMANDS
+
+        if args and args[0] in SUBCOMMANDS:
+            sys.exit(main(args))  # report/service commands: a normal shutdown (atexit, pools, temp files)
     code = main(args)
     try:
         sys.stdout.flush()

@@ -20,6 +20,11 @@ HYBRID = "hybrid"
 INTERACTIVE = "interactive"
 MODES = (NON_INTERACTIVE, HYBRID, INTERACTIVE)
 
+# Set in the child's environment when claude-run records the run itself (--track, any mode): the
+# SessionEnd hook (`claude-run hook session-end`, which Claude runs with this environment) then
+# leaves the session to claude-run instead of recording it a second time.
+TRACKED_ENV = "CLAUDE_RUN_TRACKED"
+
 # Options after which claude continues an existing session: we must not force a new --session-id.
 RESUME_FLAGS = ("--resume", "-r", "--continue", "-c", "--session-id", "--fork-session")
 _USER_ENDPOINT_VARS = (
@@ -96,6 +101,9 @@ def build_invocation(
     env = dict(base_env)
     # A nested claude refuses to start when it sees it runs inside another Claude Code session.
     env.pop("CLAUDECODE", None)
+    env.pop(TRACKED_ENV, None)  # inherited from a tracked session around us: not ours to claim
+    if track:
+        env[TRACKED_ENV] = "1"
     extra = list(claude_args)
     notes: list[str] = []
 

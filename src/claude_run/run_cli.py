@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .budget import BudgetSpec, BudgetState
 
-SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard")
+SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard", "install", "statusline", "hook")
 
 EPILOG = """\
 other commands:
@@ -31,6 +31,9 @@ other commands:
   claude-run telemetry ...   the OTLP receiver as a local service
   claude-run metrics         the ledger as Prometheus metrics
   claude-run dashboard       a live local web dashboard
+  claude-run install         track every plain `claude` session: status line + SessionEnd hook
+  claude-run statusline      the status-line command Claude runs (JSON on stdin)
+  claude-run hook session-end  the SessionEnd hook command Claude runs (JSON on stdin)
 
 Arguments after -- go to claude verbatim, e.g.
   claude-run "fix the failing test" --track -- --model sonnet --allowedTools "Bash Edit"
