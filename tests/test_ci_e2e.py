@@ -14,7 +14,7 @@ import pytest
 
 from claude_run.ci_outputs import parse_outputs
 from support.claude_cli import claude_env
-from support.mock_anthropic import MockAnthropic, MockApiFactory, Usage, text
+from support.mock_anthropic import MockAnthropic, MockApiFactory, Usage, list_cost, text
 
 pytestmark = pytest.mark.e2e
 
@@ -59,12 +59,13 @@ def _step(
 def test_ci_step_outputs_and_budget_with_the_real_cli(
     claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
 ) -> None:
-    api = mock_api([text("first line\nsecond line", usage=USAGE)])
-    # A daily budget just under one run's cost: the first run starts (nothing spent yet) and crosses it.
-    proc = _step(claude_bin, claude_home, api, 1, "say two lines", "--budget-daily", "0.001")
+    api = mock_api([text("first line\nsecond line", usage=USAGE), text("again", usage=USAGE)])
+    one_run = list_cost("claude-sonnet-4-5", USAGE)
+    budget = f"{one_run * 1.5:.6f}"  # room for one run, not for two
+    proc = _step(claude_bin, claude_home, api, 1, "say two lines", "--budget-daily", budget)
     assert proc.returncode == 0, proc.stderr
     first_cost = api.list_cost()  # of what the mock served
-    assert first_cost > 0.001
+    assert first_cost == pytest.approx(one_run, rel=1e-9)
     out = parse_outputs((claude_home / "output-1").read_text())
     served = api.total_usage()
     assert (out["input_tokens"], out["output_tokens"]) == (str(served.input), str(served.output))
@@ -75,19 +76,26 @@ def test_ci_step_outputs_and_budget_with_the_real_cli(
     assert float(out["cost_usd"]) == pytest.approx(first_cost, rel=1e-9)
     assert out["status"] == "success" and out["cost_source"] == "claude"
     assert out["result"] == "first line\nsecond line"  # the multiline form, read back as the runner does
-    assert out["budget_exceeded"] == "true"
-    assert "daily budget reached" in proc.stderr
+    assert out["budget_exceeded"] == "false"
     summary = (claude_home / "summary-1").read_text()
     assert f"| Cache read tokens | {served.cache_read:,} |" in summary
-    assert "| Daily budget | ⚠️ **reached**" in summary
-    (record,) = [orjson.loads(line) for line in (claude_home / "ledger.jsonl").read_bytes().splitlines()]
-    assert record["id"] == out["record_id"]
+
+    # The second step gets what is left as claude's --max-budget-usd and crosses it: claude stops
+    # itself (issue 14), the step says so.
+    crossing = _step(claude_bin, claude_home, api, 3, "say two lines", "--budget-daily", budget)
+    assert crossing.returncode == 76, crossing.stderr
+    out = parse_outputs((claude_home / "output-3").read_text())
+    assert (out["status"], out["budget_exceeded"]) == ("budget_exceeded", "true")
+    assert "daily budget reached" in crossing.stderr
+    assert "| Daily budget | ⚠️ **reached**" in (claude_home / "summary-3").read_text()
+    record, _ = [orjson.loads(line) for line in (claude_home / "ledger.jsonl").read_bytes().splitlines()]
+    assert record["id"] == parse_outputs((claude_home / "output-1").read_text())["record_id"]
     assert record["ci"]["provider"] == "github" and record["ci"]["pr"] == 9
     assert record["ci"]["url"] == "https://github.com/acme/widgets/actions/runs/31337"
 
     # The next step is refused before claude starts: the mock sees no new request.
     requests = len(api.messages_requests())
-    again = _step(claude_bin, claude_home, api, 2, "say two lines", "--budget-daily", "0.001")
+    again = _step(claude_bin, claude_home, api, 2, "say two lines", "--budget-daily", budget)
     assert again.returncode == 75
     assert again.stderr.count("\n") == 1 and "daily budget exceeded" in again.stderr
     assert len(api.messages_requests()) == requests

@@ -15,6 +15,7 @@ COMMAND_MODULES = {
     "telemetry": "claude_run.commands.telemetry",
     "metrics": "claude_run.commands.metrics",
     "dashboard": "claude_run.commands.dashboard",
+    "budget": "claude_run.commands.budget",
     "install": "claude_run.commands.install",
 }
 

@@ -64,6 +64,26 @@ def has_flag(args: Sequence[str], names: Sequence[str]) -> bool:
     return False
 
 
+def user_max_budget(args: Sequence[str]) -> tuple[float | None, list[str]]:
+    """The user's own `--max-budget-usd` among claude's args (None when absent or not a number), and
+    the args without it: claude gets one cap, the smaller of the user's and ours."""
+    for i, arg in enumerate(args):
+        if arg == "--max-budget-usd" and i + 1 < len(args):
+            text, end = args[i + 1], i + 2
+        elif arg.startswith("--max-budget-usd="):
+            text, end = arg.partition("=")[2], i + 1
+        else:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            return None, list(args)  # claude reports its own malformed option
+        if value != value:
+            return None, list(args)
+        return value, [*args[:i], *args[end:]]
+    return None, list(args)
+
+
 def user_has_endpoint(env: Mapping[str, str]) -> bool:
     return any(env.get(name, "").strip() for name in _USER_ENDPOINT_VARS)
 
@@ -125,8 +145,11 @@ def build_invocation(
     argv = [claude_bin, "-p", "--output-format", "stream-json", "--verbose"]
     if partial_messages and not has_flag(extra, ("--include-partial-messages",)):
         argv.append("--include-partial-messages")
-    if max_cost is not None and not has_flag(extra, ("--max-budget-usd",)):
-        argv += ["--max-budget-usd", _fmt_usd(max_cost)]
+    if max_cost is not None:
+        theirs, rest = user_max_budget(extra)
+        if theirs is None or max_cost < theirs:  # the user's own cap stands when it is the smaller
+            argv += ["--max-budget-usd", _fmt_usd(max_cost)]
+            extra = rest
     argv += extra
 
     telemetry = "off"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .budget import BudgetSpec, BudgetState
 
-SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard", "install", "statusline", "hook")
+SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard", "install", "statusline", "hook", "budget")
 
 EPILOG = """\
 other commands:
@@ -34,6 +34,7 @@ other commands:
   claude-run install         track every plain `claude` session: status line + SessionEnd hook
   claude-run statusline      the status-line command Claude runs (JSON on stdin)
   claude-run hook session-end  the SessionEnd hook command Claude runs (JSON on stdin)
+  claude-run budget status   recorded, in-flight and remaining spend per budget
 
 Arguments after -- go to claude verbatim, e.g.
   claude-run "fix the failing test" --track -- --model sonnet --allowedTools "Bash Edit"
@@ -409,24 +410,53 @@ def budget_spec(ns: Options, tags: dict[str, str]) -> BudgetSpec | None:
     )
 
 
-def check_budget(spec: BudgetSpec, ledger_option: str | None) -> BudgetState:
-    """Sum the spend before the spawn; a refusal also tells the CI step (outputs, summary) why."""
-    from .budget import check
+def check_budget(spec: BudgetSpec, ns: Options, plan: Plan, cwd: str) -> BudgetState:
+    """Sum the spend before the spawn and, for a tracked -p run, reserve its in-flight entry.
+
+    Also works out claude's `--max-budget-usd`: the smallest of `--max-cost`, the user's own flag
+    and what is left of each budget. A refusal also tells the CI step (outputs, summary) why.
+    """
+    from .budget import RunScope, check, reserve_usd
     from .errors import BudgetExceeded
+    from .modes import INTERACTIVE, user_max_budget
     from .paths import ledger_path
 
-    ledger = spec.ledger or ledger_path(ledger_option)
+    run_ledger = ledger_path(ns.ledger)
+    ledger = spec.ledger or run_ledger
     from .gates import check_ledger
 
     check_ledger(ledger, reading=False)  # a ledger not there yet holds no spend
+    run = None
+    if plan.track and plan.mode != INTERACTIVE:  # its spend reaches the ledger, and we see it live
+        import time
+
+        from .context import git_info, project_name
+        from .record import iso_utc
+
+        g = git_info(cwd)
+        run = RunScope(
+            iso_utc(time.time()), project_name(cwd, g.get("root"), g.get("remote")), plan.tags, reserve_usd()
+        )
     try:
-        return check(spec, ledger)
+        state = check(spec, ledger, run=run)
     except BudgetExceeded as exc:
         from .ci_outputs import write_for_refusal
 
         for warning in write_for_refusal(exc.message, os.environ):
             sys.stderr.write(f"claude-run: {warning}\n")
         raise
+    if state.live is not None:
+        from .budget import warm_prices
+
+        warm_prices()
+        state.live.counted_in_budget_ledger = os.path.realpath(ledger) == os.path.realpath(run_ledger)
+    cap = state.budget_cap() if plan.mode != INTERACTIVE else None  # the TUI takes no cap
+    if cap is not None:
+        theirs, _ = user_max_budget(plan.claude_args)
+        others = [c for c in (ns.max_cost, theirs) if c is not None]
+        state.capped_by_budget = not others or cap <= min(others)
+        state.cap_usd = min([cap, *others])
+    return state
 
 
 def main(argv: list[str]) -> int:
@@ -437,19 +467,24 @@ def main(argv: list[str]) -> int:
             refuse_command_typo(argv[0])  # `claude-run ledgr summary` too, before the parser's own error
         ns, claude_args = parse(argv)
         plan = Plan(ns, claude_args)
+        cwd = os.getcwd()
         # Budgets (only when asked): read the ledger before the spawn, refuse with exit 75.
         spec = budget_spec(ns, plan.tags)
-        budget = check_budget(spec, ns.ledger) if spec is not None else None
-        cwd = os.getcwd()
-        started = launch.start(
-            mode=plan.mode,
-            task=plan.task,
-            track=plan.track,
-            claude_bin=ns.claude_bin,
-            claude_args=claude_args,
-            max_cost=ns.max_cost,
-            telemetry=plan.telemetry,
-        )
+        budget = check_budget(spec, ns, plan, cwd) if spec is not None else None
+        try:
+            started = launch.start(
+                mode=plan.mode,
+                task=plan.task,
+                track=plan.track,
+                claude_bin=ns.claude_bin,
+                claude_args=claude_args,
+                max_cost=budget.cap_usd if budget is not None and budget.cap_usd is not None else ns.max_cost,
+                telemetry=plan.telemetry,
+            )
+        except BaseException:
+            if budget is not None and budget.live is not None:
+                budget.live.release()  # claude never started: the reservation goes
+            raise
     except ClaudeRunError as exc:
         sys.stderr.write(f"claude-run: {exc.message}\n")
         return exc.exit_code
@@ -477,4 +512,8 @@ def main(argv: list[str]) -> int:
         warn_context=ns.warn_context,
         warn_quota=ns.warn_quota,
     )
-    return finish(started, options)
+    try:
+        return finish(started, options)
+    finally:
+        if budget is not None and budget.live is not None:
+            budget.live.release()  # settled already when the run was recorded; else it goes now

@@ -36,6 +36,8 @@ from .usage import UsageFolder, result_status, usage_record_fields
 KILL_GRACE_S = 5.0  # CLAUDE_RUN_KILL_GRACE, read (and checked) before the spawn by run_cli
 TERM_GRACE_S = 2.0
 TIMEOUT_EXIT = 124
+BUDGET_STOP_EXIT = 76  # a --budget-daily/--budget-monthly budget ran out while the run was going
+BUDGET_POLL_S = 0.1  # how often a budgeted run looks at the others' spend
 STDERR_KEEP = 64 * 1024
 
 
@@ -72,6 +74,7 @@ class Outcome:
     stderr_tail: bytes = b""
     bad_lines: int = 0
     result_text: str | None = None
+    budget_stop: str | None = None  # why claude-run stopped claude for a budget shared across runs
 
 
 class _Session:
@@ -90,6 +93,7 @@ class _Session:
         self._stderr = bytearray()
         self._warned_bad = False
         self._stop_requested = False
+        self._usage_seen: anyio.Event | None = None  # wakes the budget watcher on each event
         self._rates: Any = None  # pricing.rates once loaded (status line only)
         self.context: dict[str, Any] = {}
         # --- telemetry (issue 5): the built-in OTLP receiver, when launch bound one ---
@@ -123,6 +127,8 @@ class _Session:
                 sys.stderr.write("claude-run: skipping non-JSON output from claude (counted in the record)\n")
             return
         self.folder.feed(event)
+        if self._usage_seen is not None:
+            self._usage_seen.set()
 
         if isinstance(event, ResultEvent) and event.result_text is not None:
             self.outcome.result_text = event.result_text
@@ -216,6 +222,36 @@ class _Session:
         self._stop_requested = True
         await self.stop_child(signal.SIGTERM)
 
+    async def watch_budget(self) -> None:
+        """Budgets shared across runs: publish this run's spend, stop claude once a budget is reached.
+
+        Like Ctrl-C (grace, SIGTERM, SIGKILL). Checked on each of claude's events and
+        `BUDGET_POLL_S` apart for the other runs' spend: with N runs going, the total overshoots by
+        at most the request each has in flight when the budget is reached.
+        """
+        live: Any = self.opts.budget.live if self.opts.budget is not None else None
+        if live is None:
+            return
+        # The list prices were loaded before the spawn (`budget.warm_prices`): live from the first event.
+        async with anyio.create_task_group() as group:
+            while True:
+                self._usage_seen = anyio.Event()
+                spend, _ = self.folder.live_spend()
+                reached = await anyio.to_thread.run_sync(live.update, spend)
+                # Left to claude: a run that has answered (it is exiting; stopping it would only lose
+                # the answer), and one past its own --max-budget-usd (claude stops between turns).
+                own_cap = self.opts.budget.cap_usd
+                claudes = self.folder.answered or (own_cap is not None and spend >= own_cap)
+                if reached is not None and not self._stop_requested and not claudes:
+                    self._stop_requested = True
+                    self.outcome.budget_stop = reached.message(self.opts.budget.spec)
+                    if not self.opts.quiet:
+                        self.status.clear()
+                        sys.stderr.write(f"claude-run: {self.outcome.budget_stop} — stopping claude…\n")
+                    group.start_soon(self.stop_child, signal.SIGINT)
+                with anyio.move_on_after(BUDGET_POLL_S):
+                    await self._usage_seen.wait()
+
     async def ticker(self) -> None:
 
         while True:
@@ -266,6 +302,7 @@ class _Session:
             watchers.start_soon(self.watch_signals)
             watchers.start_soon(self.watch_timeout)
             watchers.start_soon(self.ticker)
+            watchers.start_soon(self.watch_budget)
             watchers.start_soon(context)
             if self.telemetry is not None:
                 watchers.start_soon(self.telemetry.serve)
@@ -314,13 +351,18 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     folder = session.folder
     outcome = session.outcome
     result = folder.result
-    status, exit_code = decide_status(outcome, result)
+    budget: Any = session.opts.budget
+    status, exit_code = decide_status(outcome, result, budget_capped=bool(budget and budget.capped_by_budget))
     fields, usage_notes = usage_record_fields(folder)
     notes = usage_notes + list(started.invocation.notes)
     if outcome.bad_lines:
         notes.append(f"{outcome.bad_lines} non-JSON line(s) in claude's output were skipped")
     if outcome.killed:
         notes.append("claude did not stop in time and was killed")
+    if outcome.budget_stop:
+        notes.append(f"stopped by claude-run: {outcome.budget_stop} across the runs sharing the ledger")
+    elif status == "budget_exceeded" and exit_code == BUDGET_STOP_EXIT:
+        notes.append(f"claude stopped at --max-budget-usd {budget.cap_usd:.6g}: what was left of the budget")
     notes += session.alerts.notes
     record = _base_record(started, session.opts, ended, status, exit_code)
     wall_ms = int((ended - started.t0) * 1000)
@@ -380,18 +422,26 @@ def _prefer_transcript(started: Started, session_id: str | None, record: dict[st
     return ["usage from the session transcript (final per-message counts, subagents included)"]
 
 
-def decide_status(outcome: Outcome, result: Any) -> tuple[str, int]:
-    """(status, claude-run's exit code). Our own stop reasons win over what claude reported."""
+def decide_status(outcome: Outcome, result: Any, *, budget_capped: bool = False) -> tuple[str, int]:
+    """(status, claude-run's exit code). Our own stop reasons win over what claude reported.
+
+    `budget_capped`: claude's `--max-budget-usd` was what was left of a budget, so claude stopping
+    there is the budget's stop too (exit `BUDGET_STOP_EXIT`, as when claude-run stops it).
+    """
     rc = outcome.returncode
     code = exit_status(rc) if rc is not None else 1
     if outcome.timed_out:
         return "timeout", TIMEOUT_EXIT
+    if outcome.budget_stop:
+        return "budget_exceeded", BUDGET_STOP_EXIT
     if outcome.signal_name:
         sig = signal.Signals[outcome.signal_name]
         return "interrupted", SIGNAL_EXIT.get(sig, 128 + int(sig))
     status = result_status(result)
     if status == "crashed":
         return status, code if code != 0 else 1
+    if status == "budget_exceeded" and budget_capped:
+        return status, BUDGET_STOP_EXIT
     return status, code
 
 
@@ -427,8 +477,17 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
     ledger_path = None
     if opts.track:
         ledger_path = resolve_ledger(opts.ledger)
+        live: Any = opts.budget.live if opts.budget is not None else None
         try:
-            append(ledger_path, record)
+            if live is not None:  # the record and the end of its in-flight entry: one locked step
+                live.settle(
+                    partial(append, ledger_path, record),
+                    record.get("cost_usd"),
+                    record["started_at"],
+                    live.counted_in_budget_ledger,
+                )
+            else:
+                append(ledger_path, record)
         except ClaudeRunError as exc:
             ledger_error = exc.message
         except OSError as exc:

@@ -73,6 +73,8 @@ class UsageFolder:
         self.result_count = 0
         self.turns = 0
         self._anon = 0
+        self._after_result = 0  # index in `order` of the first message after the last result
+        self._priced: dict[str, tuple[TokenCounts, float | None]] = {}  # live_spend's per-message cache
         # Context: the latest and the largest main-thread request (input + cache read + cache write).
         self.context_tokens = 0
         self.context_model: str | None = None
@@ -97,6 +99,7 @@ class UsageFolder:
         elif isinstance(event, ResultEvent):
             self.result = event
             self.result_count += 1
+            self._after_result = len(self.order)
         elif isinstance(event, RateLimitEvent):
             self.rate_limits.feed(event, self.clock())
         elif isinstance(event, CompactEvent):
@@ -160,6 +163,33 @@ class UsageFolder:
             )
         return total
 
+    @property
+    def answered(self) -> bool:
+        """A result came and no message since: claude is done with its prompt (and about to exit)."""
+        return self.result is not None and self._after_result == len(self.order)
+
+    def live_spend(self) -> tuple[float, bool]:
+        """(spend so far, whether every message seen could be priced), for budgets shared across runs.
+
+        Claude's cumulative figure from the last `result`, plus list-price estimates of the messages
+        seen since (all of them before the first result). Imports the price data: budgeted runs only.
+        """
+        spent = 0.0
+        if self.result is not None and self.result.total_cost_usd is not None:
+            spent = self.result.total_cost_usd
+        priced = True
+        for message_id in self.order[self._after_result :]:
+            m = self.messages[message_id]
+            known = self._priced.get(message_id)
+            if known is None or known[0] != m.tokens:
+                known = (m.tokens, _message_cost(m))
+                self._priced[message_id] = known
+            if known[1] is None:
+                priced = priced and not m.tokens.total
+            else:
+                spent += known[1]
+        return spent, priced
+
     def model_usage(self) -> dict[str, Any] | None:
         return self.result.model_usage if self.result is not None else None
 
@@ -217,18 +247,9 @@ class UsageFolder:
         return RunTotals(tokens, models, cost, source, self.main_model(models), True, notes)
 
     def _from_messages(self) -> RunTotals:
-        from . import pricing  # only runs that ended without a result pay for importing prices
-
         models: dict[str, ModelTotals] = {}
         for m in self.messages.values():
-            cost = pricing.message_cost(
-                m.model,
-                input=m.tokens.input,
-                output=m.tokens.output,
-                cache_read=m.tokens.cache_read,
-                cache_creation=m.tokens.cache_creation,
-                cache_creation_1h=m.tokens.cache_creation_1h or 0,
-            )
+            cost = _message_cost(m)
             entry = models.get(m.model)
             if entry is None:
                 models[m.model] = ModelTotals(m.tokens, cost, "estimate" if cost is not None else "unpriced")
@@ -265,6 +286,20 @@ class UsageFolder:
                 per[m.model] = per.get(m.model, 0) + m.tokens.output + 1
             return max(per.items(), key=lambda kv: kv[1])[0]
         return self.init_model
+
+
+def _message_cost(m: MessageUsage) -> float | None:
+    """List price of one message (one API request); None when its model has no known price."""
+    from . import pricing  # only runs that ended without a result, or budgeted runs, pay for prices
+
+    return pricing.message_cost(
+        m.model,
+        input=m.tokens.input,
+        output=m.tokens.output,
+        cache_read=m.tokens.cache_read,
+        cache_creation=m.tokens.cache_creation,
+        cache_creation_1h=m.tokens.cache_creation_1h or 0,
+    )
 
 
 def result_status(result: ResultEvent | None) -> str:

@@ -20,6 +20,11 @@ Run it as ``python fake_claude.py ARGS...`` or through a wrapper from :func:`mak
                   must SIGKILL.  Both hang scenarios give up after ``$FAKE_CLAUDE_HANG_MAX`` s (600).
 ``stderr-flood``  the ``text`` run while writing :data:`STDERR_FLOOD_BYTES` (10 MB) to stderr
 ``echo-args``     write ``{"argv", "env", "cwd"}`` as JSON to ``$FAKE_CLAUDE_ARGS_FILE``, then the text run
+``spend``         a long run: one request (:data:`REQUEST_USAGE`, about $0.05) every
+                  ``$FAKE_CLAUDE_REQUEST_S`` s (0.4), ``$FAKE_CLAUDE_REQUESTS`` of them (10), stopping as the
+                  real CLI does once its cost reaches ``--max-budget-usd`` (result ``error_max_budget_usd``,
+                  exit 1); SIGINT or SIGTERM end it at once without a result; writes its argv and pid to
+                  ``$FAKE_CLAUDE_ARGS_FILE``
 
 The fixed usage figures are module constants, so tests can import this file to know what to expect.
 """
@@ -60,6 +65,7 @@ SCENARIOS = (
     "ignore-term",
     "stderr-flood",
     "echo-args",
+    "spend",
 )
 
 
@@ -87,6 +93,8 @@ class Usage(NamedTuple):
 TEXT_USAGE = Usage(48, 1513, 0, 4101, 12)
 #: The tool run's two requests.
 TOOL_USAGES = (Usage(85, 1526, 0, 4202, 19), Usage(122, 1000, 539, 4303, 26))
+#: One request of the ``spend`` scenario: $0.049995 at list price.
+REQUEST_USAGE = Usage(10000, 0, 0, 0, 1333)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -110,8 +118,9 @@ def init_event() -> dict[str, Any]:
     }
 
 
-def assistant_event(usage: Usage, content: list[dict[str, Any]]) -> dict[str, Any]:
-    """An assistant event as stream-json prints it: ``output_tokens`` is the message-start placeholder 1."""
+def assistant_event(usage: Usage, content: list[dict[str, Any]], *, final: bool = False) -> dict[str, Any]:
+    """An assistant event as stream-json prints it: ``output_tokens`` is the message-start placeholder 1
+    (``final``: the message's whole output instead, as a ``message_delta`` would tell)."""
     return {
         "type": "assistant",
         "message": {
@@ -130,7 +139,7 @@ def assistant_event(usage: Usage, content: list[dict[str, Any]]) -> dict[str, An
                     "ephemeral_5m_input_tokens": usage.cache_creation_5m,
                     "ephemeral_1h_input_tokens": usage.cache_creation_1h,
                 },
-                "output_tokens": 1,
+                "output_tokens": usage.output if final else 1,
             },
             "context_management": None,
         },
@@ -358,6 +367,34 @@ def run_echo_args() -> int:
     return 0
 
 
+def run_spend(argv: list[str]) -> int:
+    target = os.environ.get("FAKE_CLAUDE_ARGS_FILE")
+    if target:
+        Path(target).write_text(json.dumps({"argv": argv, "pid": os.getpid()}))
+    cap = None
+    for i, arg in enumerate(argv):
+        if arg == "--max-budget-usd" and i + 1 < len(argv):
+            cap = float(argv[i + 1])
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: os._exit(128 + signum))
+    requests = int(os.environ.get("FAKE_CLAUDE_REQUESTS") or 10)
+    delay = float(os.environ.get("FAKE_CLAUDE_REQUEST_S") or 0.4)
+    emit(dumps(init_event()))
+    done: list[Usage] = []
+    for n in range(requests):
+        time.sleep(delay)  # the request in flight
+        emit(dumps(assistant_event(REQUEST_USAGE, [text_block(f"step {n + 1}")], final=True)))
+        done.append(REQUEST_USAGE)
+        if cap is not None and sum(u.cost() for u in done) >= cap and n + 1 < requests:
+            stopped = result_event(tuple(done), "", num_turns=len(done))
+            stopped.update({"subtype": "error_max_budget_usd", "is_error": True, "terminal_reason": None})
+            del stopped["result"]
+            emit(dumps(stopped))
+            return 1
+    emit(dumps(result_event(tuple(done), "spent", num_turns=len(done))))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if "--version" in argv or "-v" in argv:
         emit(f"{VERSION} (Claude Code)")
@@ -385,6 +422,8 @@ def main(argv: list[str]) -> int:
         return run_stderr_flood()
     if scenario == "echo-args":
         return run_echo_args()
+    if scenario == "spend":
+        return run_spend(argv)
     sys.stderr.write(f"fake_claude: unknown FAKE_CLAUDE_SCENARIO {scenario!r}\n")
     return 2
 
@@ -404,6 +443,8 @@ def make_fake_claude(
     args_file: Path | None = None,
     line_delay: float | None = None,
     hang_max: float | None = None,
+    requests: int | None = None,
+    request_s: float | None = None,
     name: str = "claude",
 ) -> Path:
     """Write an executable ``directory/name`` shell wrapper running this script as ``behaviour``.
@@ -421,6 +462,8 @@ def make_fake_claude(
         "FAKE_CLAUDE_ARGS_FILE": args_file,
         "FAKE_CLAUDE_LINE_DELAY": line_delay,
         "FAKE_CLAUDE_HANG_MAX": hang_max,
+        "FAKE_CLAUDE_REQUESTS": requests,
+        "FAKE_CLAUDE_REQUEST_S": request_s,
     }
     settings.update({key: str(value) for key, value in optional.items() if value is not None})
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in settings.items())
