@@ -73,6 +73,7 @@ COMMANDS: list[tuple[list[str], list[str]]] = [
     (["ledger", "report", "--html", "-"], ["--period", "--tag", "--latest"]),
     (["metrics"], ["--tag-label", "--top"]),
     (["ledger", "quota"], ["--format", "--tz", "--windows"]),
+    (["budget", "status"], ["--budget-daily", "--budget-monthly", "--budget-tz", "--format", "--budget-tag"]),
 ]
 ENV = [
     "CLAUDE_RUN_LEDGER_KEEP_DAYS",
