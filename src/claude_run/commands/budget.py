@@ -55,9 +55,8 @@ def status(
 ) -> None:
     """Recorded, in-flight and remaining spend of each budget (both periods, unlimited, without a limit)."""
     from .. import budget
-    from ..paths import ledger_path
-
     from ..gates import choice
+    from ..paths import ledger_path
 
     choice(fmt, ("table", "json"), "--format")
     for name, value in (("--budget-daily", daily), ("--budget-monthly", monthly)):
