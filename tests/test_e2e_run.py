@@ -385,6 +385,13 @@ def test_claude_dies_with_a_sigkilled_claude_run_and_import_recovers_the_spend(
     proc = _start_stalled_run(claude_bin, claude_home, api)
     try:
         (claude_pid,) = _children(proc.pid)
+        # What import can recover is what Claude has flushed to its transcript: wait for that.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            b'"type":"assistant"' in t.read_bytes()
+            for t in (claude_home / ".claude").glob("projects/*/*.jsonl")
+        ):
+            time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)  # claude-run gets no chance to stop claude itself
         proc.communicate(timeout=60)
         deadline = time.monotonic() + 10
