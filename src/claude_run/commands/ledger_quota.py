@@ -42,6 +42,11 @@ def quota(
         raise UsageError(f"--format must be table or json, got {fmt!r}")
     zone = resolve_tz(tz)
     path = ledger_path(ledger)
+    from ..gates import check_ledger
+
+    # A directory, symlink or another user's file is refused like everywhere; a missing ledger is
+    # this report's "No runs in the ledger." (its tests ask for that).
+    check_ledger(path, reading=False)
     stats = ReadStats()
     # The lead moves every read to the query engine; until then, the counted records the plain way.
     records = effective(iter_records(path, stats)) if path.exists() else []
