@@ -196,3 +196,41 @@ def test_message_delta_final_output_wins_over_start_count() -> None:
     folder.feed(StreamEvent({}, kind="message_delta", message_id="m", usage=TokenCounts(output=40)))
     assert folder.live_tokens().output == 40
     assert folder.live_tokens().input == 3
+
+
+@pytest.mark.parametrize("name", ["stream-text.jsonl", "stream-tool.jsonl", "stream-tool-otel.jsonl"])
+def test_the_live_turn_count_is_the_results(name: str) -> None:
+    """Issue 21 item 9: the status line's turns end where the result's num_turns does."""
+    folder = fold(name)
+    assert folder.result is not None and folder.turns == folder.result.num_turns
+
+
+def test_a_subagents_messages_are_not_turns() -> None:
+    folder = fold("stream-tool.jsonl", drop_result=True)
+    before = folder.turns
+    line = {
+        "type": "assistant",
+        "parent_tool_use_id": "toolu_1",
+        "session_id": "s",
+        "message": {
+            "id": "msg_sub",
+            "model": "claude-haiku-4-5",
+            "usage": {"input_tokens": 5, "output_tokens": 1},
+        },
+    }
+    event = parse_line(orjson.dumps(line))
+    assert event is not None
+    folder.feed(event)
+    assert folder.turns == before and "msg_sub" in folder.messages
+
+
+def test_the_live_cost_is_shown_before_the_result() -> None:
+    """Issue 21 item 9: "cost so far" while claude works, Claude's own figure once the result is in."""
+    from claude_run.pricing import rates
+
+    live = fold("stream-tool.jsonl", drop_result=True)
+    assert live.live_cost() is None  # without the price table: nothing made up
+    estimate = live.live_cost(rates)
+    assert estimate is not None and estimate == pytest.approx(list_cost(live.live_tokens()), rel=1e-6)
+    done = fold("stream-tool.jsonl")
+    assert done.result is not None and done.live_cost(rates) == done.result.total_cost_usd

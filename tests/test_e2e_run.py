@@ -6,6 +6,7 @@ model) and the recorded cost against Claude's own `total_cost_usd` and the list 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -147,6 +148,8 @@ def test_api_error_400(claude_bin: Path, claude_home: Path, mock_api: MockApiFac
     assert rec["api_error_status"] == 400 and rec["is_error"] is True
     assert rec["tokens"]["input"] == 0 and rec["cost_usd"] == 0
     assert rec["models"] == {}
+    assert proc.stdout == b""  # the reason is not an answer: stderr, after the summary line
+    assert b"claude-run: claude says:" in proc.stderr.splitlines()[-1]
 
 
 def test_max_cost_stop(claude_bin: Path, claude_home: Path, mock_api: MockApiFactory) -> None:
@@ -367,3 +370,60 @@ def test_killed_run_with_a_subagent_takes_usage_from_the_transcript(
     assert set(rec["models"]) == {SONNET, HAIKU}
     _assert_tokens(rec, U1 + U3)
     assert rec["cost_usd"] == pytest.approx(list_cost(SONNET, U1) + list_cost(HAIKU, U3), rel=1e-9)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds claude's pid through /proc")
+def test_claude_dies_with_a_sigkilled_claude_run_and_import_recovers_the_spend(
+    claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
+) -> None:
+    """Issue 21: no orphan billing on: the kernel kills claude; its transcript still has the spend."""
+    from claude_run.process import with_death_signal
+
+    if with_death_signal([str(claude_bin)]) == [str(claude_bin)]:
+        pytest.skip("no util-linux setpriv with --pdeathsig here")
+    api = mock_api([BASH, text("too late", usage=U2, delay=30)])
+    proc = _start_stalled_run(claude_bin, claude_home, api)
+    try:
+        (claude_pid,) = _children(proc.pid)
+        # What import can recover is what Claude has flushed to its transcript: wait for that.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            b'"type":"assistant"' in t.read_bytes()
+            for t in (claude_home / ".claude").glob("projects/*/*.jsonl")
+        ):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)  # claude-run gets no chance to stop claude itself
+        proc.communicate(timeout=60)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{claude_pid}").exists() and time.monotonic() < deadline:
+            state = Path(f"/proc/{claude_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                break
+            time.sleep(0.05)
+        alive = Path(f"/proc/{claude_pid}").exists()
+        state = Path(f"/proc/{claude_pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if alive else "gone"
+        assert state in ("Z", "gone"), "claude outlived claude-run"
+    finally:
+        proc.kill()
+        with contextlib.suppress(ProcessLookupError, UnboundLocalError):
+            os.kill(claude_pid, signal.SIGKILL)
+    assert read_ledger(claude_home / "ledger.jsonl") == []
+    ledger = claude_home / "imported.jsonl"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "claude_run",
+            "ledger",
+            "import",
+            "--ledger",
+            str(ledger),
+            str(claude_home / ".claude"),
+        ],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (rec,) = read_ledger(ledger)
+    _assert_tokens(rec, U1)  # the completed first request, found in Claude's own transcript

@@ -190,6 +190,8 @@ def test_run_refusals_before_claude_starts(tmp_path: Path) -> None:  # cases 2, 
         (["x", *base], {"CLAUDE_RUN_KILL_GRACE": "junk"}, "$CLAUDE_RUN_KILL_GRACE"),
         (["x", *base], {"CLAUDE_RUN_TELEMETRY": "maybe"}, "$CLAUDE_RUN_TELEMETRY"),
         (["--track", *base], {}, "not a terminal"),
+        (["x", "--track", *base], {"CLAUDE_RUN_LEDGER_KEEP_DAYS": "inf"}, "$CLAUDE_RUN_LEDGER_KEEP_DAYS"),
+        (["x", "--track", *base], {"CLAUDE_RUN_LEDGER_MAX_BYTES": "junk"}, "$CLAUDE_RUN_LEDGER_MAX_BYTES"),
     ]
     for args, env, words in cases:
         p = cli(*args, env=env)  # stdin is a pipe, not a terminal
@@ -290,3 +292,71 @@ def test_telemetry_serve_refuses_a_foreign_host(tmp_path: Path) -> None:  # case
         proc.terminate()
         proc.wait(10)
     assert not ledger.exists() or ledger.read_bytes() == b""
+
+
+def test_merge_of_a_binary_file_is_one_warning(ledger: Path, tmp_path: Path) -> None:  # polish
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 40 + b"\n".join([b"\xff\xfe"] * 400))
+    p = cli("ledger", "merge", str(binary), "--ledger", str(ledger))
+    assert p.returncode == 0
+    warnings = [line for line in p.stderr.splitlines() if "not valid records" in line]
+    assert len(warnings) == 1 and str(binary) in warnings[0]
+
+
+def test_help_shows_plain_metavars_and_dashboard_has_no_command() -> None:  # polish
+    help_text = cli("ledger", "summary", "--help").stdout
+    assert "<str>" not in help_text and "<list[str]>" not in help_text and "<bool>" not in help_text
+    assert "[OPTIONS] COMMAND" not in cli("dashboard", "--help").stdout
+
+
+def test_html_report_is_private(ledger: Path, tmp_path: Path) -> None:  # polish
+    out = tmp_path / "r.html"
+    assert cli("ledger", "report", "--html", str(out), "--ledger", str(ledger)).returncode == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_tags_with_control_characters_are_refused_before_the_run(tmp_path: Path) -> None:  # case 11
+    p = cli("x", "--tag", "k=a\x1b[2Jb", "--claude-bin", "/nonexistent")
+    assert p.returncode == 2 and "control characters" in p.stderr
+
+
+def test_the_multi_model_footnote_only_when_a_run_used_several(tmp_path: Path) -> None:  # polish
+    one = {
+        "input": 1,
+        "output": 2,
+        "cache_read": 0,
+        "cache_creation": 0,
+        "cost_usd": 0.25,
+        "cost_source": "claude",
+    }
+    single = {**REC, "model": "claude-sonnet-4-5", "models": {"claude-sonnet-4-5": one}}
+    path = tmp_path / "l.jsonl"
+    path.write_bytes(orjson.dumps(single) + b"\n")
+    path.chmod(0o600)
+    assert "several models" not in cli("ledger", "summary", "--by", "model", "--ledger", str(path)).stdout
+    double = {
+        **single,
+        "id": "01JHARD0000000000000000002",
+        "models": {"claude-sonnet-4-5": one, "claude-haiku-4-5": one},
+    }
+    path.write_bytes(orjson.dumps(single) + b"\n" + orjson.dumps(double) + b"\n")
+    assert "several models" in cli("ledger", "summary", "--by", "model", "--ledger", str(path)).stdout
+
+
+def test_the_dashboard_survives_bad_requests(ledger: Path) -> None:  # servers: one shared layer
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claude_run", "dashboard", "--port", str(port), "--ledger", str(ledger)],
+        env={**os.environ, "PYTHONPATH": SRC},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_port(port)
+        _exchange(port, b"GET / HT", close_early=True)
+        _exchange(port, b"\x00\xff\r\n\r\n")
+        assert b" 421 " in _exchange(port, b"GET / HTTP/1.1\r\nHost: attacker.example\r\n\r\n")
+        good = _exchange(port, f"GET /api/view HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        assert b" 200 " in good and proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(10)

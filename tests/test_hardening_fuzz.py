@@ -72,6 +72,8 @@ COMMANDS: list[tuple[list[str], list[str]]] = [
     (["ledger", "push", "--dry-run", "--otlp", "http://127.0.0.1:9"], ["--since", "--header"]),
     (["ledger", "report", "--html", "-"], ["--period", "--tag", "--latest"]),
     (["metrics"], ["--tag-label", "--top"]),
+    (["ledger", "quota"], ["--format", "--tz", "--windows"]),
+    (["budget", "status"], ["--budget-daily", "--budget-monthly", "--budget-tz", "--format", "--budget-tag"]),
 ]
 ENV = [
     "CLAUDE_RUN_LEDGER_KEEP_DAYS",

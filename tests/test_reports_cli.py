@@ -246,7 +246,8 @@ def test_instants_and_zones() -> None:
 
 # -- ledger sql, parquet export, ledger index ---------------------------------------------------------
 def test_sql_over_the_documented_views(ledger: Path) -> None:
-    q = "SELECT project, count(*) AS runs, sum(cost_usd) AS usd FROM runs WHERE priced GROUP BY ALL ORDER BY ALL"
+    q = "SELECT project, count(*) AS runs, sum(cost_usd) AS usd FROM runs WHERE priced"
+    q += " GROUP BY ALL ORDER BY ALL"
     out = run("sql", q, "--format", "json", ledger=ledger)
     assert out.returncode == 0, out.stderr
     assert orjson.loads(out.stdout) == [

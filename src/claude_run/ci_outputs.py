@@ -140,7 +140,9 @@ def parse_outputs(text: str) -> dict[str, str]:
 
 def _cell(value: Any) -> str:
     """Markdown table cell text: branch names and models come from outside, so no markup gets through."""
-    text = str(value).replace("\r", " ").replace("\n", " ")
+    from .escape import terminal
+
+    text = terminal(str(value).replace("\r", " ").replace("\n", " "))  # ESC & co. as visible escapes
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("|", "\\|").replace("`", "\\`")
 

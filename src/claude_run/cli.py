@@ -30,7 +30,9 @@ def run_app(args: list[str]) -> int:
         return 2
     app: typer.Typer = module.app
     try:
-        app(args=args[1:], prog_name=f"claude-run {name}", standalone_mode=False)
+        command = typer.main.get_command(app)
+        plain_metavars(command)
+        command.main(args=args[1:], prog_name=f"claude-run {name}", standalone_mode=False)
     except ClaudeRunError as exc:
         sys.stderr.write(f"claude-run: {exc.message}\n")
         return exc.exit_code
@@ -42,7 +44,44 @@ def run_app(args: list[str]) -> int:
     except Exception as exc:
         # Usage errors from typer's click layer (vendored or not): duck-typed so either works.
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
-            sys.stderr.write(f"claude-run {name}: {exc.format_message()}\n")
+            # One prefix for every error; the command's help is where to look next.
+            message = " ".join(str(exc.format_message()).split())
+            sys.stderr.write(f"claude-run: {message} (see claude-run {name} --help)\n")
             return int(getattr(exc, "exit_code", 2))
         raise
     return 0
+
+
+_PATHS = ("ledger", "output", "textfile", "html", "execution_file", "execution_files")
+
+
+def plain_metavars(command: object) -> None:
+    """Help shows `--since TEXT` and `--json`, not typer's `<str>`, `<list[str]>` and `<bool>`."""
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", "") != "option" or param.metavar is not None:
+            continue
+        if param.is_flag or param.count:
+            param.metavar = ""
+            continue
+        bare = getattr(param, "bare_type", None)
+        kind = str(bare()) if callable(bare) else ""
+        if param.name in _PATHS or "Path" in kind:
+            param.metavar = "PATH"
+        elif kind.startswith("int"):
+            param.metavar = "N"
+        elif kind.startswith("float"):
+            param.metavar = "NUMBER"
+        else:
+            param.metavar = "TEXT"
+    original = getattr(command, "get_help_option", None)
+    if callable(original):  # --help is made on demand, after this walk
+
+        def get_help_option(ctx: object) -> object:
+            option = original(ctx)
+            if option is not None and getattr(option, "metavar", "") is None:
+                option.metavar = ""
+            return option
+
+        setattr(command, "get_help_option", get_help_option)  # noqa: B010 - an instance, not the class
+    for sub in getattr(command, "commands", {}).values():
+        plain_metavars(sub)

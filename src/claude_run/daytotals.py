@@ -41,7 +41,7 @@ EDGE = 4096  # bytes checksummed at each end of the covered part
 WINDOW_DAYS = 7
 SUFFIX = ".today.json"
 REBUILD_STALE_S = 600
-MAX_COST_USD = 1_000_000  # record.MAX_COST_USD, checked equal by the tests
+MAX_COST_USD = 100_000.0  # record.MAX_RUN_COST_USD, checked equal by the tests
 REPLACEABLE_MODE = "imported"  # query.fold.IMPORTED, checked equal by the tests
 
 # One kept record: [started_at, cost or None, session_id or None, imported, replaced]

@@ -177,7 +177,7 @@ class HybridView:
         elif isinstance(event, ResultEvent):
             status = "error" if event.is_error else "ok"
             self._out(
-                f"■ result {event.subtype} ({status}) · {event.num_turns} turns · "
+                f"■ result {event.subtype} ({status}) · {plural(event.num_turns, 'turn')} · "
                 f"cost {fmt_usd(event.total_cost_usd)} · {fmt_duration(event.duration_ms)}"
             )
             for model, mu in event.model_usage.items():

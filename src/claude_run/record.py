@@ -23,11 +23,6 @@ CostSource = Literal["claude", "estimate", "unpriced"]
 
 TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_creation")
 
-# What a single record can plausibly hold. A figure outside these bounds (or negative, or not finite)
-# cannot be true: `ledger verify` reports it and readers keep it out of every total, with a warning.
-MAX_COST_USD = 1_000_000
-MAX_TOKENS = 100_000_000_000
-
 
 class Tokens(TypedDict, total=False):
     input: int
@@ -216,6 +211,9 @@ def is_record(raw: object) -> bool:
 
 # Bounds past which a record cannot be true (docs/ledger.md, "verify"): one run costing more than
 # $100,000, or more than ten billion tokens of one kind, is a corrupted or forged line.
+# What a single record can plausibly hold. A figure outside these bounds (or negative, or not finite)
+# cannot be true: `ledger verify` reports it (`implausible`) and the read engine keeps it out of every
+# total, with a warning (`query/schema.py`).
 MAX_RUN_COST_USD = 100_000.0
 MAX_RUN_TOKENS = 10_000_000_000
 

@@ -368,6 +368,15 @@ class Plan:
         if self.track:
             self.ledger = ledger_file(ns.ledger)
             check_ledger(self.ledger, reading=False)
+            env = os.environ
+            if env.get("CLAUDE_RUN_LEDGER_MAX_BYTES") or env.get("CLAUDE_RUN_LEDGER_KEEP_DAYS"):
+                # Only when set (rotation's parser costs imports): a typo is refused before the run,
+                # instead of an append quietly falling back to the defaults after it.
+                from .ledger.rotation import RotationPolicy
+
+                problems = RotationPolicy.from_env_checked()[1]
+                if problems:
+                    raise UsageError(problems[0].split("; ")[0])
 
 
 def budget_spec(ns: Options, tags: dict[str, str]) -> BudgetSpec | None:

@@ -494,10 +494,13 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
             ledger_error = f"cannot write ledger {ledger_path}: {exc.strerror or exc}"
         if ledger_error:
             ledger_error = _spool(ledger_path, record, ledger_error)
+    # A failed run's "result" is claude's reason, not an answer: it goes to stderr (after the
+    # summary line), so `claude-run ... | next-tool` never feeds an error message onwards.
+    failed = record.get("is_error") is True and record.get("status") != "success"
     if opts.json_out:
         sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
         sys.stdout.flush()
-    elif result_text is not None and not opts.raw:
+    elif result_text is not None and not opts.raw and not failed:
         sys.stdout.write(result_text)
         if not result_text.endswith("\n"):
             sys.stdout.write("\n")
@@ -509,6 +512,8 @@ def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None)
         if opts.track and not ledger_error:
             line += f" · recorded {record['id']}"
         sys.stderr.write(line + "\n")
+    if failed and result_text and not opts.json_out and not opts.raw:
+        sys.stderr.write(f"claude-run: claude says: {result_text.strip()}\n")
     if ledger_error:
         sys.stderr.write(f"claude-run: the run was NOT recorded: {ledger_error}\n")
         if os.environ.get("CLAUDE_RUN_DEBUG"):

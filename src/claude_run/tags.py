@@ -23,5 +23,8 @@ def parse_tags(items: Iterable[str]) -> dict[str, str]:
             raise UsageError(f"bad --tag {item!r}: expected KEY=VALUE, KEY of letters, digits and _.:/-")
         if len(value) > MAX_VALUE:
             raise UsageError(f"bad --tag {key}: value longer than {MAX_VALUE} characters")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+            # An ESC sequence or a newline would end up in every report that prints the tag.
+            raise UsageError(f"bad --tag {key}: control characters (newline, ESC, ...) are not allowed")
         tags[key] = value
     return tags

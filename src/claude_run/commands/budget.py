@@ -55,10 +55,10 @@ def status(
 ) -> None:
     """Recorded, in-flight and remaining spend of each budget (both periods, unlimited, without a limit)."""
     from .. import budget
+    from ..gates import choice
     from ..paths import ledger_path
 
-    if fmt not in ("table", "json"):
-        raise UsageError(f"bad --format {fmt!r}: use table or json")
+    choice(fmt, ("table", "json"), "--format")
     for name, value in (("--budget-daily", daily), ("--budget-monthly", monthly)):
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise UsageError(f"{name} must be greater than 0, got {value!r}")
@@ -70,6 +70,9 @@ def status(
         scope[key] = value_text
     spec = budget.BudgetSpec(daily=daily, monthly=monthly, tags=scope, project=project, tz=tz)
     path = Path(ledger).expanduser() if ledger else ledger_path(None)
+    from ..gates import check_ledger
+
+    check_ledger(path, reading=False)  # no ledger yet: nothing spent; a directory or symlink: 74
     state, current = budget.status(spec, path)
     rows: list[dict[str, Any]] = []
     for p in state.periods:

@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 
-@app.callback(invoke_without_command=True)
+@app.command()  # the app's only command: its usage line is `dashboard [OPTIONS]`, no COMMAND
 def dashboard(
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).", min=0, max=65535)] = 8765,
     host: Annotated[

@@ -218,8 +218,13 @@ def merge_cmd(
 
     path = _resolve(ledger, reading=False)
     result = merge(path, files, dry_run=dry_run)
-    for src, lineno in result.invalid:
-        _warn(f"{src}:{lineno}: not a valid record; not merged")
+    # One line per input file, not per bad line: a binary file is thousands of "lines".
+    by_file: dict[str, list[int]] = {}
+    for source, lineno in result.invalid:
+        by_file.setdefault(str(source), []).append(lineno)
+    for name, lines in by_file.items():
+        shown = ", ".join(map(str, lines[:5])) + (", …" if len(lines) > 5 else "")
+        _warn(f"{name}: {len(lines)} line(s) that are not valid records (line {shown}); not merged")
     verb = "would add" if dry_run else "added"
     _echo(
         f"{verb} {result.added} record(s) from {result.files} file(s);"

@@ -58,7 +58,10 @@ def report(
         Path(tmp).unlink(missing_ok=True)
         raise
     t = view["totals"]
-    sys.stderr.write(f"wrote {target} ({t['runs']:,} runs, ${t['cost_usd']:,.2f})\n")
+    from ..display import fmt_usd, plural
+
+    runs = plural(f"{t['runs']:,}", "run") if t["runs"] != 1 else "1 run"
+    sys.stderr.write(f"claude-run: wrote {target} ({runs}, {fmt_usd(t['cost_usd'])})\n")
 
 
 def _days(period: str) -> str:

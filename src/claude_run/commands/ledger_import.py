@@ -28,7 +28,9 @@ def _describe(rec: dict[str, Any]) -> str:
     cost_text = f"${cost:.4f}" if isinstance(cost, (int, float)) else "unpriced"
     kind = "update" if rec.get("supersedes") else "new"
     models = ",".join(sorted(rec.get("models") or {})) or "-"
-    return (
+    from ..escape import terminal  # names from transcripts on disk: nothing raw on the terminal
+
+    return terminal(
         f"{kind:6} {rec.get('session_id')}  {rec.get('started_at') or '-'}  {rec.get('project') or '-'}"
         f"  {models}  {total} tokens  {cost_text} ({rec.get('cost_source')})"
     )
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         jobs: Annotated[
             int | None,
-            typer.Option("--jobs", "-j", min=1, help="Worker processes (default: one per core)."),
+            typer.Option("--jobs", "-j", min=1, max=256, help="Worker processes (default: one per core)."),
         ] = None,
         sessions: Annotated[
             int | None,

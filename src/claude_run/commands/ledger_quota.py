@@ -41,6 +41,11 @@ def quota(
         raise UsageError(f"--format must be table or json, got {fmt!r}")
     zone = resolve_tz(tz)
     path = ledger_path(ledger)
+    from ..gates import check_ledger
+
+    # A directory, symlink or another user's file is refused like everywhere; a missing ledger is
+    # this report's "No runs in the ledger." (its tests ask for that).
+    check_ledger(path, reading=False)
     warnings: list[str] = []
     # The counted records (the read engine's fold), whole: the quota reads `rate_limits` too.
     records = list(iter_selected(path, warnings=warnings)) if path.exists() else []

@@ -94,6 +94,8 @@ async def _serve(sock: Any, path: Path, book: Any, base: dict[str, Any], quiet: 
 
     import anyio
 
+    from ..display import fmt_usd, plural
+    from ..escape import terminal
     from ..record import new_id
     from ..telemetry.receiver import Receiver
 
@@ -110,11 +112,12 @@ async def _serve(sock: Any, path: Path, book: Any, base: dict[str, Any], quiet: 
         await anyio.to_thread.run_sync(_append, path, records)
         if not quiet:
             for rec in records:
-                cost = rec["cost_usd"]
                 replaced = f" (supersedes {rec['supersedes']})" if rec.get("supersedes") else ""
+                requests = plural(rec["telemetry"]["requests"]["count"], "request")
+                session = terminal(str(rec["session_id"]))
                 sys.stderr.write(
-                    f"claude-run telemetry: recorded session {rec['session_id']} as {rec['id']}"
-                    f" · {rec['telemetry']['requests']['count']} requests · ${cost:.4f}{replaced}\n"
+                    f"claude-run telemetry: recorded session {session} as {rec['id']}"
+                    f" · {requests} · {fmt_usd(rec['cost_usd'])}{replaced}\n"
                 )
 
     async def ticker() -> None:

@@ -5,17 +5,19 @@ unknown fields are skipped). Wrong-typed fields never fail a read; they are read
 DuckDB's JSON conversion does: a count or version written as a string or a fractional number is
 read as that number (rounded), a label that is not a string is shown as its JSON text, and what
 cannot be converted (a list where an object belongs, text where a count belongs) reads as missing.
-A cost must be a number (`true` or `"abc"` is no cost). A line that is not a JSON object with a
-whole-number `v` and a non-empty `id` is a bad line: counted and reported, never a row.
+A cost must be a JSON number (`true`, `"0.75"` or `"abc"` is no cost, as `ledger verify` says).
+A line that is not a JSON object with a whole-number `v` and a non-empty `id` is a bad line:
+counted and reported, never a row.
 
 Figures that cannot be true (a negative, non-finite or absurd cost or token count; bounds in
-`record.MAX_COST_USD` / `record.MAX_TOKENS`) are kept out of every sum and counted, so readers can
-warn instead of printing a 300-digit total.
+`record.MAX_RUN_COST_USD` / `record.MAX_RUN_TOKENS`, shared with `ledger verify`) are kept out of
+every sum and counted, so readers can warn instead of printing a 300-digit total.
 """
 
 from __future__ import annotations
 
-from ..record import MAX_COST_USD, MAX_TOKENS
+from ..record import MAX_RUN_COST_USD as MAX_COST_USD
+from ..record import MAX_RUN_TOKENS as MAX_TOKENS
 
 UNKNOWN_MODEL = "(unknown)"
 
@@ -28,8 +30,8 @@ _CI = (
     " commit VARCHAR, pr VARCHAR, url VARCHAR"
 )
 
-#: The `columns` argument of read_json. Costs are read as text and converted here, so that a
-#: boolean is not taken for 1 USD.
+#: The `columns` argument of read_json. Costs are read as JSON and typed here, so that only a number
+#: is a cost (`true` or `"0.75"` is none, as `ledger verify` says).
 READ_COLUMNS: dict[str, str] = {
     "v": "BIGINT",
     "id": "VARCHAR",
@@ -42,9 +44,9 @@ READ_COLUMNS: dict[str, str] = {
     "claude_version": "VARCHAR",
     "model": "VARCHAR",
     "tokens": f"STRUCT({_TOKENS})",
-    "cost_usd": "VARCHAR",
+    "cost_usd": "JSON",
     "cost_source": "VARCHAR",
-    "models": f"MAP(VARCHAR, STRUCT({_TOKENS}, cost_usd VARCHAR, cost_source VARCHAR))",
+    "models": f"MAP(VARCHAR, STRUCT({_TOKENS}, cost_usd JSON, cost_source VARCHAR))",
     "duration_ms": "BIGINT",
     "duration_api_ms": "BIGINT",
     "wall_ms": "BIGINT",
@@ -83,7 +85,8 @@ def _bad_count(x: str) -> str:
 
 
 def _num(x: str) -> str:
-    return f"try_cast({x} AS DOUBLE)"
+    """A JSON number as DOUBLE, else NULL."""
+    return f"(CASE WHEN json_type({x}) IN ('DOUBLE', 'UBIGINT', 'BIGINT') THEN {x}::DOUBLE END)"
 
 
 def _cost_ok(x: str) -> str:
@@ -93,7 +96,7 @@ def _cost_ok(x: str) -> str:
 def _cost(x: str) -> str:
     """A plausible cost as DECIMAL(38,12), else NULL: the number as written, rounded half away from
     zero to 1e-12 USD (a millionth of a micro-dollar), so sums are exact in that unit."""
-    return f"(CASE WHEN {_cost_ok(x)} THEN try_cast({x} AS DECIMAL(38,12)) END)"
+    return f"(CASE WHEN {_cost_ok(x)} THEN try_cast({x}::VARCHAR AS DECIMAL(38,12)) END)"
 
 
 def _bad_cost(x: str) -> str:
@@ -132,7 +135,8 @@ COLUMNS: dict[str, str] = {
     "cache_creation_1h": "raw.tokens.cache_creation_1h",
     "cost_usd": _cost("cost_usd"),
     "priced": _priced("cost_usd", "cost_source"),
-    "cost_source": "coalesce(cost_source, CASE WHEN cost_usd IS NULL THEN 'unpriced' ELSE 'claude' END)",
+    "cost_source": f"coalesce(cost_source, CASE WHEN {_num('cost_usd')} IS NULL"
+    " THEN 'unpriced' ELSE 'claude' END)",
     "duration_ms": "duration_ms",
     "duration_api_ms": "duration_api_ms",
     "wall_ms": "wall_ms",

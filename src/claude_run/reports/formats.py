@@ -117,9 +117,12 @@ def to_json(report: Report) -> bytes:
 
 
 def usd(value: Decimal | None, places: int = 2) -> str:
+    """The CLI's one money format (as `display.fmt_usd`): `$0.00`, `$0.0153`, `$12.34`."""
     if value is None:
         return "—"
-    if value != 0 and abs(value) < 1:
+    if value == 0:
+        return "$0.00"
+    if abs(value) < 1:
         return f"${value:.4f}"
     return f"${value:,.{places}f}"
 
@@ -210,11 +213,17 @@ def to_text(report: Report, fmt: str, title: str | None = None) -> str:
             f"* saved: excludes {report.total.savings_unpriced_tokens:,} cache-read tokens of models"
             " without a list price"
         )
-    if "model" in report.group_by:
+    if "model" in report.group_by and _several_models(report):
         notes.append("a run that used several models counts in each model's row and once in the total")
     if notes:
         out.append("\n" + "\n".join(("_" + n + "_") if fmt == "markdown" else n for n in notes))
     return "\n".join(out) + "\n"
+
+
+def _several_models(report: Report) -> bool:
+    """Some run shows in more than one model row (other dimensions give a run one row each)."""
+    priced = sum(r.priced.runs for r in report.rows) > report.total.runs
+    return priced or sum(r.unpriced.runs for r in report.rows) > report.unpriced_total.runs
 
 
 def to_csv(report: Report) -> str:
