@@ -254,16 +254,23 @@ def _groups(sums: dict[str, _Sums], limit: int) -> list[Group]:
 
 #: Per opened engine, the counted model parts with their record's labels and each part's cache
 #: savings (`_dash`), so that a view is a few scans of one table instead of joins of the views.
+#: Tags are a reference (`th`) to the record's tag set in `_tagsets`: a million records carry a
+#: few thousand distinct sets, and copying the maps would be half the cost of the table.
 #: Reads `_lines l`, `_parts p` and `_rates r`; `{day}` is `query.summary.dim_sql("day", …)`.
 _DASH_SQL = """
 CREATE OR REPLACE TEMP TABLE _dash AS
-SELECT l.rid, true AS counted, l.started_at, {day} AS day, l.project, l.branch, l.tags,
+SELECT l.rid, true AS counted, l.started_at, {day} AS day, l.project, l.branch, hash(l.tags) AS th,
        l.priced AS lpr, coalesce(l.cost_source = 'estimate', false) AS est,
        p.model, p.part_priced AS pp, p.is_main, p.input, p.output, p.cache_read, p.cache_creation, p.cost,
        CAST(p.cache_read * r.delta AS DECIMAL(38, 18)) AS sav,
        CASE WHEN r.delta IS NULL THEN p.cache_read ELSE 0 END AS unk
 FROM _lines l JOIN _parts p USING (rid) LEFT JOIN _rates r ON r.model = p.model
 WHERE l.counted AND l.started_at IS NOT NULL
+"""
+_TAGSETS_SQL = """
+CREATE OR REPLACE TEMP TABLE _tagsets AS
+SELECT hash(tags) AS th, any_value(tags) AS tags FROM _lines
+WHERE counted AND started_at IS NOT NULL AND cardinality(tags) > 0 GROUP BY th
 """
 
 
@@ -273,13 +280,12 @@ def _where(f: Filters, tz: tzinfo, today: date) -> tuple[str, list[Any]]:
 
     since = None if f.period == "all" else Bound(day=_cutoff(f.period, today).toordinal())
     projects = (f.project,) if f.project is not None and f.project != NONE_LABEL else ()
-    tags: tuple[tuple[str, str], ...] = ()
-    if f.tag is not None:
-        k, _, v = f.tag.partition("=")
-        tags = ((k, v),)
-    where, params = where_sql(QueryFilters(since=since, projects=projects, tags=tags), tz, False)
+    where, params = where_sql(QueryFilters(since=since, projects=projects), tz, False)
     if f.project == NONE_LABEL:
         where += " AND l.project IS NULL"
+    if f.tag is not None:  # `where_sql`'s tag test, on the record's tag set
+        where += " AND l.th IN (SELECT th FROM _tagsets WHERE tags[?] = ?)"
+        params += list(f.tag.partition("=")[::2])
     if f.model is not None:
         where += " AND l.model = ?"
         params.append(f.model)
@@ -334,6 +340,7 @@ def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = No
     if known:
         con.executemany("INSERT INTO _rates VALUES (?, ?)", [[m, d] for m, d in known])
     con.execute(_DASH_SQL.format(day=dim_sql("day", tz, False)))
+    con.execute(_TAGSETS_SQL)
     projects = sorted(
         str(r[0])
         for r in con.execute(f"SELECT DISTINCT coalesce(project, '{NONE_LABEL}') FROM _dash").fetchall()
@@ -343,8 +350,7 @@ def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = No
     uncharted: list[str] = []
     rows = con.execute(
         f"""
-        WITH t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v
-                   FROM _dash WHERE is_main AND cardinality(tags) > 0)
+        WITH t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v FROM _tagsets)
         SELECT k, CASE WHEN count(DISTINCT v) <= {MAX_TAG_VALUES} THEN list(DISTINCT v) END
         FROM t WHERE v IS NOT NULL GROUP BY k
         """
@@ -509,12 +515,12 @@ def compute(
     if uncharted:
         wanted += f" AND k NOT IN ({', '.join('?' * len(uncharted))})"
         tag_params += uncharted
-    # Grouped by the whole tag set first (few distinct sets), then split into KEY=VALUE bars.
+    # Grouped by tag set first (few distinct sets), then split into KEY=VALUE bars.
     for r in con.execute(
         f"""
-        WITH g AS (SELECT tags, {figures} FROM _dash l WHERE {where} AND cardinality(tags) > 0
-                   GROUP BY tags, upr),
-        t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v, * EXCLUDE (tags) FROM g)
+        WITH g AS (SELECT th, {figures} FROM _dash l WHERE {where} GROUP BY th, upr),
+        t AS (SELECT unnest(map_keys(s.tags)) AS k, unnest(map_values(s.tags)) AS v, g.* EXCLUDE (th)
+              FROM g JOIN _tagsets s USING (th))
         SELECT k, v, upr, sum(runs), sum(f_in), sum(f_out), sum(f_cr), sum(f_cw), sum(f_cost), sum(f_est),
                sum(f_sav), sum(f_unk)
         FROM t WHERE v IS NOT NULL{wanted} GROUP BY k, v, upr
