@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..ledger import store
+from ..ledger import identity, store
 from ..record import SCHEMA_VERSION
 from . import fold, index, schema
 
@@ -127,7 +127,7 @@ def _bad_lines(paths: list[tuple[Path, int, int]], limit: int) -> list[tuple[Pat
 class _Tail:
     """Lines appended past what the index covers, copied to a private temp file for read_json."""
 
-    def __init__(self, snap: store.Snapshot, marks: tuple[index.Mark, ...]) -> None:
+    def __init__(self, snap: store.Snapshot, marks: tuple[identity.Mark, ...]) -> None:
         self.ranges: list[tuple[Path, int, int]] = []
         self.bytes = 0
         for i, view in enumerate(snap.segments):
@@ -227,8 +227,7 @@ def _build(
             if target is not None:
                 os.chmod(target, 0o600)  # derived from a private ledger: as private
             _load(con, files, "b.recs", 0, columns)
-            marks = tuple(index.mark_of(v, v.size) for v in snap.segments)
-            gen = snap.generation
+            ident = identity.of_snapshot(snap)
             if files_out is not None:
                 files_out[:] = [(str(v.path), v.dev, v.ino, v.size) for v in snap.segments]
             ranges = [(v.path, 0, v.size) for v in snap.segments]
@@ -244,8 +243,7 @@ def _build(
     rows_row = con.execute("SELECT count(*) FROM b.recs").fetchone()
     manifest = index.Manifest(
         file=target.name if target is not None else "",
-        generation=gen,
-        marks=marks,
+        identity=ident,
         rows=int(rows_row[0]) if rows_row else 0,
         bad=tuple((str(p), n) for p, n in bad),
         bad_count=bad_count,
@@ -272,7 +270,7 @@ def build_index(ledger: Path, *, force: bool = False) -> bool:
         manifest = index.load_manifest(ledger)
         if manifest is not None and not force:
             with store.snapshot(ledger) as snap:
-                if index.still_valid(manifest, snap) and not _Tail(snap, manifest.marks).bytes:
+                if index.still_valid(manifest, snap, ledger) and not _Tail(snap, manifest.marks).bytes:
                     return True
         con = connect()
         try:
@@ -342,7 +340,7 @@ def _open(
         root = index.writable_dir(ledger) if persist else None
         manifest = index.load_manifest(ledger) if root is not None else None
         tail = None
-        if manifest is not None and root is not None and index.still_valid(manifest, snap):
+        if manifest is not None and root is not None and index.still_valid(manifest, snap, ledger):
             tail = _Tail(snap, manifest.marks)
             covered = sum(m.covered for m in manifest.marks)
             if tail.bytes > max(covered * TAIL_REBUILD_FRACTION, TAIL_REBUILD_MIN_BYTES):

@@ -2,8 +2,9 @@
 
 The JSON-Lines ledger stays the only source of truth. The index is a DuckDB file holding the typed
 rows of what it covers (`recs`), their model parts (`parts`) and the rows the fold leaves out
-(`excluded`), and a manifest tying it to the ledger it describes: the generation, and per segment
-its device, inode, the bytes covered and hashes of the first and last KiB covered. Anything else —
+(`excluded`), and a manifest tying it to the ledger it describes: the ledger's identity
+(`ledger/identity.py`: the generation, and per segment its device, inode, the bytes covered and
+hashes of the first and last 4 KiB covered). Anything else —
 a rewritten, truncated, replaced, restored, rotated or merged ledger — makes it stale, and it is
 rebuilt. Lines appended since are read at query time (the tail); a tail grown past a quarter of the
 covered bytes triggers a rebuild.
@@ -17,7 +18,6 @@ A directory that cannot be written (a CI artifact) gets no index: queries are an
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import tempfile
@@ -28,10 +28,10 @@ from typing import Any
 import orjson
 
 from ..ledger import store
+from ..ledger.identity import Identity, Mark, holds_in
 
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 MANIFEST = "engine.json"
-_EDGE = 1024
 
 
 def index_dir(ledger: Path) -> Path:
@@ -39,43 +39,29 @@ def index_dir(ledger: Path) -> Path:
 
 
 @dataclass(frozen=True)
-class Mark:
-    """What the index covers of one segment."""
-
-    dev: int
-    ino: int
-    covered: int
-    head: str
-    tail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dev": self.dev,
-            "ino": self.ino,
-            "covered": self.covered,
-            "head": self.head,
-            "tail": self.tail,
-        }
-
-
-@dataclass(frozen=True)
 class Manifest:
     file: str
-    generation: str
-    marks: tuple[Mark, ...]
+    identity: Identity  # the ledger as the index covers it (`ledger/identity.py`)
     rows: int  # rids 0 .. rows-1 are covered
     bad: tuple[tuple[str, int], ...]  # first bad lines (segment name, line number)
     bad_count: int
     future: int  # records of a newer schema
     impossible: int = 0  # records with figures that cannot be true
 
+    @property
+    def marks(self) -> tuple[Mark, ...]:
+        return self.identity.marks
+
+    @property
+    def generation(self) -> str:
+        return self.identity.generation
+
     def to_bytes(self) -> bytes:
         return orjson.dumps(
             {
                 "version": ENGINE_VERSION,
                 "file": self.file,
-                "generation": self.generation,
-                "marks": [m.as_dict() for m in self.marks],
+                "identity": self.identity.to_json(),
                 "rows": self.rows,
                 "bad": [list(b) for b in self.bad],
                 "bad_count": self.bad_count,
@@ -85,34 +71,18 @@ class Manifest:
         )
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=12).hexdigest()
-
-
-def edges(view: store.SegmentView, covered: int) -> tuple[str, str]:
-    """Hashes of the first and last KiB of the covered bytes: a rewrite in place changes them."""
-    view.file.seek(0)
-    head = view.file.read(min(_EDGE, covered))
-    start = max(0, covered - _EDGE)
-    view.file.seek(start)
-    tail = view.file.read(covered - start)
-    return _digest(head), _digest(tail)
-
-
-def mark_of(view: store.SegmentView, covered: int) -> Mark:
-    return Mark(view.dev, view.ino, covered, *edges(view, covered))
-
-
 def load_manifest(ledger: Path) -> Manifest | None:
     path = index_dir(ledger) / MANIFEST
     try:
         raw = orjson.loads(path.read_bytes())
         if raw.get("version") != ENGINE_VERSION:
             return None
+        ident = Identity.from_json(raw["identity"])
+        if ident is None:
+            return None
         return Manifest(
             file=str(raw["file"]),
-            generation=str(raw["generation"]),
-            marks=tuple(Mark(**m) for m in raw["marks"]),
+            identity=ident,
             rows=int(raw["rows"]),
             bad=tuple((str(a), int(b)) for a, b in raw["bad"]),
             bad_count=int(raw["bad_count"]),
@@ -123,22 +93,9 @@ def load_manifest(ledger: Path) -> Manifest | None:
         return None
 
 
-def still_valid(m: Manifest, snap: store.Snapshot) -> bool:
-    """The index describes the first segments of this snapshot, each grown only by appends."""
-    if m.generation != snap.generation or len(m.marks) > len(snap.segments):
-        return False
-    if not (index_dir_of(snap) / m.file).is_file():
-        return False
-    for mark, view in zip(m.marks, snap.segments, strict=False):
-        if (view.dev, view.ino) != (mark.dev, mark.ino) or view.size < mark.covered:
-            return False
-        if edges(view, mark.covered) != (mark.head, mark.tail):
-            return False
-    return True
-
-
-def index_dir_of(snap: store.Snapshot) -> Path:
-    return index_dir(snap.segments[-1].path) if snap.segments else Path(".")
+def still_valid(m: Manifest, snap: store.Snapshot, ledger: Path) -> bool:
+    """The index file is there and describes this snapshot of the ledger, grown only by appends."""
+    return (index_dir(ledger) / m.file).is_file() and holds_in(m.identity, snap, ledger)
 
 
 def writable_dir(ledger: Path) -> Path | None:
