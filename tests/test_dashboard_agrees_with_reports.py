@@ -138,6 +138,13 @@ def check(ledger: Path, records: list[dict[str, Any]]) -> None:
         assert set(got) == set(theirs), dim  # at most 3 values: no "N others" bar here
         for key, figures in got.items():
             assert _same(figures, theirs[key]), (dim, key, figures, theirs[key])
+    # Cache savings: the same rule (priced usage, per model's rate; unknown when no rate applies).
+    report = query.aggregate(ledger, ("project",), None, timezone.utc)
+    savings, shown_savings = report.total.savings, view["totals"]["cache_savings_usd"]
+    assert (shown_savings is None) == (savings is None)
+    if savings is not None and shown_savings is not None:
+        assert abs(Decimal(repr(shown_savings)) - savings) < Decimal("1e-9")
+    assert view["totals"]["unpriced_savings_tokens"] == report.total.savings_unpriced_tokens
     # The chart by day and model counts model parts, as `ledger summary --by day,model` does.
     report = query.aggregate(ledger, ("day", "model"), None, timezone.utc)
     theirs = {}

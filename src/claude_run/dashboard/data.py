@@ -186,9 +186,10 @@ class _Sums:
     savings: Decimal = Decimal(0)  # cache reads of priced usage times their model's rate
     priced_cache: int = 0  # cache reads of priced usage
     unknown_cache: int = 0  # ... of models without a list price
+    rated: int = 0  # priced parts with cache reads and a list price
 
     def add(self, r: tuple[Any, ...]) -> None:
-        """One row of `_FIGURES` (after the group's labels): priced?, runs, tokens, costs, savings."""
+        """One row of `_figures` (after the group's labels): priced?, runs, tokens, costs, savings."""
         priced, runs = bool(r[0]), int(r[1])
         toks = [int(x or 0) for x in r[2:6]]
         self.runs += runs
@@ -199,6 +200,7 @@ class _Sums:
             self.estimated += r[7] or 0
             self.savings += r[8] or 0
             self.unknown_cache += int(r[9] or 0)
+            self.rated += int(r[10] or 0)
             self.priced_cache += toks[2]
         else:
             self.unpriced_runs += runs
@@ -215,11 +217,12 @@ class _Sums:
         self.savings += other.savings
         self.priced_cache += other.priced_cache
         self.unknown_cache += other.unknown_cache
+        self.rated += other.rated
 
     def totals(self) -> Totals:
         inp, out, read, write = self.tokens
         # `ledger summary`'s rule: unknown when cache reads were priced but none had a list price.
-        known = self.priced_cache > self.unknown_cache or not self.priced_cache
+        known = self.rated > 0 or not self.priced_cache
         prompt = inp + read + write
         return {
             "runs": self.runs,
@@ -263,7 +266,7 @@ SELECT l.rid, true AS counted, l.started_at, {day} AS day, l.project, l.branch, 
        l.priced AS lpr, coalesce(l.cost_source = 'estimate', false) AS est,
        p.model, p.part_priced AS pp, p.is_main, p.input, p.output, p.cache_read, p.cache_creation, p.cost,
        CAST(p.cache_read * r.delta AS DECIMAL(38, 18)) AS sav,
-       CASE WHEN r.delta IS NULL THEN p.cache_read ELSE 0 END AS unk
+       CASE WHEN r.delta IS NULL THEN p.cache_read ELSE 0 END AS unk, r.delta IS NOT NULL AS rated
 FROM _lines l JOIN _parts p USING (rid) LEFT JOIN _rates r ON r.model = p.model
 WHERE l.counted AND l.started_at IS NOT NULL
 """
@@ -305,7 +308,8 @@ def _figures(by_part: bool) -> str:
         {upr} AS upr, count(*){run} AS runs,
         sum(input) AS f_in, sum(output) AS f_out, sum(cache_read) AS f_cr, sum(cache_creation) AS f_cw,
         sum(cost) FILTER (WHERE {upr}) AS f_cost, sum(cost) FILTER (WHERE {upr} AND est) AS f_est,
-        sum(sav) FILTER (WHERE {upr}) AS f_sav, sum(unk) FILTER (WHERE {upr}) AS f_unk
+        sum(sav) FILTER (WHERE {upr}) AS f_sav, sum(unk) FILTER (WHERE {upr}) AS f_unk,
+        count(*) FILTER (WHERE {upr} AND rated AND cache_read <> 0) AS f_rated
     """
 
 
@@ -522,7 +526,7 @@ def compute(
         t AS (SELECT unnest(map_keys(s.tags)) AS k, unnest(map_values(s.tags)) AS v, g.* EXCLUDE (th)
               FROM g JOIN _tagsets s USING (th))
         SELECT k, v, upr, sum(runs), sum(f_in), sum(f_out), sum(f_cr), sum(f_cw), sum(f_cost), sum(f_est),
-               sum(f_sav), sum(f_unk)
+               sum(f_sav), sum(f_unk), sum(f_rated)
         FROM t WHERE v IS NOT NULL{wanted} GROUP BY k, v, upr
         """,
         tag_params,
