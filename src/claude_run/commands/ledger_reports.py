@@ -85,17 +85,9 @@ def summary(
     ledger: LedgerOpt = None,
 ) -> None:
     """Totals grouped by day (default) or other dimensions: tokens, cost, cache hit ratio and savings."""
-    from ..gates import choice
-    from ..query.summary import aggregate
-    from ..reports.formats import FORMATS, render
-    from ..reports.grouping import parse_group_by
+    from ..reports.summary_cmd import summary as run
 
-    choice(fmt, FORMATS, "--format")
-    path, zone = _ctx(ledger, tz)
-    group_by = parse_group_by(by)
-    report = aggregate(path, group_by, _filters(zone, since, until, project, model, status, tag), zone)
-    _warn(report.warnings)
-    _out(render(report, fmt, title))
+    run(by, since, until, project, model, status, tag, tz, fmt, title, ledger)
 
 
 def compare(

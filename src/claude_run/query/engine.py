@@ -8,7 +8,8 @@ Views (documented for users in docs/reports.md, `ledger sql`):
 - `parts`: one row per counted record and model it used, the residual on the main part;
 - `all_records`: every record line with `counted` (false for duplicates, replaced records and
   imports of sessions recorded otherwise).
-Internal: `_lines` (= all_records with `rid`), `_parts` (with `rid`).
+Internal: `_lines` (= all_records with `rid`), `_parts` (with `rid`), `_units` (one row per model
+part of a counted record with the record's dimensions: what reports scan).
 """
 
 from __future__ import annotations
@@ -93,6 +94,27 @@ def _parts(con: duckdb.DuckDBPyConnection, recs: str, out: str) -> None:
     con.execute(f"ALTER TABLE {recs} DROP COLUMN models")  # the parts hold what it said
 
 
+#: The record columns a unit carries (what reports group and filter on); absent ones are NULL.
+UNIT_DIMS = ("started_at", "priced", "project", "branch", "status", "mode", "ci_job", "session_id", "tags")
+
+
+def _units(con: duckdb.DuckDBPyConnection, recs: str, parts: str, out: str, excluded: str | None) -> None:
+    """`out`: one row per model part of each counted record, with the record's dimensions and a
+    15-minute bucket of its start (so a report groups by bucket and maps the few buckets to local
+    days, not every row). The flat table reports scan; disposable like the rest of the index."""
+    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rid_view(recs)}").fetchall()}
+    dims = ", ".join(f"r.{d}" if d in present else f"NULL AS {d}" for d in UNIT_DIMS)
+    skip = f"AND r.rid NOT IN (SELECT rid FROM {excluded})" if excluded else ""
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {out} AS
+            SELECT p.rid, p.model, p.part_priced, p.is_main, p.input, p.output, p.cache_read,
+                   p.cache_creation, p.cost, (epoch(r.started_at)::BIGINT // 900) AS q, {dims}
+            FROM {parts} p JOIN {rid_view(recs)} r USING (rid)
+            WHERE r.ok AND r.started_at IS NOT NULL {skip}
+            ORDER BY q"""
+    )
+
+
 def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str) -> tuple[int, int, int]:
     """Bad lines, records of a newer schema, and records holding figures that cannot be true."""
     row = con.execute(
@@ -158,6 +180,7 @@ def _define_views(con: duckdb.DuckDBPyConnection, base: str | None, has_tail: bo
     """`_lines`, `_parts` and the public views over the base tables (if any) and the tail (if any)."""
     sources_l: list[str] = []
     sources_p: list[str] = []
+    sources_u: list[str] = []
     extra = "rid NOT IN (SELECT rid FROM _tail_excluded)" if has_tail else "true"
     if base is not None:
         with_rid(con, f"{base}.recs", 0)
@@ -166,10 +189,14 @@ def _define_views(con: duckdb.DuckDBPyConnection, base: str | None, has_tail: bo
             f" AS counted FROM {rid_view(base + '.recs')} WHERE ok"
         )
         sources_p.append(f"SELECT * FROM {base}.parts")
+        # Base units are of the rows the base counts; the tail may exclude some more.
+        sources_u.append(f"SELECT * FROM {base}.units WHERE {extra}")
     if has_tail:
         sources_l.append(f"SELECT *, {extra} AS counted FROM {rid_view('_tail_recs')} WHERE ok")
         sources_p.append("SELECT * FROM _tail_parts")
+        sources_u.append("SELECT * FROM _tail_units")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _lines AS {' UNION ALL '.join(sources_l)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _units AS {' UNION ALL '.join(sources_u)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _allparts AS {' UNION ALL '.join(sources_p)}")
     con.execute(
         "CREATE OR REPLACE TEMP VIEW _parts AS SELECT p.* FROM _allparts p"
@@ -199,6 +226,7 @@ def _empty(con: duckdb.DuckDBPyConnection) -> None:
             os.unlink(name)
     _parts(con, "_tail_recs", "_tail_parts")
     con.execute("CREATE OR REPLACE TEMP TABLE _tail_excluded AS SELECT 0::BIGINT AS rid WHERE false")
+    _units(con, "_tail_recs", "_tail_parts", "_tail_units", None)
     _define_views(con, None, True)
 
 
@@ -238,6 +266,7 @@ def _build(
     else:
         con.execute(f"CREATE TABLE b.parts AS {_EMPTY_PARTS}")
     fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
+    _units(con, "b.recs", "b.parts", "b.units", "b.excluded")
     bad_count, future, impossible = _stats(con, "b.recs", "b.parts")
     bad = _bad_lines(ranges, store.MAX_LISTED_BAD) if bad_count else []
     rows_row = con.execute("SELECT count(*) FROM b.recs").fetchone()
@@ -384,6 +413,7 @@ def _open(
                     os.unlink(name)
             _parts(con, "_tail_recs", "_tail_parts")
             fold.tail_excluded(con, rid_view("b.recs"), rid_view("_tail_recs"), "_tail_excluded")
+            _units(con, "_tail_recs", "_tail_parts", "_tail_units", "_tail_excluded")
             tail_bad_count, tail_future, tail_impossible = _stats(con, "_tail_recs", "_tail_parts")
             if tail_bad_count:
                 tail_bad = _bad_lines(tail.ranges, store.MAX_LISTED_BAD)

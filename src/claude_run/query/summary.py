@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,38 @@ def local_time_sql(tz: tzinfo, column: str = "l.started_at") -> str:
     # A nameless fixed-offset zone (a local zone without tzdata): shift by its offset.
     off = datetime.now(tz).utcoffset() or timedelta(0)
     return f"timezone('UTC', {column} + INTERVAL ({int(off.total_seconds())}) SECOND)"
+
+
+def _offset(tz: tzinfo, ts: int) -> int:
+    off = datetime.fromtimestamp(ts, timezone.utc).astimezone(tz).utcoffset()
+    return int(off.total_seconds()) if off is not None else 0
+
+
+def offsets(tz: tzinfo, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The zone's UTC offset over [lo, hi] epoch seconds: [(from, offset)], found by sampling each
+    day and bisecting each change to the second (zoneinfo has no public list of transitions)."""
+    out = [(lo, _offset(tz, lo))]
+    day = lo
+    while day < hi:
+        nxt = min(day + 86400, hi)
+        if _offset(tz, nxt) != out[-1][1]:
+            a, b = day, nxt  # the change lies in (a, b]
+            while b - a > 1:
+                mid = (a + b) // 2
+                a, b = (mid, b) if _offset(tz, mid) == out[-1][1] else (a, mid)
+            out.append((b, _offset(tz, b)))
+        day = nxt
+    return out
+
+
+def local_day_sql(tz: tzinfo, epoch: str, lo: int, hi: int) -> str:
+    """SQL for the local day number (days since 1970-01-01 in `tz`) of an epoch-seconds expression,
+    for instants in [lo, hi]: a few integer comparisons per row instead of a time-zone conversion."""
+    changes = offsets(tz, lo, hi)
+    if len(changes) == 1:
+        return f"(({epoch} + {changes[0][1]}) // 86400)"
+    case = " ".join(f"WHEN {epoch} < {start} THEN {prev[1]}" for prev, (start, _) in pairwise(changes))
+    return f"(({epoch} + CASE {case} ELSE {changes[-1][1]} END) // 86400)"
 
 
 def dim_sql(dim: str, tz: tzinfo, model_view: bool) -> str:
@@ -165,76 +198,83 @@ def _columns(group_by: tuple[str, ...], f: Filters, model_view: bool) -> tuple[s
 def _aggregate(
     eng: Engine, group_by: tuple[str, ...], f: Filters, tz: tzinfo, cache_dir: Path | None
 ) -> Report:
+    """Two steps: sum the units (`_units`: model parts of counted records with their record's
+    dimensions) by local day number and the other keys (and, for the savings, the model of priced
+    cache reads), then label the few days as days, weeks or months and sum again, with the totals
+    as a grouping set."""
     model_view = "model" in group_by or f.model is not None
-    keys = [dim_sql(g, tz, model_view) for g in group_by]
     where, params = where_sql(f, tz, model_view)
-    g_cols = ", ".join(f"{k} AS g{i}" for i, k in enumerate(keys))
-    sel = f"{g_cols}, " if keys else ""
-    g_names = ", ".join(f"g{i}" for i in range(len(keys)))
-    if model_view:
-        # Rows count parts; the totals count runs (the main part), or matching parts under --model.
-        source = "_lines l JOIN _parts p USING (rid)"
-        priced = "p.part_priced"
-        figures = "p.input, p.output, p.cache_read, p.cache_creation, p.cost, p.is_main"
-        total_runs = "count(*)" if f.model is not None else "count(*) FILTER (WHERE is_main)"
-    else:
-        source = "_lines l"
-        priced = "l.priced"
-        figures = "l.input, l.output, l.cache_read, l.cache_creation, l.cost_usd AS cost, true AS is_main"
-        total_runs = "count(*)"
-    sets = f"(({g_names}, pr), (pr))" if keys else "((pr))"
-    sql = f"""
-        WITH sel AS (SELECT {sel}{priced} AS pr, {figures} FROM {source} WHERE {where})
-        SELECT {g_names + ", " if keys else ""}pr, grouping({g_names or "pr"}) > 0 AS is_total,
-               CASE WHEN grouping({g_names or "pr"}) > 0 THEN {total_runs} ELSE count(*) END,
-               sum(input), sum(output), sum(cache_read), sum(cache_creation), sum(CASE WHEN pr THEN cost END)
-        FROM sel GROUP BY GROUPING SETS {sets}
-    """
-    if not keys:
-        sql = sql.replace("grouping(pr) > 0", "true")
+    where = where.replace("l.counted AND l.started_at IS NOT NULL", "true").replace("l.", "u.")
+    where = where.replace("p.model", "u.model")
+    pr = "u.part_priced" if model_view else "u.priced"
+    span = eng.con.execute("SELECT min(q), max(q) FROM _units").fetchone()
+    lo, hi = (int(span[0]) * 900, int(span[1]) * 900 + 900) if span and span[0] is not None else (0, 0)
+    keys = [
+        local_day_sql(tz, "u.q * 900", lo, hi) if g in TIME_DIMS else dim_sql(g, tz, model_view)
+        for g in group_by
+    ]
+    keys = [k.replace("l.", "u.").replace("p.", "u.") for k in keys]
+    key_cols = "".join(f"{k} AS k{i}, " for i, k in enumerate(keys))
+    eng.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _agg AS
+            SELECT {key_cols}{pr} AS pr, CASE WHEN {pr} AND u.cache_read <> 0 THEN u.model END AS m,
+                   count(*) AS parts, count(*) FILTER (WHERE u.is_main) AS mains,
+                   sum(u.input) AS i, sum(u.output) AS o, sum(u.cache_read) AS cr,
+                   sum(u.cache_creation) AS cc, sum(u.cost) AS c
+            FROM _units u WHERE {where} GROUP BY ALL""",
+        params,
+    )
+    day = "(DATE '1970-01-01' + INTERVAL (a.k{i}) DAY)"
+    labels = {
+        "day": f"strftime({day}, '%Y-%m-%d')",
+        "week": f"strftime(date_trunc('week', {day}), '%Y-%m-%d')",
+        "month": f"strftime({day}, '%Y-%m')",
+    }
+    outer = [labels[g].format(i=i) if g in TIME_DIMS else f"a.k{i}" for i, g in enumerate(group_by)]
+    g_cols = "".join(f"{k} AS g{i}, " for i, k in enumerate(outer))
+    g_names = ", ".join(f"g{i}" for i in range(len(outer)))
+    eng.con.execute(f"CREATE OR REPLACE TEMP VIEW _lab AS SELECT {g_cols}a.* FROM _agg a")
+    row_runs = "sum(parts)" if model_view else "sum(mains)"
+    total_runs = "sum(parts)" if f.model is not None else "sum(mains)"
+    is_total = f"grouping({g_names}) > 0" if outer else "true"
+    sets = f"(({g_names}, pr), (pr))" if outer else "((pr))"
     groups: dict[tuple[str, ...], list[Totals]] = {}
     total = [Totals(), Totals()]  # unpriced, priced
-    n = len(keys)
-    for row in eng.con.execute(sql, params).fetchall():
+    n = len(outer)
+    rows = eng.con.execute(
+        f"""SELECT {g_names + ", " if outer else ""}pr, {is_total} AS is_total,
+                   CASE WHEN {is_total} THEN {total_runs} ELSE {row_runs} END,
+                   sum(i), sum(o), sum(cr), sum(cc), sum(c) FILTER (WHERE pr)
+            FROM _lab GROUP BY GROUPING SETS {sets}"""
+    ).fetchall()
+    for row in rows:
         key = tuple(str(v) for v in row[:n])
-        pr, is_total = bool(row[n]), bool(row[n + 1])
         t = _totals(row[n + 2 : n + 8])
-        if is_total:
-            total[int(pr)] = t
+        if row[n + 1]:
+            total[int(bool(row[n]))] = t
         else:
-            groups.setdefault(key, [Totals(), Totals()])[int(pr)] = t
-    _savings(eng, keys, g_names, where, params, model_view, groups, total, cache_dir)
-    rows = [ReportRow(k, v[1], v[0]) for k, v in sorted(groups.items())]
-    return Report(group_by, rows, total[1], total[0], tz_key(tz), list(eng.warnings), eng.source)
+            groups.setdefault(key, [Totals(), Totals()])[int(bool(row[n]))] = t
+    savings_sets = f"(({g_names}, m), (m))" if outer else "((m))"
+    cache_reads = eng.con.execute(
+        f"""SELECT {g_names + ", " if outer else ""}m, {is_total}, sum(cr)
+            FROM _lab WHERE m IS NOT NULL GROUP BY GROUPING SETS {savings_sets}"""
+    ).fetchall()
+    _savings(cache_reads, n, groups, total, cache_dir)
+    out = [ReportRow(k, v[1], v[0]) for k, v in sorted(groups.items())]
+    return Report(group_by, out, total[1], total[0], tz_key(tz), list(eng.warnings), eng.source)
 
 
 def _savings(
-    eng: Engine,
-    keys: list[str],
-    g_names: str,
-    where: str,
-    params: list[Any],
-    model_view: bool,
+    cache_reads: list[tuple[Any, ...]],
+    n: int,
     groups: dict[tuple[str, ...], list[Totals]],
     total: list[Totals],
     cache_dir: Path | None,
 ) -> None:
     """Cache savings per group: cache reads of priced usage per model, times the model's rate."""
-    priced = "p.part_priced" if model_view else "l.priced"
-    g_cols = ", ".join(f"{k} AS g{i}" for i, k in enumerate(keys))
-    sel = f"{g_cols}, " if keys else ""
-    sets = f"(({g_names}, model), (model))" if keys else "((model))"
-    sql = f"""
-        WITH sel AS (SELECT {sel}p.model AS model, p.cache_read FROM _lines l JOIN _parts p USING (rid)
-                     WHERE {where} AND {priced} AND p.cache_read <> 0)
-        SELECT {g_names + ", " if keys else ""}model, {"grouping(" + g_names + ") > 0" if keys else "true"},
-               sum(cache_read)
-        FROM sel GROUP BY GROUPING SETS {sets}
-    """
     rates = SavingsRates(cache_dir if cache_dir is not None and cache_dir.is_dir() else None)
-    n = len(keys)
     acc: dict[tuple[str, ...] | None, list[Any]] = {}
-    for row in eng.con.execute(sql, params).fetchall():
+    for row in cache_reads:
         key = None if row[n + 1] else tuple(str(v) for v in row[:n])
         model, tokens = str(row[n]), int(row[n + 2])
         s = acc.setdefault(key, [None, 0])
