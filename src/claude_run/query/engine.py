@@ -88,31 +88,24 @@ def with_rid(con: duckdb.DuckDBPyConnection, table: str, first_rid: int) -> None
     )
 
 
-def _parts(con: duckdb.DuckDBPyConnection, recs: str, out: str) -> None:
-    sql = schema.PARTS_SQL.replace("__RECS__", rid_view(recs))
-    con.execute(f"CREATE OR REPLACE TABLE {out} AS {sql}")
-    con.execute(f"ALTER TABLE {recs} DROP COLUMN models")  # the parts hold what it said
+#: The record columns a part carries (what reports group and filter on); absent ones are NULL.
+UNIT_DIMS = ("started_at", "project", "branch", "status", "mode", "ci_job", "session_id", "tags")
 
 
-#: The record columns a unit carries (what reports group and filter on); absent ones are NULL.
-UNIT_DIMS = ("started_at", "priced", "project", "branch", "status", "mode", "ci_job", "session_id", "tags")
-
-
-def _units(con: duckdb.DuckDBPyConnection, recs: str, parts: str, out: str, excluded: str | None) -> None:
-    """`out`: one row per model part of each counted record, with the record's dimensions and a
-    15-minute bucket of its start (so a report groups by bucket and maps the few buckets to local
-    days, not every row). The flat table reports scan; disposable like the rest of the index."""
-    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rid_view(recs)}").fetchall()}
-    dims = ", ".join(f"r.{d}" if d in present else f"NULL AS {d}" for d in UNIT_DIMS)
-    skip = f"AND r.rid NOT IN (SELECT rid FROM {excluded})" if excluded else ""
-    con.execute(
-        f"""CREATE OR REPLACE TABLE {out} AS
-            SELECT p.rid, p.model, p.part_priced, p.is_main, p.input, p.output, p.cache_read,
-                   p.cache_creation, p.cost, (epoch(r.started_at)::BIGINT // 900) AS q, {dims}
-            FROM {parts} p JOIN {rid_view(recs)} r USING (rid)
-            WHERE r.ok AND r.started_at IS NOT NULL {skip}
-            ORDER BY q"""
-    )
+def _parts(con: duckdb.DuckDBPyConnection, recs: str, out: str, excluded: str | None) -> None:
+    """`out`: one row per model part of every record line of `recs`, with the record's dimensions,
+    a 15-minute bucket of its start, and whether the fold of `excluded` counts it: the flat table
+    reports scan (`_units`). Disposable like the rest of the index."""
+    view = rid_view(recs)
+    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()}
+    dims = [f"r.{d}" if d in present else f"NULL AS {d}" for d in UNIT_DIMS]
+    dims.append("r.priced")
+    dims.append("(epoch(r.started_at)::BIGINT // 900) AS q")
+    dims.append(f"(r.rid NOT IN (SELECT rid FROM {excluded})) AS counted" if excluded else "true AS counted")
+    lists = present & set(schema.MODEL_LISTS)
+    con.execute(f"CREATE OR REPLACE TABLE {out} AS {schema.parts_sql(view, ', '.join(dims), lists)}")
+    for column in sorted(lists):  # the parts hold what they said
+        con.execute(f"ALTER TABLE {recs} DROP COLUMN {column}")
 
 
 def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str) -> tuple[int, int, int]:
@@ -189,12 +182,12 @@ def _define_views(con: duckdb.DuckDBPyConnection, base: str | None, has_tail: bo
             f" AS counted FROM {rid_view(base + '.recs')} WHERE ok"
         )
         sources_p.append(f"SELECT * FROM {base}.parts")
-        # Base units are of the rows the base counts; the tail may exclude some more.
-        sources_u.append(f"SELECT * FROM {base}.units WHERE {extra}")
+        # Base parts know whether the base counts them; the tail may exclude some more.
+        sources_u.append(f"SELECT * FROM {base}.parts WHERE counted AND q IS NOT NULL AND {extra}")
     if has_tail:
         sources_l.append(f"SELECT *, {extra} AS counted FROM {rid_view('_tail_recs')} WHERE ok")
         sources_p.append("SELECT * FROM _tail_parts")
-        sources_u.append("SELECT * FROM _tail_units")
+        sources_u.append(f"SELECT * FROM _tail_parts WHERE counted AND q IS NOT NULL AND {extra}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _lines AS {' UNION ALL '.join(sources_l)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _units AS {' UNION ALL '.join(sources_u)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW _allparts AS {' UNION ALL '.join(sources_p)}")
@@ -203,7 +196,7 @@ def _define_views(con: duckdb.DuckDBPyConnection, base: str | None, has_tail: bo
         " SEMI JOIN (SELECT rid FROM _lines WHERE counted) c USING (rid)"
     )
     present = {r[0] for r in con.execute("DESCRIBE SELECT * FROM _lines").fetchall()}
-    hidden = ", ".join(c for c in ("ok", "filename", "rid", "impossible") if c in present)
+    hidden = ", ".join(c for c in ("ok", "rid", "impossible") if c in present)
     con.execute(f"CREATE OR REPLACE TEMP VIEW all_records AS SELECT * EXCLUDE ({hidden}) FROM _lines")
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW runs AS SELECT * EXCLUDE ({hidden}, counted) FROM _lines WHERE counted"
@@ -224,17 +217,16 @@ def _empty(con: duckdb.DuckDBPyConnection) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)
-    _parts(con, "_tail_recs", "_tail_parts")
     con.execute("CREATE OR REPLACE TEMP TABLE _tail_excluded AS SELECT 0::BIGINT AS rid WHERE false")
-    _units(con, "_tail_recs", "_tail_parts", "_tail_units", None)
+    _parts(con, "_tail_recs", "_tail_parts", None)
     _define_views(con, None, True)
 
 
 _EMPTY_PARTS = (
     "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS model, NULL::BOOLEAN AS part_priced,"
     " NULL::BOOLEAN AS is_main, NULL::BIGINT AS input, NULL::BIGINT AS output,"
-    " NULL::BIGINT AS cache_read, NULL::BIGINT AS cache_creation, NULL::DECIMAL(38,12) AS cost,"
-    " NULL::BOOLEAN AS impossible WHERE false"
+    " NULL::BIGINT AS cache_read, NULL::BIGINT AS cache_creation, NULL::DECIMAL(18,12) AS cost,"
+    " NULL::BOOLEAN AS impossible, NULL::BIGINT AS q, NULL::BOOLEAN AS counted WHERE false"
 )
 
 
@@ -261,12 +253,11 @@ def _build(
             ranges = [(v.path, 0, v.size) for v in snap.segments]
         finally:
             store.close_snapshot(snap)
-    if columns is None or "models" in columns:
-        _parts(con, "b.recs", "b.parts")
+    fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
+    if columns is None or "models" in columns or "m_names" in columns:
+        _parts(con, "b.recs", "b.parts", "b.excluded")
     else:
         con.execute(f"CREATE TABLE b.parts AS {_EMPTY_PARTS}")
-    fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
-    _units(con, "b.recs", "b.parts", "b.units", "b.excluded")
     bad_count, future, impossible = _stats(con, "b.recs", "b.parts")
     bad = _bad_lines(ranges, store.MAX_LISTED_BAD) if bad_count else []
     rows_row = con.execute("SELECT count(*) FROM b.recs").fetchone()
@@ -411,9 +402,8 @@ def _open(
             finally:
                 with contextlib.suppress(OSError):
                     os.unlink(name)
-            _parts(con, "_tail_recs", "_tail_parts")
             fold.tail_excluded(con, rid_view("b.recs"), rid_view("_tail_recs"), "_tail_excluded")
-            _units(con, "_tail_recs", "_tail_parts", "_tail_units", "_tail_excluded")
+            _parts(con, "_tail_recs", "_tail_parts", "_tail_excluded")
             tail_bad_count, tail_future, tail_impossible = _stats(con, "_tail_recs", "_tail_parts")
             if tail_bad_count:
                 tail_bad = _bad_lines(tail.ranges, store.MAX_LISTED_BAD)

@@ -259,7 +259,7 @@ def export_parquet(ledger: Path, filters: Filters, tz: tzinfo, target: Path, *, 
 
     with opened(ledger) as eng:
         where, params = record_where(filters, tz, fold=fold)
-        hidden = "ok, filename, rid, impossible, counted"
+        hidden = "ok, rid, impossible, counted"
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)
         try:

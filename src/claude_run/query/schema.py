@@ -71,7 +71,7 @@ def read_json_sql(files_param: str, columns: dict[str, str] | None = None) -> st
     # maximum_object_size bounds one line (a record is a few KiB; larger sizes slow every read).
     return (
         f"read_json({files_param}, format='newline_delimited', columns={{{cols}}},"
-        " ignore_errors=true, maximum_object_size=16777216, filename=true)"
+        " ignore_errors=true, maximum_object_size=16777216)"
     )
 
 
@@ -94,9 +94,10 @@ def _cost_ok(x: str) -> str:
 
 
 def _cost(x: str) -> str:
-    """A plausible cost as DECIMAL(38,12), else NULL: the number as written, rounded half away from
+    """A plausible cost as DECIMAL(18,12) (8 bytes; sums widen to 38 digits), else NULL: the number
+    as written, rounded half away from
     zero to 1e-12 USD (a millionth of a micro-dollar), so sums are exact in that unit."""
-    return f"(CASE WHEN {_cost_ok(x)} THEN try_cast({x}::VARCHAR AS DECIMAL(38,12)) END)"
+    return f"(CASE WHEN {_cost_ok(x)} THEN try_cast({x}::VARCHAR AS DECIMAL(18,12)) END)"
 
 
 def _bad_cost(x: str) -> str:
@@ -117,6 +118,26 @@ def _priced(cost: str, source: str) -> str:
 
 
 _KINDS = ("input", "output", "cache_read", "cache_creation")
+
+
+def _parts_list(expr: str) -> str:
+    """`expr` (over one model part `p`) for each entry of the record's `models`, as a list (NULL
+    when it has none): compact typed lists, so the raw map is never stored."""
+    return f"CASE WHEN cardinality(models) > 0 THEN list_transform(map_values(models), lambda p: {expr}) END"
+
+
+_PART_COST = f"CASE WHEN {_priced('p.cost_usd', 'p.cost_source')} THEN {_cost('p.cost_usd')} ELSE 0 END"
+
+#: The record's model parts as lists, one entry per model (read from `models`).
+MODEL_LISTS: dict[str, str] = {
+    "m_names": "CASE WHEN cardinality(models) > 0 THEN map_keys(models) END",
+    **{f"m_{k}": _parts_list(_count(f"p.{k}")) for k in _KINDS},
+    "m_priced": _parts_list(_priced("p.cost_usd", "p.cost_source")),
+    "m_cost": _parts_list(_PART_COST),
+    "m_bad": _parts_list(
+        f"({' OR '.join(_bad_count(f'p.{k}') for k in _KINDS)} OR {_bad_cost('p.cost_usd')})"
+    ),
+}
 
 #: Output column → SQL over one raw read_json row: the typed row of a record line.
 COLUMNS: dict[str, str] = {
@@ -158,7 +179,7 @@ COLUMNS: dict[str, str] = {
     "source": _label("source"),
     "supersedes": _str("supersedes"),
     "claude_run_version": _str("claude_run_version"),
-    "models": "models",
+    **MODEL_LISTS,
     "api_requests": "raw.telemetry.requests.by_model",
     "impossible": f"({' OR '.join(_bad_count(f'raw.tokens.{k}') for k in _KINDS)}"
     f" OR {_bad_cost('cost_usd')})",
@@ -167,8 +188,8 @@ COLUMNS: dict[str, str] = {
 #: What every engine needs whatever the query: the fold's keys, the version, the bad-line test.
 KEY_COLUMNS = ("id", "v", "mode", "session_id", "supersedes", "started_at", "impossible")
 
-#: What the model parts are computed from.
-PART_INPUTS = ("model", "priced", "cost_usd", *_KINDS, "models")
+#: What the model parts are computed from ("models" in a column list stands for all of these).
+PART_INPUTS = ("model", "priced", "cost_usd", *_KINDS, *MODEL_LISTS)
 
 #: Which raw read_json columns each output column reads (for a lean read of a few columns).
 _RAW_OF = {
@@ -183,15 +204,20 @@ _RAW_OF = {
     "impossible": "tokens",
     **{k: "tokens" for k in (*_KINDS, "cache_creation_5m", "cache_creation_1h")},
     **{c: "ci" for c in ("ci_provider", "ci_workflow", "ci_job", "ci_run_id", "ci_pr", "ci_url")},
+    **{c: "models" for c in MODEL_LISTS},
 }
 
 
 def record_select(columns: tuple[str, ...] | None, source: str) -> str:
     """SELECT of the given output columns (all when None), plus `ok` (a record line, else a bad
     line) and the file name, from `source` (a read_json call)."""
-    names = tuple(COLUMNS) if columns is None else tuple(dict.fromkeys((*KEY_COLUMNS, *columns)))
+    names = tuple(COLUMNS) if columns is None else tuple(dict.fromkeys((*KEY_COLUMNS, *_expand(columns))))
     exprs = ",\n    ".join(f'{COLUMNS[n]} AS "{n}"' for n in names)
-    return f"SELECT\n    {IS_RECORD} AS ok,\n    {exprs},\n    filename\nFROM {source} raw"
+    return f"SELECT\n    {IS_RECORD} AS ok,\n    {exprs}\nFROM {source} raw"
+
+
+def _expand(columns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(c for n in columns for c in (PART_INPUTS if n == "models" else (n,)))
 
 
 def raw_columns(columns: tuple[str, ...] | None) -> dict[str, str]:
@@ -199,7 +225,7 @@ def raw_columns(columns: tuple[str, ...] | None) -> dict[str, str]:
     if columns is None:
         return dict(READ_COLUMNS)
     wanted = {"v", "id"}
-    for n in (*KEY_COLUMNS, *columns):
+    for n in (*KEY_COLUMNS, *_expand(columns)):
         raw = _RAW_OF.get(n, n)
         wanted.add(raw)
         if n == "priced":
@@ -214,38 +240,54 @@ def raw_columns(columns: tuple[str, ...] | None) -> dict[str, str]:
 #: Is the raw row a record at all (else a bad line)?
 IS_RECORD = "(raw.v IS NOT NULL AND nullif(raw.id, '') IS NOT NULL)"
 
-_RESIDUAL = "t.{k} + CASE WHEN t.idx = m.main_idx THEN r.{k} - m.s_{k} ELSE 0 END AS {k}"
 
-#: One row per (record, model) the record used, with the residual on its main part (see README's
-#: "Ledger and reports": the record's own totals are authoritative). Reads the table `__RECS__`.
-PARTS_SQL = f"""
-WITH entries AS (
-    SELECT rid,
-           unnest(map_keys(models)) AS name,
-           unnest(map_values(models)) AS p,
-           generate_subscripts(map_keys(models), 1) AS idx
-    FROM __RECS__ WHERE ok AND cardinality(models) > 0
-), typed AS (
-    SELECT e.rid, e.idx,
-           coalesce(nullif(e.name, ''), '{UNKNOWN_MODEL}') AS model,
-           {", ".join(f"{_count(f'e.p.{k}')} AS {k}" for k in _KINDS)},
-           {_priced("e.p.cost_usd", "e.p.cost_source")} AS part_priced,
-           CASE WHEN {_priced("e.p.cost_usd", "e.p.cost_source")} THEN {_cost("e.p.cost_usd")} ELSE 0 END
-               AS cost,
-           ({" OR ".join(_bad_count(f"e.p.{k}") for k in _KINDS)} OR {_bad_cost("e.p.cost_usd")})
-               AS impossible
-    FROM entries e
-), mains AS (
-    SELECT t.rid, coalesce(min(t.idx) FILTER (WHERE t.model = r.model), 1) AS main_idx,
-           {", ".join(f"sum(t.{k}) AS s_{k}" for k in _KINDS)}, sum(t.cost) AS s_cost
-    FROM typed t JOIN __RECS__ r USING (rid) GROUP BY t.rid
+def parts_sql(recs: str, dims: str, present: set[str] | frozenset[str] = frozenset(MODEL_LISTS)) -> str:
+    """One row per (record line, model) the record used, with the residual on its main part (README
+    "Ledger and reports": the record's own totals are authoritative) and the record's `dims` (SQL
+    select items over `r`). A record without model parts is one part: its main model, its figures.
+
+    One pass, no join: each record's parts are lists (`MODEL_LISTS`), summed and unnested within
+    its own row. A lean read may lack some lists (`present`): their figures are then the record's,
+    all on the main part — right for every view but by model."""
+
+    def m(name: str) -> str:
+        return f"r.{name}" if name in present else "NULL"
+
+    kinds = ", ".join(
+        f"coalesce({m('m_' + k)}, [NULL]) AS l_{k}, coalesce(list_sum({m('m_' + k)}), 0) AS s_{k}"
+        for k in _KINDS
+    )
+    resid = ", ".join(
+        f"CASE WHEN NOT x.has THEN x.{k} WHEN x.idx = x.main THEN coalesce(x.p_{k}, 0) + x.{k} - x.s_{k}"
+        f" ELSE coalesce(x.p_{k}, 0) END AS {k}"
+        for k in _KINDS
+    )
+    names = f"list_transform({m('m_names')}, lambda n: coalesce(nullif(n, ''), '{UNKNOWN_MODEL}'))"
+    return f"""
+WITH l AS (
+    SELECT r.rid, {m("m_names")} IS NOT NULL AS has, r.model AS rmodel, r.priced AS rpriced,
+           r.cost_usd AS rcost, {", ".join(f"r.{k}" for k in _KINDS)}, {dims},
+           coalesce({names}, [r.model]) AS names, coalesce(list_position({names}, r.model), 1) AS main,
+           {kinds}, coalesce({m("m_priced")}, [NULL]) AS l_priced,
+           coalesce({m("m_cost")}, [NULL]) AS l_cost, coalesce(list_sum({m("m_cost")}), 0) AS s_cost,
+           coalesce({m("m_bad")}, [NULL]) AS l_bad
+    FROM {recs} r WHERE r.ok
+), x AS (
+    SELECT l.* EXCLUDE (names, l_priced, l_cost, l_bad, {", ".join(f"l_{k}" for k in _KINDS)}),
+           unnest(names) AS name, generate_subscripts(names, 1) AS idx,
+           unnest(l_priced) AS p_priced, unnest(l_cost) AS p_cost, unnest(l_bad) AS p_bad,
+           {", ".join(f"unnest(l_{k}) AS p_{k}" for k in _KINDS)}
+    FROM l
 )
-SELECT t.rid, t.model, t.part_priced, (t.idx = m.main_idx) AS is_main,
-       {", ".join(_RESIDUAL.format(k=k) for k in _KINDS)},
-       t.cost + CASE WHEN t.idx = m.main_idx AND r.priced THEN r.cost_usd - m.s_cost ELSE 0 END AS cost,
-       t.impossible
-FROM typed t JOIN mains m USING (rid) JOIN __RECS__ r USING (rid)
-UNION ALL
-SELECT rid, model, priced, true, {", ".join(_KINDS)}, CASE WHEN priced THEN cost_usd ELSE 0 END, false
-FROM __RECS__ WHERE ok AND (cardinality(models) = 0 OR models IS NULL)
+SELECT x.* EXCLUDE (has, rmodel, rpriced, rcost, main, name, idx, p_priced, p_cost, p_bad, s_cost,
+                    {", ".join(f"{k}, p_{k}, s_{k}" for k in _KINDS)}),
+       x.name AS model,
+       CASE WHEN x.has THEN x.p_priced ELSE x.rpriced END AS part_priced,
+       (NOT x.has OR x.idx = x.main) AS is_main,
+       {resid},
+       CASE WHEN NOT x.has THEN (CASE WHEN x.rpriced THEN x.rcost ELSE 0 END)
+            WHEN x.idx = x.main AND x.rpriced THEN coalesce(x.p_cost, 0) + x.rcost - x.s_cost
+            ELSE coalesce(x.p_cost, 0) END AS cost,
+       coalesce(x.has AND x.p_bad, false) AS impossible
+FROM x
 """

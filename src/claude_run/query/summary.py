@@ -179,7 +179,10 @@ def aggregate(
 
 def _columns(group_by: tuple[str, ...], f: Filters, model_view: bool) -> tuple[str, ...]:
     """What a lean read needs for this report."""
-    cols = ["priced", "cost_usd", "input", "output", "cache_read", "cache_creation", "model", "models"]
+    cols = ["priced", "cost_usd", "input", "output", "cache_read", "cache_creation", "model"]
+    # By model: every part's figures. Otherwise a record counts whole, and only the savings look
+    # into its parts (their names and cache reads): a much lighter read.
+    cols += ["models"] if model_view else ["m_names", "m_cache_read"]
     dims = {"project": "project", "branch": "branch", "status": "status", "ci-job": "ci_job"}
     for g in group_by:
         if g in dims:
