@@ -98,6 +98,18 @@ def test_every_view_equals_the_oracle(
             _metric(text, "claude_run_cost_usd_total"), float(totals["model_cost"]), abs_tol=1e-6
         )
 
+        # the dashboard's view (and so the HTML report), all time
+        from claude_run.dashboard.data import Filters as ViewFilters
+        from claude_run.dashboard.data import build_view
+
+        view = build_view(ledger, ViewFilters(period="all"))["totals"]
+        b_all = rr.brute(records, (), tz)
+        p_all, u_all = b_all.get((True, ("__total__",))), b_all.get((False, ("__total__",)))
+        assert view["runs"] == (p_all[0] if p_all else 0) + (u_all[0] if u_all else 0)
+        assert view["unpriced_runs"] == (u_all[0] if u_all else 0)
+        assert math.isclose(view["cost_usd"], float(p_all[5]) if p_all else 0.0, abs_tol=1e-6)
+        assert view["input"] == sum(b[1] for b in (p_all, u_all) if b)
+
         # budgets: all time
         spend = budget.spend_since(ledger, datetime(2000, 1, 1, tzinfo=tz))
         b = rr.brute(records, (), tz)
