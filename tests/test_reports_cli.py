@@ -313,3 +313,27 @@ def test_ledger_index_builds_and_reports_use_it(ledger: Path) -> None:
     ledger.write_bytes(ledger.read_bytes() + orjson.dumps(rec(5, "2025-06-03T11:00:00.000Z")) + b"\n")
     after = orjson.loads(run("summary", "--format", "json", "--tz", "UTC", ledger=ledger).stdout)
     assert after["total"]["runs"] == orjson.loads(before)["total"]["runs"] + 1  # the tail is read
+
+
+def test_tag_values_that_are_numbers_sort_as_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    rows = [
+        rec(i, "2025-06-01T10:00:00.000Z", tags={"pr": pr}) for i, pr in enumerate(["10", "9", "x", "100"])
+    ]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    out = orjson.loads(run("summary", "--by", "tag:pr", "--format", "json", ledger=path).stdout)
+    assert [r["key"]["tag:pr"] for r in out["rows"]] == ["9", "10", "100", "x"]
+
+
+def test_list_shows_the_peak_context(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    rows = [
+        rec(
+            1,
+            "2025-06-01T10:00:00.000Z",
+            context={"peak_tokens": 90_000, "window": 200_000, "peak_pct": 45.0},
+        )
+    ]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    out = run("list", ledger=path)
+    assert out.returncode == 0 and b" ctx " in out.stdout and b" 45% " in out.stdout

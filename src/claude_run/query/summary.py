@@ -263,8 +263,31 @@ def _aggregate(
             FROM _lab WHERE m IS NOT NULL GROUP BY GROUPING SETS {savings_sets}"""
     ).fetchall()
     _savings(cache_reads, n, groups, total, cache_dir)
-    out = [ReportRow(k, v[1], v[0]) for k, v in sorted(groups.items())]
+    order = _order(group_by)
+    out = [ReportRow(k, v[1], v[0]) for k, v in sorted(groups.items(), key=lambda kv: order(kv[0]))]
     return Report(group_by, out, total[1], total[0], tz_key(tz), list(eng.warnings), eng.source)
+
+
+def _order(group_by: tuple[str, ...]) -> Any:
+    """Row order: labels as text, except tag values that are numbers (`--by tag:pr`), which sort
+    as numbers (PR 9 before PR 10), ahead of the text ones."""
+
+    def key(labels: tuple[str, ...]) -> tuple[tuple[int, float, str], ...]:
+        out = []
+        for dim, label in zip(group_by, labels, strict=True):
+            number = _number(label) if dim.startswith("tag:") else None
+            out.append((0, number, "") if number is not None else (1, 0.0, label))
+        return tuple(out)
+
+    return key
+
+
+def _number(label: str) -> float | None:
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 def _savings(
