@@ -311,3 +311,12 @@ def test_latest_and_find(tmp: Path) -> None:
     # An id that is a prefix of others is still found by itself.
     rr.write(ledger, [dict(records[0], id="X0004")])
     assert recs.find(ledger, "X0004")["id"] == "X0004"
+
+
+def test_the_last_half_second_of_a_day_is_that_day(tmp: Path) -> None:
+    """Buckets floor the start (a rounded epoch once put 23:59:59.5 on the next day)."""
+    ledger = tmp / "ledger.jsonl"
+    late = dict(_records(1)[0], id="L1", started_at="2025-03-30T23:59:59.500Z")
+    rr.write(ledger, [late])
+    for tz in (timezone.utc, ZoneInfo("Europe/Paris")):
+        check(ledger, [late], ("day",), tz)

@@ -100,7 +100,7 @@ def _parts(con: duckdb.DuckDBPyConnection, recs: str, out: str, excluded: str | 
     present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()}
     dims = [f"r.{d}" if d in present else f"NULL AS {d}" for d in UNIT_DIMS]
     dims.append("r.priced")
-    dims.append("(epoch(r.started_at)::BIGINT // 900) AS q")
+    dims.append("(epoch_ms(r.started_at) // 900000) AS q")  # floor: 23:59:59.5 is still that day
     dims.append(f"(r.rid NOT IN (SELECT rid FROM {excluded})) AS counted" if excluded else "true AS counted")
     lists = present & set(schema.MODEL_LISTS)
     con.execute(f"CREATE OR REPLACE TABLE {out} AS {schema.parts_sql(view, ', '.join(dims), lists)}")
