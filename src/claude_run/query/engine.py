@@ -254,6 +254,7 @@ def _build(
         finally:
             store.close_snapshot(snap)
     fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
+    fold.side_table(con, rid_view("b.recs"), "b.side")
     if columns is None or "models" in columns or "m_names" in columns:
         _parts(con, "b.recs", "b.parts", "b.excluded")
     else:
@@ -402,7 +403,7 @@ def _open(
             finally:
                 with contextlib.suppress(OSError):
                     os.unlink(name)
-            fold.tail_excluded(con, rid_view("b.recs"), rid_view("_tail_recs"), "_tail_excluded")
+            fold.tail_excluded(con, rid_view("b.recs"), "b.side", rid_view("_tail_recs"), "_tail_excluded")
             _parts(con, "_tail_recs", "_tail_parts", "_tail_excluded")
             tail_bad_count, tail_future, tail_impossible = _stats(con, "_tail_recs", "_tail_parts")
             if tail_bad_count:

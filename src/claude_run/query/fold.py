@@ -46,28 +46,42 @@ def full_excluded(con: duckdb.DuckDBPyConnection, recs: str, out: str) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {out} AS {_excluded_sql('_keys')}")
 
 
-def tail_excluded(con: duckdb.DuckDBPyConnection, base: str, tail: str, out: str) -> None:
+def side_table(con: duckdb.DuckDBPyConnection, recs: str, out: str) -> None:
+    """The few rows a later line can affect beyond its own id: those naming a `supersedes` and
+    the imported ones (kept apart so a tail is folded without scanning every indexed row)."""
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {out} AS SELECT rid, id, supersedes, mode, session_id FROM {recs}
+            WHERE ok AND (supersedes IS NOT NULL OR mode = '{IMPORTED}')"""
+    )
+
+
+def tail_excluded(con: duckdb.DuckDBPyConnection, base: str, side: str, tail: str, out: str) -> None:
     """Create temp table `out`(rid): rows of `base` or `tail` that the lines of `tail` exclude beyond
-    what `base` already excludes of itself. Touches only the base rows the tail can affect."""
+    what `base` already excludes of itself. Touches only the base rows the tail can affect: those
+    with its ids or the ids it names (found through the ids' order), and from `side` those naming
+    its ids or imported in its sessions; all base rows only when the tail holds imports."""
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _tk AS
-        SELECT rid, id, supersedes, mode, session_id FROM {tail} WHERE ok
-        """
+        f"""CREATE OR REPLACE TEMP TABLE _tk AS
+            SELECT rid, id, supersedes, mode, session_id FROM {tail} WHERE ok"""
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _near AS
-        SELECT rid, id, supersedes, mode, session_id FROM {base}
-        WHERE ok AND (
-            id IN (SELECT id FROM _tk UNION SELECT supersedes FROM _tk WHERE supersedes IS NOT NULL)
-            OR supersedes IN (SELECT id FROM _tk)
-            OR (mode = '{IMPORTED}' AND session_id IN (
-                SELECT session_id FROM _tk WHERE mode IS DISTINCT FROM '{IMPORTED}'))
-            OR (mode IS DISTINCT FROM '{IMPORTED}' AND session_id IN (
-                SELECT session_id FROM _tk WHERE mode = '{IMPORTED}'))
+    ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT id FROM _tk UNION SELECT supersedes FROM _tk WHERE supersedes IS NOT NULL"
+        ).fetchall()
+    ]
+    near = [
+        f"SELECT rid, id, supersedes, mode, session_id FROM {base} WHERE ok AND id IN (SELECT unnest($ids))",
+        f"SELECT * FROM {side} WHERE supersedes IN (SELECT id FROM _tk)",
+        f"""SELECT * FROM {side} WHERE mode = '{IMPORTED}' AND session_id IN (
+                SELECT session_id FROM _tk WHERE mode IS DISTINCT FROM '{IMPORTED}')""",
+    ]
+    if con.execute(f"SELECT count(*) FROM _tk WHERE mode = '{IMPORTED}'").fetchone() != (0,):
+        near.append(
+            f"""SELECT rid, id, supersedes, mode, session_id FROM {base}
+                WHERE ok AND mode IS DISTINCT FROM '{IMPORTED}' AND session_id IN (
+                    SELECT session_id FROM _tk WHERE mode = '{IMPORTED}')"""
         )
-        """
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _near AS {' UNION '.join(near)}", {"ids": ids})
     con.execute("CREATE OR REPLACE TEMP VIEW _both AS SELECT * FROM _near UNION ALL SELECT * FROM _tk")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS {_excluded_sql('_both')}")

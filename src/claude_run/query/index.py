@@ -30,7 +30,7 @@ import orjson
 from ..ledger import store
 from ..ledger.identity import Identity, Mark, holds_in
 
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 MANIFEST = "engine.json"
 
 
