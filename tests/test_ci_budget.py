@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claude_run import budget
@@ -79,6 +79,21 @@ def test_unknown_zone_is_a_usage_error() -> None:
 
 # --- which records count ---------------------------------------------------------------------------------
 
+
+def sum_records(
+    records: list[dict[str, Any]], start: datetime, end: datetime | None = None, **kw: Any
+) -> Any:
+    """The budget's spend of a ledger holding `records` (read by the engine, as a run's check is)."""
+    import tempfile
+
+    import orjson
+
+    with tempfile.TemporaryDirectory() as d:
+        ledger = Path(d) / "ledger.jsonl"
+        ledger.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        return budget.spend_since(ledger, start, end=end, **kw)  # (spend_since opens the engine)
+
+
 DAY = datetime(2026, 11, 23, tzinfo=UTC)
 NEXT = DAY + timedelta(days=1)
 
@@ -90,13 +105,13 @@ def test_window_is_start_inclusive_end_exclusive() -> None:
         rec(NEXT - timedelta(milliseconds=1), 2.0),
         rec(NEXT, 100.0),
     ]
-    spend = budget.sum_records(records, DAY, NEXT)
+    spend = sum_records(records, DAY, NEXT)
     assert (spend.usd, spend.records) == (3.0, 2)
 
 
 def test_unpriced_records_are_counted_apart() -> None:
     records = [rec(DAY, 1.5), rec(DAY, None), rec(DAY, None), rec(DAY, 0.5, cost_source="estimate")]
-    spend = budget.sum_records(records, DAY, NEXT)
+    spend = sum_records(records, DAY, NEXT)
     assert (spend.usd, spend.records, spend.unpriced, spend.estimated) == (2.0, 4, 2, 1)
 
 
@@ -107,34 +122,43 @@ def test_narrowing_by_tags_and_project() -> None:
         rec(DAY, 4.0, tags={"team": "b"}),
         rec(DAY, 8.0),
     ]
-    assert budget.sum_records(records, DAY, tags={"team": "a"}).usd == 3.0
-    assert budget.sum_records(records, DAY, project="widgets").usd == 13.0
-    assert budget.sum_records(records, DAY, tags={"team": "a"}, project="widgets").usd == 1.0
-    assert budget.sum_records(records, DAY, tags={"team": "a", "job": "x"}).usd == 1.0
+    assert sum_records(records, DAY, tags={"team": "a"}).usd == 3.0
+    assert sum_records(records, DAY, project="widgets").usd == 13.0
+    assert sum_records(records, DAY, tags={"team": "a"}, project="widgets").usd == 1.0
+    assert sum_records(records, DAY, tags={"team": "a", "job": "x"}).usd == 1.0
 
 
 def test_a_record_counts_once() -> None:
     original = rec(DAY, 1.0, rid="A")
     correction = rec(DAY + timedelta(hours=1), 1.25, rid="B", supersedes="A")
     records = [original, dict(original), rec(DAY, 2.0, rid="C"), correction]
-    spend = budget.sum_records(records, DAY, NEXT)
+    spend = sum_records(records, DAY, NEXT)
     assert (spend.usd, spend.records) == (3.25, 2)
 
 
 def test_bad_timestamps_are_skipped() -> None:
     records = [rec("not a date", 5.0), {"v": 1, "id": "x", "cost_usd": 5.0}, rec(DAY, 1.0)]
-    assert budget.sum_records(records, DAY).usd == 1.0
+    assert sum_records(records, DAY).usd == 1.0
 
 
+@settings(deadline=None, max_examples=40)
 @given(st.lists(st.tuples(st.integers(0, 29 * 24 * 60), st.integers(0, 10_000)), max_size=40))
 def test_days_add_up_to_the_month(items: list[tuple[int, int]]) -> None:
     month = datetime(2026, 2, 1, tzinfo=UTC)
+    import tempfile
+
+    from claude_run.query.engine import opened
+
     records = [rec(month + timedelta(minutes=m), cents / 100) for m, cents in items]
-    total = budget.sum_records(records, month, datetime(2026, 3, 1, tzinfo=UTC)).usd
-    days = sum(
-        budget.sum_records(records, month + timedelta(days=d), month + timedelta(days=d + 1)).usd
-        for d in range(28)
-    )
+    with tempfile.TemporaryDirectory() as d:
+        ledger = Path(d) / "ledger.jsonl"
+        ledger.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        with opened(ledger, persist=False) as eng:
+            total = budget.spend_in(eng.con, month, datetime(2026, 3, 1, tzinfo=UTC)).usd
+            days = sum(
+                budget.spend_in(eng.con, month + timedelta(days=d), month + timedelta(days=d + 1)).usd
+                for d in range(28)
+            )
     in_feb = sum(cents for m, cents in items if m < 28 * 24 * 60) / 100
     assert total == pytest.approx(days) == pytest.approx(in_feb)
 
@@ -271,6 +295,7 @@ def test_bad_budget_options_exit_2(tmp_path: Path, args: list[str]) -> None:
     assert not (tmp_path / "claude-ran").exists()
 
 
+@settings(deadline=None, max_examples=40)
 @given(
     st.lists(st.integers(-3 * 86_400_000, 3 * 86_400_000), max_size=30),
     st.integers(-86_400_000, 86_400_000),
@@ -289,13 +314,11 @@ def test_fast_string_window_agrees_with_parsed_timestamps(offsets_ms: list[int],
         }
         for r, o in zip(ours, offsets_ms, strict=True)
     ]
-    assert budget.sum_records(ours, start, end).records == budget.sum_records(other, start, end).records
+    assert sum_records(ours, start, end).records == sum_records(other, start, end).records
 
 
 def test_an_imported_copy_of_a_tracked_session_is_not_counted_twice() -> None:
     from datetime import datetime, timezone
-
-    from claude_run.budget import sum_records
 
     start = datetime(2026, 11, 23, tzinfo=timezone.utc)
     run = {

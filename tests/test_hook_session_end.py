@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_run import fold, hook
+from claude_run import hook
 from claude_run.import_run import run_import
 from claude_run.ledger.store import append
+from claude_run.query.records import iter_selected
 
 SAMPLES = Path("/work/shared/samples/claude-code-2.1.330/transcripts/-home-dev-project")
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -87,16 +88,15 @@ def test_a_second_call_and_a_later_import_count_nothing_twice(home: Path, tmp_pa
     assert hook.record_session(data, ledger, env(home)).endswith("nothing new in the transcript")
     result = run_import(ledger, [home / ".claude"], workers=1)
     assert TOOL_SESSION in result.sessions_tracked  # import sees the hook's record and stands aside
-    records = read(ledger)
-    assert [r["session_id"] for r in fold.effective(records)].count(TOOL_SESSION) == 1
+    assert [r["session_id"] for r in iter_selected(ledger)].count(TOOL_SESSION) == 1
 
 
 def test_an_import_before_the_hook_gives_way_to_it(home: Path, tmp_path: Path) -> None:
-    """fold.py rule 2: an imported record does not count once another record claims its session."""
+    """query/fold.py rule 3: an imported record does not count once another record claims its session."""
     ledger = tmp_path / "ledger.jsonl"
     run_import(ledger, [home / ".claude"], workers=1)
     hook.record_session(payload(home, TOOL_SESSION, tmp_path / "project"), ledger, env(home))
-    counted = [r for r in fold.effective(read(ledger)) if r["session_id"] == TOOL_SESSION]
+    counted = [r for r in iter_selected(ledger) if r["session_id"] == TOOL_SESSION]
     assert [r["source"] for r in counted] == ["hook"]
 
 

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claude_run.errors import BadInputFile
-from claude_run.fold import effective
 from claude_run.import_execution import import_execution_files
 from claude_run.import_run import run_import
+from claude_run.query.records import iter_selected
 from support import import_lines
 from support.ci_helpers import SAMPLE, base_env, execution_file_from, make_bin, sample_result
 from support.claude_cli import run_claude
@@ -228,7 +228,7 @@ def test_another_process_of_the_same_session_is_recorded_beside_it(tmp_path: Pat
     resumed.write_text(json.dumps(messages))
     (rec,) = import_execution_files(ledger, [resumed], env=NO_CI).records
     assert rec["supersedes"] is None
-    assert len(effective(_records(ledger))) == 2
+    assert len(list(iter_selected(ledger))) == 2
 
 
 def test_a_tracked_session_is_not_imported(tmp_path: Path) -> None:
@@ -254,7 +254,7 @@ def test_execution_file_replaces_an_earlier_transcript_import(tmp_path: Path) ->
     (transcript_rec,) = run_import(ledger, [_transcript(tmp_path)]).records
     (rec,) = import_execution_files(ledger, [_exec_file(tmp_path, SAMPLE)], env=NO_CI).records
     assert rec["supersedes"] == transcript_rec["id"]
-    assert [r["id"] for r in effective(_records(ledger))] == [rec["id"]]
+    assert [r["id"] for r in list(iter_selected(ledger))] == [rec["id"]]
 
 
 def test_transcript_import_leaves_an_imported_execution_file_alone(tmp_path: Path) -> None:
@@ -262,7 +262,7 @@ def test_transcript_import_leaves_an_imported_execution_file_alone(tmp_path: Pat
     (rec,) = import_execution_files(ledger, [_exec_file(tmp_path, SAMPLE)], env=NO_CI).records
     later = run_import(ledger, [_transcript(tmp_path)])
     assert later.records == [] and later.sessions_tracked == [SID]
-    assert [r["id"] for r in effective(_records(ledger))] == [rec["id"]]
+    assert [r["id"] for r in list(iter_selected(ledger))] == [rec["id"]]
 
 
 # --- malformed files: one line, a distinct exit code, nothing written -------------------------------------

@@ -270,8 +270,8 @@ def test_cli_table_and_json(tmp_path: Path) -> None:
             cost=1.5,
             limits={"five_hour": (0.3, reset), "seven_day": (0.1, now + timedelta(days=3))},
         ),
-        rec(now - timedelta(minutes=20), cost=0.5, id="superseded"),
-        rec(now - timedelta(minutes=10), cost=0.25, supersedes="superseded"),
+        rec(now - timedelta(minutes=20), cost=0.5, id="r0-superseded"),  # ids sort by creation
+        rec(now - timedelta(minutes=10), cost=0.25, supersedes="r0-superseded"),
     ]
     ledger.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
 

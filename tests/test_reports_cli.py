@@ -242,3 +242,98 @@ def test_instants_and_zones() -> None:
     with pytest.raises(UsageError):
         resolve_tz("Not/AZone")
     assert resolve_tz("utc") is timezone.utc
+
+
+# -- ledger sql, parquet export, ledger index ---------------------------------------------------------
+def test_sql_over_the_documented_views(ledger: Path) -> None:
+    q = "SELECT project, count(*) AS runs, sum(cost_usd) AS usd FROM runs WHERE priced"
+    q += " GROUP BY ALL ORDER BY ALL"
+    out = run("sql", q, "--format", "json", ledger=ledger)
+    assert out.returncode == 0, out.stderr
+    assert orjson.loads(out.stdout) == [
+        {"project": "api", "runs": 2, "usd": 0.3},
+        {"project": "web", "runs": 1, "usd": 0.3},
+    ]
+    table = run("sql", "SELECT id, model FROM parts ORDER BY id", ledger=ledger)
+    assert table.returncode == 0 and b"01JTEST0003  gw-model" in table.stdout
+    as_csv = run(
+        "sql",
+        "SELECT count(*) AS n, bool_and(counted) AS all_counted FROM all_records",
+        "--format",
+        "csv",
+        ledger=ledger,
+    )
+    assert as_csv.stdout == b"n,all_counted\n4,True\n"
+
+
+def test_sql_errors_are_one_line_and_exit_2(ledger: Path) -> None:
+    for bad in ("SELEKT 1", "SELECT nope FROM runs", "SELECT * FROM no_such_view"):
+        out = run("sql", bad, ledger=ledger)
+        assert out.returncode == 2, (bad, out.stderr)
+        lines = out.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("claude-run: SQL error:"), lines
+    assert run("sql", "SELECT 1", "--format", "xml", ledger=ledger).returncode == 2
+    # The views only: no file read or written through the query, the ledger least of all.
+    before = ledger.read_bytes()
+    for escape in (
+        f"COPY (SELECT 1) TO '{ledger}'",
+        f"SELECT * FROM read_text('{ledger}')",
+        "SET enable_external_access = true",
+    ):
+        assert run("sql", escape, ledger=ledger).returncode == 2, escape
+    assert ledger.read_bytes() == before
+
+
+def test_parquet_export_holds_the_runs_and_their_parts(ledger: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    target = tmp_path / "runs.parquet"
+    out = run("export", "--format", "parquet", "--output", str(target), ledger=ledger)
+    assert out.returncode == 0, out.stderr
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    rows = duckdb.sql(
+        f"SELECT id, project, cost_usd, len(parts) FROM read_parquet('{target}') ORDER BY id"
+    ).fetchall()
+    assert [(r[0], r[1], None if r[2] is None else float(r[2]), r[3]) for r in rows] == [
+        ("01JTEST0001", "api", 0.1, 1),
+        ("01JTEST0002", "api", 0.2, 1),
+        ("01JTEST0003", "api", None, 1),
+        ("01JTEST0004", "web", 0.3, 1),
+    ]
+    assert run("export", "--format", "parquet", ledger=ledger).returncode == 2  # needs --output
+
+
+def test_ledger_index_builds_and_reports_use_it(ledger: Path) -> None:
+    out = run("index", ledger=ledger)
+    assert out.returncode == 0, out.stderr
+    root = ledger.with_name(ledger.name + ".index")
+    assert (root / "engine.json").is_file()
+    assert {oct(p.stat().st_mode & 0o777) for p in root.glob("runs-*.duckdb")} == {"0o600"}
+    before = run("summary", "--format", "json", "--tz", "UTC", ledger=ledger).stdout
+    ledger.write_bytes(ledger.read_bytes() + orjson.dumps(rec(5, "2025-06-03T11:00:00.000Z")) + b"\n")
+    after = orjson.loads(run("summary", "--format", "json", "--tz", "UTC", ledger=ledger).stdout)
+    assert after["total"]["runs"] == orjson.loads(before)["total"]["runs"] + 1  # the tail is read
+
+
+def test_tag_values_that_are_numbers_sort_as_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    rows = [
+        rec(i, "2025-06-01T10:00:00.000Z", tags={"pr": pr}) for i, pr in enumerate(["10", "9", "x", "100"])
+    ]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    out = orjson.loads(run("summary", "--by", "tag:pr", "--format", "json", ledger=path).stdout)
+    assert [r["key"]["tag:pr"] for r in out["rows"]] == ["9", "10", "100", "x"]
+
+
+def test_list_shows_the_peak_context(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    rows = [
+        rec(
+            1,
+            "2025-06-01T10:00:00.000Z",
+            context={"peak_tokens": 90_000, "window": 200_000, "peak_pct": 45.0},
+        )
+    ]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    out = run("list", ledger=path)
+    assert out.returncode == 0 and b" ctx " in out.stdout and b" 45% " in out.stdout

@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_run import budget, daytotals, fold
+from claude_run import budget, daytotals, record
 from claude_run.ledger.rotation import rotate_locked
 from claude_run.ledger.store import append, locked
+from claude_run.query import fold
 from claude_run.statusline import fmt_money, status_line
 
 SAMPLES = Path("/work/shared/samples/claude-code-2.1.330")
@@ -290,7 +291,8 @@ def test_incremental_totals_equal_the_budget_full_read(
 
 
 def test_the_fold_constant_is_the_folds() -> None:
-    assert daytotals.REPLACEABLE_MODE == fold.REPLACEABLE_MODE
+    assert daytotals.REPLACEABLE_MODE == fold.IMPORTED
+    assert daytotals.MAX_COST_USD == record.MAX_RUN_COST_USD
 
 
 def test_appends_are_read_from_the_tail_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_run import fold
+from claude_run.query.records import iter_selected
 from support.claude_cli import claude_env, write_claude_json
 from support.mock_anthropic import MockApiFactory, text
 from test_e2e_run import SONNET, U1, U2, assert_tokens_equal_served, claude_run, read_ledger
@@ -125,7 +125,7 @@ def test_plain_claude_session_is_recorded_once_by_the_installed_hook(
     )
     assert again.returncode == 0 and again.stdout == "" and again.stderr == ""
     after = read_ledger(ledger)
-    assert len(fold.effective(after)) == 1 and len(after) == 1
+    assert len(list(iter_selected(ledger))) == 1 and len(after) == 1
 
 
 def test_a_tracked_run_with_the_hook_installed_is_recorded_once(

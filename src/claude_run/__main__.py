@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         return code
     from .run_cli import SUBCOMMANDS
 
+    if args[:2] == ["ledger", "summary"]:
+        from .reports.summary_cmd import main as summary_main
+
+        fast = summary_main(args[2:])  # the usual lines without typer; None: typer takes it
+        if fast is not None:
+            return fast
     if args and args[0] in SUBCOMMANDS:
         from .cli import run_app
 

@@ -4,12 +4,13 @@ Semantics (docs/ci.md, "Budgets"):
 - A period is the calendar day or month in `tz` (UTC unless told), from its first instant (00:00)
   up to, not including, the next period's first instant. A record counts when its `started_at`
   falls in the period.
-- Every record counts whatever its status (a failed run was still billed), once per id (a ledger
-  merged twice, or a record and one that `supersedes` it, are not double-counted).
+- Every record that the README's fold counts, whatever its status (a failed run was still billed):
+  once per id (a ledger merged twice, or a record and one that `supersedes` it, are not
+  double-counted), an imported session once.
 - Narrowing: `project` keeps records of that project; `tags` keeps records carrying every given
   KEY=VALUE pair.
-- `cost_usd` is summed as recorded (Claude's figure or our list-price estimate). Records with no cost
-  (unpriced) add nothing and are counted apart, so the message can say the sum is a lower bound.
+- `cost_usd` of priced records is summed as recorded (Claude's figure or our list-price estimate).
+  Unpriced records add nothing and are counted apart, so the message can say the sum is a lower bound.
 - Before a run: recorded + in-flight >= limit refuses the run (`BudgetExceeded`, exit 75). After
   it: the run's own cost is added; spent >= limit is reported as "budget reached".
 - Shared while runs go (issue 14): a tracked -p run reserves an entry in the in-flight file beside
@@ -17,7 +18,7 @@ Semantics (docs/ci.md, "Budgets"):
   is stopped when recorded + in-flight spend of any of its budgets reaches the limit (`LiveRun`).
   Claude also gets `--max-budget-usd` = what is left (`BudgetState.cap`), so a lone run stops itself.
 
-The spend query is one function, `spend_since`, so a faster rollup can replace the full read.
+The spend is read by the one read engine (`query`), so budgets count exactly what reports count.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -199,58 +200,6 @@ def _iso_ms(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def sum_records(
-    records: Iterable[Mapping[str, Any]],
-    start: datetime,
-    end: datetime | None = None,
-    *,
-    tags: Mapping[str, str] | None = None,
-    project: str | None = None,
-) -> Spend:
-    """Spend of `records` started in [start, end): the budget semantics, on any iterable of records."""
-    from . import fold
-    from .record import parse_iso
-
-    start_utc = start.astimezone(timezone.utc)
-    end_utc = end.astimezone(timezone.utc) if end is not None else None
-    # Our own timestamps (iso_utc: fixed width, UTC, "Z") sort as strings: compare those without parsing.
-    start_s = _iso_ms(start_utc)
-    end_s = _iso_ms(end_utc) if end_utc is not None else None
-    kept: dict[str, Mapping[str, Any]] = {}
-    folding = fold.Fold()
-    for rec in records:
-        folding.see(rec)  # the fold needs every record, in or out of the window
-        started = rec.get("started_at")
-        if not isinstance(started, str):
-            continue
-        if len(started) == 24 and started[-1] == "Z" and started[10] == "T":
-            if started < start_s or (end_s is not None and started >= end_s):
-                continue
-        else:
-            try:
-                when = parse_iso(started)
-            except ValueError:
-                continue
-            if when < start_utc or (end_utc is not None and when >= end_utc):
-                continue
-        if not _matches(rec, tags or {}, project):
-            continue
-        kept[str(rec.get("id"))] = rec  # a later copy of the same id replaces the earlier one
-    spend = Spend()
-    for rec in kept.values():
-        if not folding.counts(rec):
-            continue
-        spend.records += 1
-        cost = rec.get("cost_usd")
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-            spend.usd += float(cost)
-            if rec.get("cost_source") == "estimate":
-                spend.estimated += 1
-        else:
-            spend.unpriced += 1
-    return spend
-
-
 def spend_since(
     ledger: Path,
     start: datetime,
@@ -259,13 +208,56 @@ def spend_since(
     project: str | None = None,
     end: datetime | None = None,
 ) -> Spend:
-    """Spend recorded in `ledger` (all segments) for runs started at or after `start` (and before `end`).
+    """Spend recorded in `ledger` (all segments) for runs started in [start, end), from the read
+    engine: the records that count (the README's fold), narrowed by project and tags."""
+    from .query.engine import opened
 
-    Reads the whole ledger for now; this is the one place to swap for an indexed rollup.
-    """
-    from .ledger.store import iter_records
+    with opened(ledger, columns=("priced", "cost_usd", "cost_source", "project", "tags")) as eng:
+        return spend_in(eng.con, start, end, tags=tags, project=project)
 
-    return sum_records(iter_records(ledger), start, end, tags=tags, project=project)
+
+def recorded_spends(
+    ledger: Path,
+    windows: list[tuple[datetime, datetime | None]],
+    *,
+    tags: Mapping[str, str] | None = None,
+    project: str | None = None,
+) -> list[Spend]:
+    """`spend_since` of several windows, from one open of the read engine."""
+    from .query.engine import opened
+
+    with opened(ledger, columns=("priced", "cost_usd", "cost_source", "project", "tags")) as eng:
+        return [spend_in(eng.con, start, end, tags=tags, project=project) for start, end in windows]
+
+
+def spend_in(
+    con: Any,
+    start: datetime,
+    end: datetime | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+    project: str | None = None,
+) -> Spend:
+    """The budget's sum over an open engine's connection (see `spend_since`)."""
+    clauses = ["counted", "started_at >= ?"]
+    params: list[Any] = [start.astimezone(timezone.utc)]
+    if end is not None:
+        clauses.append("started_at < ?")
+        params.append(end.astimezone(timezone.utc))
+    if project is not None:
+        clauses.append("project = ?")
+        params.append(project)
+    for key, value in sorted((tags or {}).items()):
+        clauses.append("tags[?] = ?")
+        params += [key, value]
+    row = con.execute(
+        f"""SELECT count(*), sum(cost_usd) FILTER (WHERE priced), count(*) FILTER (WHERE NOT priced),
+                   count(*) FILTER (WHERE priced AND cost_source = 'estimate')
+            FROM _lines WHERE {" AND ".join(clauses)}""",
+        params,
+    ).fetchone()
+    records, usd, unpriced, estimated = row if row else (0, None, 0, 0)
+    return Spend(float(usd or 0), int(records), int(unpriced), int(estimated))
 
 
 def scope_text(spec: BudgetSpec) -> str:
@@ -319,10 +311,8 @@ def check(
     windows = [(period, limit, *period_bounds(period, now, tz)) for period, limit in spec.limits()]
 
     def recorded() -> list[Spend]:
-        return [
-            spend_since(ledger, start, end=end, tags=spec.tags, project=spec.project)
-            for _, _, start, end in windows
-        ]
+        pairs: list[tuple[datetime, datetime | None]] = [(start, end) for _, _, start, end in windows]
+        return recorded_spends(ledger, pairs, tags=spec.tags, project=spec.project)
 
     flight = InflightFile(ledger)
     seq0 = flight.read().seq
@@ -403,13 +393,11 @@ def status(spec: BudgetSpec, ledger: Path, now: datetime | None = None) -> tuple
     limits = spec.limits() or [(period, float("inf")) for period in PERIODS]
     windows = [(period, limit, *period_bounds(period, now, tz)) for period, limit in limits]
     flight = InflightFile(ledger)
-    spends = [
-        spend_since(ledger, start, end=end, tags=spec.tags, project=spec.project)
-        for _, _, start, end in windows
-    ]
+    pairs: list[tuple[datetime, datetime | None]] = [(start, end) for _, _, start, end in windows]
+    recorded = recorded_spends(ledger, pairs, tags=spec.tags, project=spec.project)
     current = flight.read()
     current.runs = current.live()
-    return _state(spec, windows, spends, current, flight, refuse=False), current
+    return _state(spec, windows, recorded, current, flight, refuse=False), current
 
 
 @dataclass
@@ -455,8 +443,10 @@ class LiveRun:
         assert self.ledger is not None
         spec = self.state.spec
         with self.flight.locked() as current:
-            for p in self.state.periods:
-                p.before = spend_since(self.ledger, p.start, end=p.end, tags=spec.tags, project=spec.project)
+            pairs: list[tuple[datetime, datetime | None]] = [(p.start, p.end) for p in self.state.periods]
+            again = recorded_spends(self.ledger, pairs, tags=spec.tags, project=spec.project)
+            for p, spent in zip(self.state.periods, again, strict=True):
+                p.before = spent
             self.entry.baseline_seq = current.seq
             current.runs[self.key] = self.entry
         self.ledger_identity = _identity(self.ledger)

@@ -34,8 +34,7 @@ def run_app(args: list[str]) -> int:
         plain_metavars(command)
         command.main(args=args[1:], prog_name=f"claude-run {name}", standalone_mode=False)
     except ClaudeRunError as exc:
-        sys.stderr.write(f"claude-run: {exc.message}\n")
-        return exc.exit_code
+        return exc.report()
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:

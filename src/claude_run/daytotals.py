@@ -10,9 +10,10 @@ whether the fold drops them) and the offset of the live file it covers. A refres
    stdlib alone, because importing identity.py (dataclasses, hashlib, orjson through the store)
    costs more than a whole refresh. A ledger deleted, replaced, restored, rotated or rewritten fails
    the check, and the file is rebuilt with one full read (the only full read);
-2. reads the bytes appended since (usually none), applying fold.py's two rules to them as `Fold.see`
-   does: a record naming a kept one in `supersedes` replaces it; a non-imported record claims its
-   session, so an imported record of that session stops counting;
+2. reads the bytes appended since (usually none), applying the fold's rules (`query/fold.py`) to
+   them: an id counts once; a new record naming a kept one in `supersedes` replaces it (appended
+   records carry newer ids); a non-imported record claims its session, so an imported record of that
+   session stops counting. The full read is the read engine's own answer;
 3. on a new day, drops the records started before it.
 
 Imported records of sessions claimed before today: a claim seen in the full read is kept when its
@@ -20,7 +21,7 @@ session has an imported record today; claims seen later are kept for WINDOW_DAYS
 import of the same session start within a day of each other, as they are the same session).
 
 The file is disposable: delete it and the next refresh rebuilds it. Stdlib only on the usual path
-(`json`, not orjson, whose import costs ~20 ms); the full read uses the ledger's own reader.
+(`json`, not orjson, whose import costs ~20 ms); the full read goes through the read engine.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ if TYPE_CHECKING:
     from datetime import tzinfo
     from typing import Any
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 EDGE = 4096  # bytes checksummed at each end of the covered part
 WINDOW_DAYS = 7
 SUFFIX = ".today.json"
 REBUILD_STALE_S = 600
-REPLACEABLE_MODE = "imported"  # fold.REPLACEABLE_MODE, checked equal by the tests
+MAX_COST_USD = 100_000.0  # record.MAX_RUN_COST_USD, checked equal by the tests
+REPLACEABLE_MODE = "imported"  # query.fold.IMPORTED, checked equal by the tests
 
 # One kept record: [started_at, cost or None, session_id or None, imported, replaced]
 if TYPE_CHECKING:
@@ -108,6 +110,7 @@ class Today:
         self.tz_key = tz_key
         self.entries: dict[str, Entry] = {}
         self.claimers: dict[str, str] = {}  # session id -> latest started_at of a claiming record
+        self.named: dict[str, str] = {}  # id named in a `supersedes` -> the greatest id naming it
         self.identity: list[Any] = []
         self.covered = 0
 
@@ -132,14 +135,16 @@ class Today:
                 session_usd += cost
         return usd, unpriced, session_usd
 
-    # -- the fold's rules on one new record (fold.Fold.see, for the records kept here) --------------
+    # -- the fold's rules on one appended record (query/fold.py), for the records kept here -------
     def see(self, rec: dict[str, Any], window_start: str) -> None:
         rid = rec.get("id")
         if not isinstance(rid, str) or not rid or not isinstance(rec.get("v"), int):
             return
         target = rec.get("supersedes")
-        if type(target) is str and target and target != rid and target in self.entries:
-            self.entries[target][4] = True
+        if type(target) is str and target and rid > target:  # a later (greater) id replaces
+            self.named[target] = max(rid, self.named.get(target, ""))
+            if target in self.entries:
+                self.entries[target][4] = True
         started = _started(rec.get("started_at"))
         sid = rec.get("session_id")
         sid = sid if isinstance(sid, str) and sid else None
@@ -152,11 +157,17 @@ class Today:
         if started is None or started < self.day_start:
             return
         cost = rec.get("cost_usd")
-        if not isinstance(cost, (int, float)) or isinstance(cost, bool) or cost != cost:
+        # Priced as the engine prices it: a plausible number not marked unpriced (query/schema.py).
+        if (
+            not isinstance(cost, (int, float))
+            or isinstance(cost, bool)
+            or not 0 <= cost <= MAX_COST_USD
+            or rec.get("cost_source") == "unpriced"
+        ):
             cost = None
-        old = self.entries.get(rid)
-        # A later copy of the same id replaces the earlier one (budget.sum_records); a replaced id stays so.
-        self.entries[rid] = [started, cost, sid, imported, bool(old and old[4])]
+        if rid in self.entries:
+            return  # an id's first line is the one that counts (query.fold, rule 1)
+        self.entries[rid] = [started, cost, sid, imported, self.named.get(rid, "") > rid]
 
     def roll(self, day_start: str, day_end: str, window_start: str) -> None:
         self.entries = {k: e for k, e in self.entries.items() if e[0] >= day_start}
@@ -173,6 +184,7 @@ class Today:
                 "covered": self.covered,
                 "entries": self.entries,
                 "claimers": self.claimers,
+                "named": self.named,
             },
             separators=(",", ":"),
         ).encode()
@@ -207,6 +219,7 @@ def _load(path: str) -> Today | None:
         today.covered = int(raw["covered"])
         today.entries = {str(k): list(v) for k, v in raw["entries"].items()}
         today.claimers = {str(k): str(v) for k, v in raw["claimers"].items()}
+        today.named = {str(k): str(v) for k, v in raw["named"].items()}
         for e in today.entries.values():
             if len(e) != 5 or not isinstance(e[0], str):
                 return None
@@ -242,39 +255,68 @@ def _read_tail(fd: int, start: int, size: int) -> tuple[list[bytes], int]:
 
 
 def _rebuild(ledger: str, day_start: str, day_end: str, window_start: str, tz_key: str) -> Today:
-    """One full read of every segment, with fold.Fold seeing every record (the exact rule)."""
+    """One full read through the read engine (`query`): today's records with the fold's verdict,
+    and the sessions claimed within the window (for imports that arrive later)."""
     from pathlib import Path
 
-    from . import fold
-    from .ledger.store import close_snapshot, iter_raw, open_snapshot, parse_line
+    from .query.engine import opened
 
     today = Today(day_start, day_end, tz_key)
-    folding = fold.Fold()
-    snap = open_snapshot(Path(ledger))
-    try:
-        live = None
-        for view in snap.segments:
-            is_live = str(view.path) == ledger
-            for offset, line, ended in iter_raw(view.file, view.size):
-                if is_live and not ended:
-                    break
-                if is_live:
-                    live = offset + len(line) + 1
-                rec = parse_line(line)
-                if rec is None:
-                    continue
-                folding.see(rec)
-                today.see(dict(rec), window_start)
-            if is_live:
-                today.covered = live or 0
-                today.identity = [view.dev, view.ino, snap.generation]
-    finally:
-        close_snapshot(snap)
-    for rid, entry in today.entries.items():
-        entry[4] = rid in folding.replaced
-        if entry[3] and entry[2] in folding.claimed:
-            today.claimers.setdefault(entry[2], day_start)
+    iso = "strftime(started_at, '%Y-%m-%dT%H:%M:%S.%gZ')"
+    with opened(Path(ledger)) as eng:
+        rows = eng.con.execute(
+            f"""SELECT id, {iso}, CASE WHEN priced THEN cost_usd::DOUBLE END, session_id,
+                       mode = '{REPLACEABLE_MODE}', counted
+                FROM _lines WHERE started_at >= ?::TIMESTAMPTZ""",
+            [day_start],
+        ).fetchall()
+        claims = eng.con.execute(
+            f"""SELECT session_id, max({iso}) FROM _lines
+                WHERE mode IS DISTINCT FROM '{REPLACEABLE_MODE}' AND session_id IS NOT NULL
+                  AND (started_at >= ?::TIMESTAMPTZ OR session_id IN (
+                      SELECT session_id FROM _lines WHERE mode = '{REPLACEABLE_MODE}'
+                      AND started_at >= ?::TIMESTAMPTZ))
+                GROUP BY 1""",
+            [window_start, day_start],
+        ).fetchall()
+        named = eng.con.execute(
+            """SELECT supersedes, max(id) FROM _lines
+               WHERE supersedes IS NOT NULL AND id > supersedes AND started_at >= ?::TIMESTAMPTZ
+               GROUP BY 1""",
+            [window_start],
+        ).fetchall()
+        live = [f for f in eng.files if f[0] == ledger]
+        generation = eng.generation
+    today.named = {str(t): str(r) for t, r in named}
+    for rid, started, cost, sid, imported, counted in rows:
+        if rid not in today.entries:  # an id's first line is the one that counts
+            today.entries[rid] = [started, cost, sid, bool(imported), not counted]
+    for sid, claimed_at in claims:
+        today.claimers[sid] = max(claimed_at or day_start, window_start)
+    if live:
+        _path, dev, ino, size = live[0]
+        today.covered = _last_line_end(ledger, size)
+        today.identity = [dev, ino, generation]
     return today
+
+
+def _last_line_end(ledger: str, size: int) -> int:
+    """The offset just past the last complete line within the first `size` bytes."""
+    try:
+        fd = os.open(ledger, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return 0
+    try:
+        pos = size
+        while pos > 0:
+            start = max(0, pos - 65536)
+            cut = _read_at(fd, pos - start, start).rfind(b"\n")
+            if cut >= 0:
+                return start + cut + 1
+            pos = start
+        return 0
+    finally:
+        os.close(fd)
 
 
 def _ledger_bytes(ledger: str, live_size: int) -> int:

@@ -15,6 +15,13 @@ class ClaudeRunError(Exception):
         super().__init__(message)
         self.message = message
 
+    def report(self) -> int:
+        """Say it on stderr, in the one shape every command uses; the exit code to end with."""
+        import sys
+
+        sys.stderr.write(f"claude-run: {self.message}\n")
+        return self.exit_code
+
 
 class UsageError(ClaudeRunError):
     """Bad command-line input (unknown option, malformed tag, bad date)."""

@@ -89,12 +89,10 @@ def _prior(ledger: Path, session_id: str) -> list[dict[str, Any]]:
 
 def start_offset(prior: list[dict[str, Any]]) -> int | None:
     """Where this session's next record starts in its transcript; None: leave the session alone."""
-    from .fold import replaceable
-
     start = 0
     for rec in prior:
-        if replaceable(rec):
-            continue  # imports give way to whatever the hook writes (fold rule 2)
+        if rec.get("mode") == "imported":
+            continue  # imports give way to whatever the hook writes (query/fold.py, rule 3)
         if rec.get("mode") == "telemetry":
             return None  # the telemetry service follows this session and rewrites its record
         span = rec.get("transcript")

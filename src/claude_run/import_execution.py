@@ -6,7 +6,7 @@ anything is written) -> one record per session, its usage fields built exactly a
 has, then append the rest in one write.
 
 Which sessions are already there (so a re-import writes nothing):
-- a session that a claude-run run or the telemetry service recorded (`fold.claimed_session`): the
+- a session that a claude-run run or the telemetry service recorded (`record.claimed_session`): the
   fold would not count an import of it anyway;
 - a session imported from an execution file before with the same usage (tokens per model, cost,
   turns): the same run, whichever copy of the file it came from. A different usage under the same
@@ -166,7 +166,7 @@ class _Known:
 
 
 def _known(records: Iterable[Mapping[str, Any]]) -> _Known:
-    from .fold import claimed_session
+    from .record import claimed_session
 
     known = _Known()
     for rec in records:

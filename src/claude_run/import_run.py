@@ -24,7 +24,6 @@ from .transcripts.locate import TranscriptFile, discover, roots_for
 from .transcripts.scan import FileScan, scan_file
 from .transcripts.session import Session
 
-TRACKED_MODES = ("non-interactive", "hybrid", "interactive")
 EXECUTION_FILE_SOURCE = "execution-file"  # the source of `ledger import --execution-file` records
 # Below this many bytes to read, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
@@ -168,8 +167,8 @@ class LedgerHolds:
 
 def ledger_holds(ledger: Path) -> LedgerHolds:
     """Tracked sessions, and per session its live imported record (the last one no other supersedes)."""
-    from .fold import named_target
     from .ledger.store import iter_lines, segments
+    from .record import claimed_session, named_target
 
     held = LedgerHolds()
     chains: dict[str, list[tuple[str, bytes]]] = {}
@@ -187,9 +186,9 @@ def ledger_holds(ledger: Path) -> LedgerHolds:
             sid, mode, rid = rec.get("session_id"), rec.get("mode"), rec.get("id")
             if not isinstance(sid, str):
                 continue
-            # An execution file's record holds the run's `result` figures and its CI context: the
-            # transcript of that session adds nothing, so it is left alone like a tracked run's.
-            if mode in TRACKED_MODES or rec.get("source") == EXECUTION_FILE_SOURCE:
+            # A session another record accounts for (a tracked run, the telemetry service, the hook,
+            # an execution file): its transcript adds nothing, and the read fold would not count it.
+            if claimed_session(rec) is not None or rec.get("source") == EXECUTION_FILE_SOURCE:
                 held.tracked.add(sid)
             elif mode == "imported" and isinstance(rid, str):
                 chains.setdefault(sid, []).append((rid, content_key(rec)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
@@ -117,6 +118,23 @@ class Record(TypedDict, total=False):
     claude_run_version: str
 
 
+def named_target(rec: Mapping[str, Any]) -> str | None:
+    """The id a record names in `supersedes`: a non-empty string, else none (a number or an object
+    there names nothing). Writers and maintenance use it; which records count is the read
+    engine's rule (`query.fold`)."""
+    target = rec.get("supersedes")
+    return target if type(target) is str and target else None
+
+
+def claimed_session(rec: Mapping[str, Any]) -> str | None:
+    """The session a record accounts for, so that an import of it would not count (`query.fold`,
+    rule 3): a non-empty string `session_id` on a record that is not itself `imported`."""
+    sid = rec.get("session_id")
+    if isinstance(sid, str) and sid and rec.get("mode") != "imported":
+        return sid
+    return None
+
+
 def new_id(now_ms: int | None = None) -> str:
     """A new record id (a ULID); see `claude_run.ids`."""
     from .ids import new_id as _new_id
@@ -193,6 +211,9 @@ def is_record(raw: object) -> bool:
 
 # Bounds past which a record cannot be true (docs/ledger.md, "verify"): one run costing more than
 # $100,000, or more than ten billion tokens of one kind, is a corrupted or forged line.
+# What a single record can plausibly hold. A figure outside these bounds (or negative, or not finite)
+# cannot be true: `ledger verify` reports it (`implausible`) and the read engine keeps it out of every
+# total, with a warning (`query/schema.py`).
 MAX_RUN_COST_USD = 100_000.0
 MAX_RUN_TOKENS = 10_000_000_000
 

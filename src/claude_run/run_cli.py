@@ -202,8 +202,8 @@ def parse_fast(own: list[str]) -> Options | None:
         if option.action == "const":
             if eq:
                 return None
-            if option.dest == "mode":
-                _set_mode(ns, str(argument), flag)
+            if option.dest == "mode" and ns.mode not in (None, argument):
+                return None  # two modes: argparse says so, in the order it meets errors
             setattr(ns, option.dest, argument)
             continue
         if not eq:
@@ -215,8 +215,8 @@ def parse_fast(own: list[str]) -> Options | None:
         elif isinstance(argument, tuple):
             if value not in argument:
                 return None
-            if option.dest == "mode":
-                _set_mode(ns, value, flag)
+            if option.dest == "mode" and ns.mode not in (None, value):
+                return None
             setattr(ns, option.dest, value)
         elif callable(argument):
             try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -90,21 +90,30 @@ def write(path: Path, records: list[dict[str, Any]], *, garbage: bool = False) -
 
 # -- brute force ------------------------------------------------------------------------------------
 def folded(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The fold rules, plainly: later supersedes earlier; imports of tracked sessions don't count."""
-    first = {}
-    for pos, r in enumerate(records):
-        first.setdefault(r["id"], pos)
+    """The README's fold, plainly: an id counts once (its first line); a record named in the
+    `supersedes` of a record with a greater id is replaced; imports of sessions that a record of
+    another mode holds don't count."""
+    ids = {r["id"] for r in records}
     gone = set()
-    for pos, r in enumerate(records):
+    for r in records:
         t = r.get("supersedes")
-        if t and t != r["id"] and t in first and first[t] < pos:
+        if isinstance(t, str) and t and t in ids and r["id"] > t:
             gone.add(t)
     tracked = {r["session_id"] for r in records if r.get("mode") != "imported" and r.get("session_id")}
-    return [
-        r
-        for r in records
-        if r["id"] not in gone and not (r.get("mode") == "imported" and r.get("session_id") in tracked)
-    ]
+    out, seen = [], set()
+    for r in records:
+        if r["id"] in seen:
+            continue
+        seen.add(r["id"])
+        if r["id"] in gone or (r.get("mode") == "imported" and r.get("session_id") in tracked):
+            continue
+        out.append(r)
+    return out
+
+
+def pico(cost: Any) -> Fraction:
+    """A cost as the engine takes it: its decimal text rounded half away from zero to 1e-12 USD."""
+    return Fraction(Decimal(repr(cost)).quantize(Decimal("1e-12"), rounding=ROUND_HALF_UP))
 
 
 def _priced(cost: Any, source: Any) -> bool:
@@ -114,7 +123,7 @@ def _priced(cost: Any, source: Any) -> bool:
 def pieces(rec: dict[str, Any], by_model: bool) -> list[tuple[str, bool, dict[str, int], Fraction, int]]:
     """(model, priced, tokens, cost, runs) per counted piece of a record."""
     rec_priced = _priced(rec.get("cost_usd"), rec.get("cost_source"))
-    rec_cost = Fraction(rec["cost_usd"]) if rec_priced else Fraction(0)
+    rec_cost = pico(rec["cost_usd"]) if rec_priced else Fraction(0)
     main = rec.get("model") or "(unknown)"
     models = rec.get("models") or {}
     if not by_model or not models:
@@ -124,14 +133,14 @@ def pieces(rec: dict[str, Any], by_model: bool) -> list[tuple[str, bool, dict[st
     for i, (m, p) in enumerate(models.items()):
         pp = _priced(p.get("cost_usd"), p.get("cost_source"))
         toks = {k: p[k] for k in KINDS}
-        cost = Fraction(p["cost_usd"]) if pp else Fraction(0)
+        cost = pico(p["cost_usd"]) if pp else Fraction(0)
         if i == main_i:
             for k in KINDS:
                 toks[k] += rec["tokens"][k] - sum(q[k] for q in models.values())
             if rec_priced:
                 cost += rec_cost - sum(
                     (
-                        Fraction(q["cost_usd"])
+                        pico(q["cost_usd"])
                         for q in models.values()
                         if _priced(q.get("cost_usd"), q.get("cost_source"))
                     ),
@@ -157,6 +166,8 @@ def brute(
     by_model = "model" in group_by or model is not None
     out: dict[tuple[bool, tuple[str, ...]], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Fraction(0)])
     for rec in folded(records):
+        if rec.get("started_at") is None:  # no readable start: in no report (the fold still saw it)
+            continue
         ts = datetime.fromisoformat(rec["started_at"].replace("Z", "+00:00")).timestamp()
         if (since is not None and ts < since) or (until is not None and ts >= until):
             continue

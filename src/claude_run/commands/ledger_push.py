@@ -106,12 +106,18 @@ def difference(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def select(records: list[dict[str, Any]], pushed: set[str], since: str | None) -> list[dict[str, Any]]:
-    from ..fold import effective
-
-    by_id = {r["id"]: r for r in records}
+def select(
+    records: list[dict[str, Any]], counted: set[str], pushed: set[str], since: str | None
+) -> list[dict[str, Any]]:
+    """The counted records (`counted`: their ids, from the read engine) not pushed yet; a record
+    that supersedes one already pushed goes as the difference."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for r in records:
+        by_id.setdefault(r["id"], r)  # an id's first line is the one that counts
     out = []
-    for rec in effective(records):
+    for rec in by_id.values():
+        if rec["id"] not in counted:
+            continue
         if rec["id"] in pushed:
             continue
         if since and str(rec.get("ended_at") or "") < since:
@@ -165,7 +171,7 @@ def register(app: typer.Typer) -> None:
 
         from .. import __version__
         from ..gates import check_ledger
-        from ..ledger.store import ReadStats, iter_records
+        from ..ledger.store import iter_records
         from ..paths import ledger_path
         from ..record import user_hash
         from ..reports.timeparse import parse_instant
@@ -184,14 +190,17 @@ def register(app: typer.Typer) -> None:
             since = parse_instant(since).strftime("%Y-%m-%dT%H:%M:%S")
         path = ledger_path(ledger)
         check_ledger(path, reading=True)
-        stats = ReadStats()
-        records = [dict(r) for r in iter_records(path, stats)]
-        for warning in stats.warnings():
-            sys.stderr.write(f"claude-run ledger push: {warning}\n")
+        from ..query.engine import opened
+
+        with opened(path) as eng:
+            for warning in eng.warnings:
+                sys.stderr.write(f"claude-run ledger push: {warning}\n")
+            counted = {str(r[0]) for r in eng.con.execute("SELECT id FROM runs").fetchall()}
+        records = [dict(r) for r in iter_records(path)]
         spath = state_path(path)
         state = {} if dry_run else load_state(spath)
         pushed = set() if resend else set(state.get(otlp, []))
-        todo = select(records, pushed, since)
+        todo = select(records, counted, pushed, since)
         user = user_hash()
         sent = 0
         for i in range(0, len(todo), BATCH):

@@ -33,9 +33,8 @@ def quota(
 ) -> None:
     """Plan quota: the latest 5-hour and 7-day utilization, spend per 5-hour window, burn rate, projection."""
     from ..errors import UsageError
-    from ..fold import effective
-    from ..ledger.store import ReadStats, iter_records
     from ..paths import ledger_path
+    from ..query.records import iter_selected
     from ..reports.timeparse import resolve_tz
 
     if fmt not in ("table", "json"):
@@ -47,10 +46,10 @@ def quota(
     # A directory, symlink or another user's file is refused like everywhere; a missing ledger is
     # this report's "No runs in the ledger." (its tests ask for that).
     check_ledger(path, reading=False)
-    stats = ReadStats()
-    # The lead moves every read to the query engine; until then, the counted records the plain way.
-    records = effective(iter_records(path, stats)) if path.exists() else []
-    for warning in stats.warnings():
+    warnings: list[str] = []
+    # The counted records (the read engine's fold), whole: the quota reads `rate_limits` too.
+    records = list(iter_selected(path, warnings=warnings)) if path.exists() else []
+    for warning in warnings:
         sys.stderr.write(f"claude-run: warning: {warning}\n")
     rep = report(records, datetime.now(timezone.utc), recent)
     if fmt == "json":

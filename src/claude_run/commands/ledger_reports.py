@@ -85,17 +85,9 @@ def summary(
     ledger: LedgerOpt = None,
 ) -> None:
     """Totals grouped by day (default) or other dimensions: tokens, cost, cache hit ratio and savings."""
-    from ..gates import choice
-    from ..reports.formats import FORMATS, render
-    from ..reports.grouping import parse_group_by
-    from ..reports.query import aggregate
+    from ..reports.summary_cmd import summary as run
 
-    choice(fmt, FORMATS, "--format")
-    path, zone = _ctx(ledger, tz)
-    group_by = parse_group_by(by)
-    report = aggregate(path, group_by, _filters(zone, since, until, project, model, status, tag), zone)
-    _warn(report.warnings)
-    _out(render(report, fmt, title))
+    run(by, since, until, project, model, status, tag, tz, fmt, title, ledger)
 
 
 def compare(
@@ -139,8 +131,8 @@ def list_runs(
     """The last N runs, one line each (oldest first)."""
     import orjson
 
+    from ..query.records import latest
     from ..reports.listing import render_list
-    from ..reports.query import latest
 
     path, zone = _ctx(ledger, tz)
     records = latest(path, n, _filters(zone, since, until, project, model, status, tag), zone)
@@ -157,14 +149,16 @@ def show(
     """One record in full (JSON)."""
     import orjson
 
-    from ..reports.query import find
+    from ..query.records import find
 
     rec = find(_ledger(ledger), record_id)
     _out(orjson.dumps(rec, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def export(
-    fmt: Annotated[str, typer.Option("--format", help="jsonl, json or csv.")] = "jsonl",
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl, json, csv or parquet (needs --output).")
+    ] = "jsonl",
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write to FILE (atomically).")] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -188,9 +182,39 @@ def export(
     export_records(path, filters, zone, fmt, Path(output) if output else None, fold=not all_records)
 
 
+def sql(
+    query: Annotated[
+        str, typer.Argument(metavar="SQL", help="A query over the views runs, parts, all_records.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    ledger: LedgerOpt = None,
+) -> None:
+    """Ask the ledger anything in SQL (DuckDB): views `runs`, `parts` and `all_records` (docs/reports.md)."""
+    from ..gates import choice
+    from ..query.records import SQL_FORMATS, render_sql, run_sql
+
+    choice(fmt, SQL_FORMATS, "--format")
+    cols, rows, warnings = run_sql(_ledger(ledger), query)
+    _warn(warnings)
+    _out(render_sql(cols, rows, fmt))
+
+
+def build_index(ledger: LedgerOpt = None) -> None:
+    """Build the ledger's read index now (reports do it by themselves; this is for scripts and CI)."""
+    from ..errors import LedgerError
+    from ..query.engine import build_index as build
+
+    path = _ledger(ledger)
+    if not build(path):
+        raise LedgerError(f"could not build the index of {path} (missing, not writable, or being built)")
+    sys.stderr.write(f"claude-run: indexed {path}\n")
+
+
 def register(app: typer.Typer) -> None:
     app.command("summary")(summary)
     app.command("compare")(compare)
     app.command("list")(list_runs)
     app.command("show")(show)
     app.command("export")(export)
+    app.command("sql")(sql)
+    app.command("index")(build_index)

@@ -30,14 +30,13 @@ LedgerOpt = Annotated[
 
 
 def render(ledger: Path, tag_labels: list[str], top: int) -> str:
-    from ..ledger.store import ReadStats, iter_records
+    from ..query.engine import opened
     from ..telemetry.prometheus import exposition
 
-    stats = ReadStats()
-    records = [dict(r) for r in iter_records(ledger, stats)]
-    for warning in stats.warnings():
-        sys.stderr.write(f"claude-run metrics: {warning}\n")
-    return exposition(records, tag_labels=tag_labels, top_projects=top, top_models=top, top_tag_values=top)
+    with opened(ledger) as eng:
+        for warning in eng.warnings:
+            sys.stderr.write(f"claude-run metrics: {warning}\n")
+        return exposition(eng, tag_labels=tag_labels, top_projects=top, top_models=top, top_tag_values=top)
 
 
 def cached(make: Callable[[], str], ledger: Path) -> Callable[[], str]:

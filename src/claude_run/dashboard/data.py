@@ -1,51 +1,70 @@
-"""Ledger -> the dashboard's view model: the ONE module that knows how records are aggregated.
+"""Ledger -> the dashboard's view model, answered by the one read engine (`claude_run.query`).
 
 The page never sees records, only aggregates and the latest N runs, so a 1,000,000-record ledger
 costs the browser the same as a ten-record one.
 
-`Rollup` folds records into small sums keyed by (day, model, project, branch), plus the same sums per
-tag KEY=VALUE, and remembers how far it has read each ledger file (by inode), so a live dashboard
-re-reads only the bytes appended since the last look. A file that shrank or vanished (repair, prune,
-reset) triggers a rebuild from scratch; a rotation is just a known inode under a new name.
+Every figure comes from the engine's counted rows (`_lines`, one per record line with `counted`
+from the fold; `_parts`, the counted records' model parts with the residual on the main part), with
+the filters of `ledger summary` (`query.summary.where_sql`) and its labels (`dim_sql`), so the page
+and `ledger summary` cannot disagree:
+- totals, projects, branches, tags and days count whole records, priced or unpriced by the record's
+  own cost (as `ledger summary --by project`); the charts by model count model parts, priced by the
+  part's own cost (as `--by day,model`); unpriced usage is kept apart, never $0;
+- under the model filter (an exact model name) everything counts that model's parts;
+- cache savings: cache reads of priced usage per model, times the model's list-price rate.
 
-`view(filters)` then answers any filter combination from those sums. When the `reports` package
-grows a shared aggregation API, swapping to it is a change to this module only: `view` is the
-contract with `render` and `server`.
+`Live` keeps one engine open and reopens it when the ledger files changed (the server's watcher);
+`view(filters)` answers any filter set from it, cached until the ledger changes. `View` is the
+contract with `render`, `page` and `server`.
 """
 
 from __future__ import annotations
 
-import gc
-import heapq
 import os
 import re
 import threading
-from array import array
-from bisect import bisect_left
-from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import orjson
 
 from ..errors import LedgerError, UsageError
 from ..ledger.store import segments
-from ..record import is_record, parse_iso
+from ..reports.filters import Filters as QueryFilters
+from ..reports.timeparse import Bound, resolve_tz
 
-# Sums are plain lists (fast to add into); these name the slots.
-RUNS, INPUT, OUTPUT, CACHE_READ, CACHE_CREATION, COST, EST_COST, UNPRICED_RUNS, UNPRICED_TOKENS = range(9)
-LATEST_KEPT = 2000  # newest runs kept in memory for the "latest runs" table (filtered at view time)
+if TYPE_CHECKING:
+    from ..query.engine import Engine
+
 LATEST_SHOWN = 50
 MAX_TAG_VALUES = 64  # a tag key with more distinct values is left out of the tag chart and filter
 NONE_LABEL = "(none)"
 PERIODS: tuple[str, ...] = ("7d", "30d", "90d", "365d", "all")
 _PERIOD_RE = re.compile(r"^(\d{1,5})d$")
-_CHUNK = 8 * 1024 * 1024
 
-Key = tuple[str, str, str, str]  # day, model, project, branch
+#: What the dashboard reads of a record (a large ledger without an index is read for these alone).
+COLUMNS = (
+    "priced",
+    "cost_usd",
+    "cost_source",
+    "input",
+    "output",
+    "cache_read",
+    "cache_creation",
+    "model",
+    "models",
+    "project",
+    "branch",
+    "tags",
+    "status",
+    "duration_ms",
+)
+#: The latest-runs table's CI link. Not in a lean read (the `ci` object is the costliest column to
+#: read); an engine on the index has it, and `Live` reopens on the index once it is built.
+CI_COLUMNS = ("ci_provider", "ci_workflow", "ci_job", "ci_url")
 
 
 @dataclass(frozen=True)
@@ -151,786 +170,603 @@ class View(TypedDict):
     read: dict[str, int]
 
 
-def _new() -> list[Any]:
-    return [0, 0, 0, 0, 0, 0.0, 0.0, 0, 0]
+# ---------------------------------------------------------------- sums
 
 
-def _add(a: list[Any], b: list[Any]) -> None:
-    # Unrolled: this runs once per row per group on every view.
-    a[0] += b[0]
-    a[1] += b[1]
-    a[2] += b[2]
-    a[3] += b[3]
-    a[4] += b[4]
-    a[5] += b[5]
-    a[6] += b[6]
-    a[7] += b[7]
-    a[8] += b[8]
+@dataclass
+class _Sums:
+    """One group's figures, priced and unpriced apart as `ledger summary` keeps them."""
+
+    runs: int = 0
+    unpriced_runs: int = 0
+    tokens: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # input, output, read, write
+    unpriced_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    estimated: Decimal = Decimal(0)
+    savings: Decimal = Decimal(0)  # cache reads of priced usage times their model's rate
+    priced_cache: int = 0  # cache reads of priced usage
+    unknown_cache: int = 0  # ... of models without a list price
+    rated: int = 0  # priced parts with cache reads and a list price
+
+    def add(self, r: tuple[Any, ...]) -> None:
+        """One row of `_figures` (after the group's labels): priced?, runs, tokens, costs, savings."""
+        priced, runs = bool(r[0]), int(r[1])
+        toks = [int(x or 0) for x in r[2:6]]
+        self.runs += runs
+        for i in range(4):
+            self.tokens[i] += toks[i]
+        if priced:
+            self.cost += r[6] or 0
+            self.estimated += r[7] or 0
+            self.savings += r[8] or 0
+            self.unknown_cache += int(r[9] or 0)
+            self.rated += int(r[10] or 0)
+            self.priced_cache += toks[2]
+        else:
+            self.unpriced_runs += runs
+            self.unpriced_tokens += sum(toks)
+
+    def merge(self, other: _Sums) -> None:
+        self.runs += other.runs
+        self.unpriced_runs += other.unpriced_runs
+        for i in range(4):
+            self.tokens[i] += other.tokens[i]
+        self.unpriced_tokens += other.unpriced_tokens
+        self.cost += other.cost
+        self.estimated += other.estimated
+        self.savings += other.savings
+        self.priced_cache += other.priced_cache
+        self.unknown_cache += other.unknown_cache
+        self.rated += other.rated
+
+    def totals(self) -> Totals:
+        inp, out, read, write = self.tokens
+        # `ledger summary`'s rule: unknown when cache reads were priced but none had a list price.
+        known = self.rated > 0 or not self.priced_cache
+        prompt = inp + read + write
+        return {
+            "runs": self.runs,
+            "input": inp,
+            "output": out,
+            "cache_read": read,
+            "cache_creation": write,
+            "tokens": inp + out + read + write,
+            "cost_usd": float(self.cost),
+            "estimated_cost_usd": float(self.estimated),
+            "unpriced_runs": self.unpriced_runs,
+            "unpriced_tokens": self.unpriced_tokens,
+            "cache_hit_ratio": read / prompt if prompt else None,
+            "cache_savings_usd": float(self.savings) if known else None,
+            "unpriced_savings_tokens": self.unknown_cache,
+        }
 
 
-def _int(value: Any) -> int:
-    return value if type(value) is int else 0
+def _groups(sums: dict[str, _Sums], limit: int) -> list[Group]:
+    totals = {k: s.totals() for k, s in sums.items()}
+    ordered = sorted(totals, key=lambda k: (-totals[k]["cost_usd"], -totals[k]["runs"], k))
+    out: list[Group] = [{"key": k, "totals": totals[k]} for k in ordered[:limit]]
+    if len(ordered) > limit:
+        rest = _Sums()
+        for k in ordered[limit:]:
+            rest.merge(sums[k])
+        out.append({"key": f"{len(ordered) - limit} others", "totals": rest.totals()})
+    return out
 
 
-def _str(value: Any) -> str:
-    return value if type(value) is str and value else NONE_LABEL
+# ---------------------------------------------------------------- SQL
+
+#: Per opened engine, the counted model parts with their record's labels and each part's cache
+#: savings (`_dash`), so that a view is a few scans of one table instead of joins of the views.
+#: Tags are a reference (`th`) to the record's tag set in `_tagsets`: a million records carry a
+#: few thousand distinct sets, and copying the maps would be half the cost of the table.
+#: Reads `_lines l`, `_parts p` and `_rates r`; `{day}` is `query.summary.dim_sql("day", …)`.
+_DASH_SQL = """
+CREATE OR REPLACE TEMP TABLE _dash AS
+SELECT l.rid, true AS counted, l.started_at, {day} AS day, l.project, l.branch, hash(l.tags) AS th,
+       l.priced AS lpr, coalesce(l.cost_source = 'estimate', false) AS est,
+       p.model, p.part_priced AS pp, p.is_main, p.input, p.output, p.cache_read, p.cache_creation, p.cost,
+       CAST(p.cache_read * r.delta AS DECIMAL(38, 18)) AS sav,
+       CASE WHEN r.delta IS NULL THEN p.cache_read ELSE 0 END AS unk, r.delta IS NOT NULL AS rated
+FROM _lines l JOIN _parts p USING (rid) LEFT JOIN _rates r ON r.model = p.model
+WHERE l.counted AND l.started_at IS NOT NULL
+"""
+_TAGSETS_SQL = """
+CREATE OR REPLACE TEMP TABLE _tagsets AS
+SELECT hash(tags) AS th, any_value(tags) AS tags FROM _lines
+WHERE counted AND started_at IS NOT NULL AND cardinality(tags) > 0 GROUP BY th
+"""
 
 
-def _cost(value: Any) -> float | None:
-    return float(value) if type(value) is float or type(value) is int else None
+def _where(f: Filters, tz: tzinfo, today: date) -> tuple[str, list[Any]]:
+    """The WHERE over `_dash l` (the units counted; under the model filter, that model's parts)."""
+    from ..query.summary import where_sql
+
+    since = None if f.period == "all" else Bound(day=_cutoff(f.period, today).toordinal())
+    projects = (f.project,) if f.project is not None and f.project != NONE_LABEL else ()
+    where, params = where_sql(QueryFilters(since=since, projects=projects), tz, False)
+    if f.project == NONE_LABEL:
+        where += " AND l.project IS NULL"
+    if f.tag is not None:  # `where_sql`'s tag test, on the record's tag set
+        where += " AND l.th IN (SELECT th FROM _tagsets WHERE tags[?] = ?)"
+        params += list(f.tag.partition("=")[::2])
+    if f.model is not None:
+        where += " AND l.model = ?"
+        params.append(f.model)
+    return where, params
 
 
-class _DayOf:
-    """UTC ISO timestamp -> local calendar day, cached per hour (1M records share ~9k hours a year)."""
-
-    def __init__(self) -> None:
-        self.hours: dict[str, str | datetime] = {}
-
-    def __call__(self, stamp: Any) -> str | None:
-        if type(stamp) is not str:
-            return None
-        if len(stamp) >= 16 and stamp[10] == "T" and stamp.endswith(("Z", "+00:00")):
-            hour = stamp[:13]
-            cached = self.hours.get(hour)
-            if cached is None:
-                try:
-                    utc = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
-                except ValueError:
-                    return None
-                local = utc.astimezone()
-                # Whole-hour offsets: the minute cannot move the day, so the day string is the answer.
-                cached = local.strftime("%Y-%m-%d") if local.minute == 0 else local
-                self.hours[hour] = cached
-            if type(cached) is str:
-                return cached
-            try:
-                return (cached + timedelta(minutes=int(stamp[14:16]))).strftime("%Y-%m-%d")  # type: ignore[operator]
-            except ValueError:
-                return None
-        try:
-            return parse_iso(stamp).astimezone().strftime("%Y-%m-%d")
-        except ValueError:
-            return None
+def _cutoff(period: str, today: date) -> date:
+    return today - timedelta(days=int(period[:-1]) - 1)
 
 
-def _parts(rec: dict[str, Any], model: str) -> list[tuple[str, list[Any]]]:
-    """A record's sums, split by model when every model's cost is known, else all on its main model."""
-    raw_tokens = rec.get("tokens")
-    tokens: dict[str, Any] = raw_tokens if type(raw_tokens) is dict else {}
-    cost = _cost(rec.get("cost_usd"))
-    models = rec.get("models")
-    if cost is not None and type(models) is dict and len(models) > 1:
-        split: list[tuple[str, list[Any]]] = []
-        for name, mu in models.items():
-            mu_cost = _cost(mu.get("cost_usd")) if type(mu) is dict else None
-            if mu_cost is None:
-                split = []
-                break
-            sums = _new()
-            sums[INPUT] = _int(mu.get("input"))
-            sums[OUTPUT] = _int(mu.get("output"))
-            sums[CACHE_READ] = _int(mu.get("cache_read"))
-            sums[CACHE_CREATION] = _int(mu.get("cache_creation"))
-            sums[COST] = mu_cost
-            if mu.get("cost_source") == "estimate":
-                sums[EST_COST] = mu_cost
-            split.append((str(name), sums))
-        if split:
-            # The run counts once, on its main model (or the first when the main one is not listed).
-            names = [n for n, _ in split]
-            split[names.index(model) if model in names else 0][1][RUNS] = 1
-            return split
-    inp = _int(tokens.get("input"))
-    out = _int(tokens.get("output"))
-    read = _int(tokens.get("cache_read"))
-    write = _int(tokens.get("cache_creation"))
-    if cost is not None:
-        est = cost if rec.get("cost_source") == "estimate" else 0.0
-        return [(model, [1, inp, out, read, write, cost, est, 0, 0])]
-    used = inp + out + read + write
-    # Unpriced usage is kept apart: folding it in as $0 would understate the spend. A run that used
-    # nothing (it crashed before the first request) has nothing to price.
-    return [(model, [1, inp, out, read, write, 0.0, 0.0, 1 if used else 0, used])]
+def _figures(by_part: bool) -> str:
+    """A unit is a record (priced by its own cost; its main part carries the run), or under the
+    model filter a part (priced by its own cost)."""
+    upr = "pp" if by_part else "lpr"
+    run = "" if by_part else " FILTER (WHERE is_main)"
+    return f"""
+        {upr} AS upr, count(*){run} AS runs,
+        sum(input) AS f_in, sum(output) AS f_out, sum(cache_read) AS f_cr, sum(cache_creation) AS f_cw,
+        sum(cost) FILTER (WHERE {upr}) AS f_cost, sum(cost) FILTER (WHERE {upr} AND est) AS f_est,
+        sum(sav) FILTER (WHERE {upr}) AS f_sav, sum(unk) FILTER (WHERE {upr}) AS f_unk,
+        count(*) FILTER (WHERE {upr} AND rated AND cache_read <> 0) AS f_rated
+    """
 
 
-def _ci(rec: dict[str, Any]) -> tuple[str | None, str | None]:
-    ci = rec.get("ci")
-    if type(ci) is not dict:
-        return None, None
-    url = ci.get("url") if type(ci.get("url")) is str else None
-    if url is not None and not url.startswith(("https://", "http://")):
+@dataclass
+class _Static:
+    """What a view needs that does not depend on its filters: counted once per opened engine."""
+
+    tz: tzinfo
+    projects: list[str]
+    models: list[str]
+    tags: list[str]
+    uncharted: list[str]
+    read: dict[str, int]
+    has_ci: bool = True
+
+
+def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = None) -> _Static:
+    """Build `_dash` on a freshly opened engine and count what every view shows alike."""
+    from ..query.index import index_dir
+    from ..query.summary import dim_sql
+    from ..reports.totals import SavingsRates
+
+    tz = tz or resolve_tz(None)
+    con = eng.con
+    con.execute("SET enable_progress_bar = false")  # a server's terminal is no place for one
+    models = sorted(str(r[0]) for r in con.execute("SELECT DISTINCT model FROM _parts").fetchall())
+    cache = index_dir(ledger)
+    rates = SavingsRates(cache if cache.is_dir() else None)
+    con.execute("CREATE OR REPLACE TEMP TABLE _rates (model VARCHAR, delta DECIMAL(38, 18))")
+    known = [(m, rates.get(m)) for m in models]
+    rates.save()
+    if known:
+        con.executemany("INSERT INTO _rates VALUES (?, ?)", [[m, d] for m, d in known])
+    con.execute(_DASH_SQL.format(day=dim_sql("day", tz, False)))
+    con.execute(_TAGSETS_SQL)
+    projects = sorted(
+        str(r[0])
+        for r in con.execute(f"SELECT DISTINCT coalesce(project, '{NONE_LABEL}') FROM _dash").fetchall()
+    )
+    dated_models = sorted(str(r[0]) for r in con.execute("SELECT DISTINCT model FROM _dash").fetchall())
+    tags: list[str] = []
+    uncharted: list[str] = []
+    rows = con.execute(
+        f"""
+        WITH t AS (SELECT unnest(map_keys(tags)) AS k, unnest(map_values(tags)) AS v FROM _tagsets)
+        SELECT k, CASE WHEN count(DISTINCT v) <= {MAX_TAG_VALUES} THEN list(DISTINCT v) END
+        FROM t WHERE v IS NOT NULL GROUP BY k
+        """
+    ).fetchall()
+    for k, values in rows:
+        if values is None:
+            uncharted.append(str(k))
+        else:
+            tags += [f"{k}={v}" for v in values]
+    present = {str(r[0]) for r in con.execute("DESCRIBE SELECT * FROM _lines").fetchall()}
+    counts = con.execute("SELECT count(*), count(*) FILTER (WHERE NOT counted) FROM _lines").fetchone()
+    records, not_counted = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+    return _Static(
+        tz,
+        projects,
+        dated_models,
+        sorted(tags),
+        sorted(uncharted),
+        {
+            "records": records,
+            "bad_lines": _bad_lines(eng.warnings),
+            "not_counted": not_counted,
+            "read_bytes": total_bytes,
+            "total_bytes": total_bytes,
+        },
+        all(c in present for c in CI_COLUMNS),
+    )
+
+
+_BAD = re.compile(r"skipped (\d+) unreadable")
+
+
+def _bad_lines(warnings: list[str]) -> int:
+    """The engine's count of unreadable lines (it reports them as a warning)."""
+    for w in warnings:
+        m = _BAD.search(w)
+        if m:
+            return int(m.group(1))
+    return 0
+
+
+def _ci(provider: Any, workflow: Any, job: Any, url: Any) -> tuple[str | None, str | None]:
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         url = None  # never render a javascript: or other scheme as a link
-    bits = [str(ci[k]) for k in ("provider", "workflow", "job") if type(ci.get(k)) is str and ci.get(k)]
+    bits = [str(b) for b in (provider, workflow, job) if isinstance(b, str) and b]
     return url, " / ".join(bits) or None
 
 
-def _tags(rec: dict[str, Any]) -> dict[str, str]:
-    raw = rec.get("tags")
-    if type(raw) is not dict or not raw:
-        return {}
-    return {str(k): v for k, v in raw.items() if type(v) is str}
+def _latest(eng: Engine, tz: tzinfo, where: str, params: list[Any], limit: int, has_ci: bool) -> list[Run]:
+    """The newest `limit` counted records among the units (by start time), read whole."""
+    from ..query.summary import dim_sql
 
+    ci = ", ".join(f"l.{c}" if has_ci else "NULL" for c in CI_COLUMNS)
 
-def _run(day: str, rec: dict[str, Any]) -> Run:
-    """The latest-runs table's row, built only for the runs actually shown."""
-    total = _new()
-    for _, sums in _parts(rec, _str(rec.get("model"))):
-        _add(total, sums)
-    git = rec.get("git")
-    duration = rec.get("duration_ms")
-    url, label = _ci(rec)
-    return {
-        "id": str(rec.get("id")),
-        "started_at": str(rec.get("started_at")),
-        "day": day,
-        "status": _str(rec.get("status")),
-        "model": _str(rec.get("model")),
-        "project": _str(rec.get("project")),
-        "branch": _str(git.get("branch")) if type(git) is dict else NONE_LABEL,
-        "tags": _tags(rec),
-        "tokens": total[INPUT] + total[OUTPUT] + total[CACHE_READ] + total[CACHE_CREATION],
-        "input": total[INPUT],
-        "output": total[OUTPUT],
-        "cache_read": total[CACHE_READ],
-        "cache_creation": total[CACHE_CREATION],
-        "cost_usd": _cost(rec.get("cost_usd")),
-        "cost_source": _str(rec.get("cost_source")),
-        "duration_ms": duration if type(duration) is int else None,
-        "ci_url": url,
-        "ci_label": label,
-    }
-
-
-@dataclass
-class _FileState:
-    offset: int = 0
-    pending: bytes = b""
-
-
-Cell = tuple[str, str, str]  # model, project, branch
-DayRows = dict[str, dict[Cell, list[Any]]]  # day -> cell -> sums
-
-
-def _bump(days: DayRows, day: str, cell: Cell, sums: list[Any]) -> None:
-    rows = days.get(day)
-    if rows is None:
-        rows = days[day] = {}
-    row = rows.get(cell)
-    if row is None:
-        rows[cell] = list(sums)
-    else:
-        _add(row, sums)
-
-
-def _unbump(days: DayRows, day: str, cell: Cell, sums: list[Any]) -> None:
-    row = days.get(day, {}).get(cell)
-    if row is not None:
-        for i, v in enumerate(sums):
-            row[i] -= v
-
-
-class _HashSet:
-    """A set of 64-bit hashes at 8 bytes each (a sorted array plus a small set of recent ones).
-
-    One per tracked run's session id: a million runs cost 8 MB (plus at most 2^18 recent ones as a
-    Python set) instead of ~70 MB as one Python set.
-    """
-
-    _MERGE_AT = 1 << 18
-
-    def __init__(self) -> None:
-        self._sorted = array("q")
-        self._recent: set[int] = set()
-
-    def add(self, h: int) -> None:
-        self._recent.add(h)
-        if len(self._recent) >= self._MERGE_AT:
-            # A streaming merge of two sorted runs: no million-int list in between.
-            self._sorted = array("q", heapq.merge(self._sorted, sorted(self._recent)))
-            self._recent.clear()
-
-    def __contains__(self, h: int) -> bool:
-        if h in self._recent:
-            return True
-        i = bisect_left(self._sorted, h)
-        return i < len(self._sorted) and self._sorted[i] == h
-
-    def clear(self) -> None:
-        self._sorted = array("q")
-        self._recent.clear()
-
-
-@dataclass
-class _Contrib:
-    """What one side record (import, telemetry, superseding) added, so the fold can take it back."""
-
-    day: str
-    parts: list[tuple[Cell, list[Any]]]
-    tag_keys: list[str]
-    session: str | None
-
-
-@dataclass
-class Rollup:
-    """Incremental sums over one ledger (all its segments), bucketed by day.
-
-    Per day, sums are keyed by (model, project, branch): the filter dimensions plus the one extra
-    grouping the page shows. The same again per tag KEY=VALUE. A view for the last N days touches
-    only N buckets, whatever the ledger's age.
-    """
-
-    ledger: Path
-    days: DayRows = field(default_factory=dict)
-    tag_days: dict[str, DayRows] = field(default_factory=dict)
-    latest: deque[tuple[str, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=LATEST_KEPT))
-    models: set[str] = field(default_factory=set)
-    projects: set[str] = field(default_factory=set)
-    records: int = 0
-    bad_lines: int = 0
-    not_counted: int = 0
-    version: int = 0
-    read_bytes: int = 0
-    total_bytes: int = 0
-    # The fold `ledger summary` applies too: a record named by a later record's `supersedes` is not
-    # counted, nor an imported session that a tracked run already recorded.
-    superseded: set[str] = field(default_factory=set)
-    dropped: set[str] = field(default_factory=set)
-    _side: dict[str, _Contrib] = field(default_factory=dict)
-    _imports_by_session: dict[str, str] = field(default_factory=dict)
-    _run_sessions: _HashSet = field(default_factory=_HashSet)
-    _rebuild: bool = False
-    # Tag keys with too many values (a PR number, a commit) are not charted: they would swamp the page.
-    tag_values: dict[str, set[str]] = field(default_factory=dict)
-    dropped_tag_keys: set[str] = field(default_factory=set)
-    _tag_memo: dict[Any, tuple[str, ...]] = field(default_factory=dict)
-    _files: dict[tuple[int, int], _FileState] = field(default_factory=dict)
-    _day_of: _DayOf = field(default_factory=_DayOf)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _cache: dict[tuple[int, Filters, date, int], View] = field(default_factory=dict)
-
-    def refresh(self, budget: int | None = None) -> bool:
-        """Fold whatever was appended since the last call; True when anything changed.
-
-        `budget` caps the bytes read in this call (oldest segment first), so a server can show a huge
-        ledger while it is still being read; `behind` then says more is waiting.
-        """
-        with self._lock:
-            before = self.records
-            # The fold allocates millions of small containers and frees none: the cyclic GC would
-            # rescan the growing heap again and again (about half the cold-read time). Nothing here
-            # makes cycles, so pause it, and freeze what a big read built so later passes skip it.
-            paused = gc.isenabled()
-            gc.disable()
-            try:
-                changed = self._refresh(budget)
-            finally:
-                if paused:
-                    gc.enable()
-            if self.records - before > 50_000:
-                gc.freeze()
-            if changed:
-                self.version += 1
-                self._cache.clear()
-            return changed
-
-    def _reset(self) -> None:
-        """Forget every sum; keep `superseded` (a rebuild needs it to skip what was replaced)."""
-        self.days.clear()
-        self.tag_days.clear()
-        self.latest.clear()
-        self.models.clear()
-        self.projects.clear()
-        self.records = 0
-        self.bad_lines = 0
-        self.not_counted = 0
-        self.dropped.clear()
-        self._side.clear()
-        self._imports_by_session.clear()
-        self._run_sessions.clear()
-        self.tag_values.clear()
-        self.dropped_tag_keys.clear()
-        self._tag_memo.clear()
-        self._files.clear()
-
-    def _snapshot(self) -> list[tuple[Path, tuple[int, int], int]]:
-        out = []
-        for seg in segments(self.ledger):
-            if seg.is_symlink():  # as every ledger reader: a symlink could point at anyone's file
-                raise LedgerError(f"refusing to read ledger segment {seg}: it is a symbolic link")
-            try:
-                st = os.stat(seg, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            out.append((seg, (st.st_dev, st.st_ino), st.st_size))
-        return out
-
-    def _refresh(self, budget: int | None) -> bool:
-        snap = self._snapshot()
-        seen = {ident for _, ident, _ in snap}
-        rebuild = any(ident not in seen for ident in self._files) or any(
-            ident in self._files and size < self._files[ident].offset for _, ident, size in snap
-        )
-        if rebuild:
-            self._reset()
-        changed = rebuild
-        left = budget
-        for path, ident, size in snap:
-            state = self._files.setdefault(ident, _FileState())
-            if size > state.offset and (left is None or left > 0):
-                stop = size if left is None else min(size, state.offset + left)
-                if left is not None:
-                    left -= stop - state.offset
-                self._read(path, state, stop)
-                changed = True
-        if self._rebuild:
-            # A record superseded one we had already summed and cannot take back: read it all again,
-            # now knowing to skip it. Rare (imports and telemetry replace their own side records).
-            self._rebuild = False
-            self._reset()
-            if budget is None:
-                for path, ident, size in snap:
-                    self._read(path, self._files.setdefault(ident, _FileState()), size)
-            self._rebuild = False  # with a budget, the next calls read it all again from the start
-        self.total_bytes = sum(size for _, _, size in snap)
-        self.read_bytes = sum(
-            min(self._files[ident].offset, size) for _, ident, size in snap if ident in self._files
-        )
-        return changed
-
-    @property
-    def behind(self) -> bool:
-        """True while bytes already in the ledger files are not read yet (a budgeted first read)."""
-        return self.read_bytes < self.total_bytes
-
-    def _read(self, path: Path, state: _FileState, size: int) -> None:
-        try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed in finally
-        except FileNotFoundError:
-            return
-        try:
-            fh.seek(state.offset)
-            remaining = size - state.offset
-            while remaining > 0:
-                chunk = fh.read(min(_CHUNK, remaining))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-                state.offset += len(chunk)
-                data = state.pending + chunk
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    state.pending = data
-                    continue
-                # A tail without its newline may still be mid-write: keep it for the next look.
-                state.pending = data[cut + 1 :]
-                self.fold_lines(data[:cut].split(b"\n"))
-        finally:
-            fh.close()
-
-    def fold_lines(self, lines: Iterable[bytes]) -> None:
-        loads = orjson.loads
-        fold = self.fold
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                rec = loads(line)
-            except orjson.JSONDecodeError:
-                self.bad_lines += 1
-                continue
-            if not is_record(rec):
-                self.bad_lines += 1
-                continue
-            fold(rec)
-
-    def fold(self, rec: dict[str, Any]) -> None:
-        # Hot path (a million calls on a cold start): locals, inlined lookups, no helper per field.
-        stamp = rec.get("started_at")
-        day: Any = None
-        if type(stamp) is str and stamp[-1:] == "Z":
-            day = self._day_of.hours.get(stamp[:13])
-        if type(day) is not str:
-            day = self._day_of(stamp)
-            if day is None:
-                self.bad_lines += 1
-                return
-        self.records += 1
-        rid = rec["id"]
-        target = rec.get("supersedes")
-        if target and type(target) is str:
-            self._supersede(target)
-        mode = rec.get("mode")
-        session = rec.get("session_id")
-        if type(session) is not str or not session:
-            session = None
-        if rid in self.superseded or (mode == "imported" and session and hash(session) in self._run_sessions):
-            self.not_counted += 1
-            if rid not in self.superseded:
-                self.dropped.add(rid)
-            return
-        model = rec.get("model")
-        if type(model) is not str or not model:
-            model = NONE_LABEL
-        project = rec.get("project")
-        if type(project) is not str or not project:
-            project = NONE_LABEL
-        git = rec.get("git")
-        branch = git.get("branch") if type(git) is dict else None
-        if type(branch) is not str or not branch:
-            branch = NONE_LABEL
-        raw_tags = rec.get("tags")
-        tag_keys = self._tag_keys(raw_tags) if raw_tags and type(raw_tags) is dict else ()
-        self.projects.add(project)
-        days, tag_days = self.days, self.tag_days
-        parts = _parts(rec, model)
-        for part_model, sums in parts:
-            self.models.add(part_model)
-            cell = (part_model, project, branch)
-            rows = days.get(day)
-            if rows is None:
-                rows = days[day] = {}
-            row = rows.get(cell)
-            if row is None:
-                rows[cell] = list(sums)
-            else:
-                _add(row, sums)
-            for tk in tag_keys:
-                tagged = tag_days.get(tk)
-                if tagged is None:
-                    tagged = tag_days[tk] = {}
-                _bump(tagged, day, cell, sums)
-        if target or mode == "imported" or mode == "telemetry" or rec.get("source") != "run":
-            self._side[rid] = _Contrib(
-                day, [((m, project, branch), sums) for m, sums in parts], list(tag_keys), session
-            )
-            if mode == "imported" and session:
-                self._imports_by_session[session] = rid
-        if session and mode != "imported":
-            # Any record but an import claims its session (fold.py): a tracked run, and the telemetry
-            # service too. Python's str hash: stable within this process, all an in-memory set needs.
-            self._run_sessions.add(hash(session))
-            if self._imports_by_session:
-                earlier = self._imports_by_session.pop(session, None)
-                if earlier is not None:  # the import came first: the tracked run's record wins
-                    self._take_back(earlier)
-                    self.dropped.add(earlier)
-                    self.not_counted += 1
-        self.latest.append((day, rec))
-
-    def _tag_keys(self, raw_tags: dict[str, Any]) -> tuple[str, ...]:
-        """The charted KEY=VALUE strings of a record's tags (memoised per distinct tag set)."""
-        try:
-            memo_key: Any = tuple(raw_tags.items())
-            memo = self._tag_memo.get(memo_key)
-        except TypeError:  # a value that is not hashable (not a string): no memo, and not charted
-            memo_key = memo = None
-        if memo is not None:
-            return memo
-        out = []
-        for k, v in raw_tags.items():
-            if type(v) is not str or k in self.dropped_tag_keys:
-                continue
-            seen = self.tag_values.get(k)
-            if seen is None:
-                seen = self.tag_values[k] = set()
-            if v not in seen:
-                seen.add(v)
-                if len(seen) > MAX_TAG_VALUES:
-                    self._drop_tag_key(k)
-                    continue
-            out.append(f"{k}={v}")
-        result = tuple(out)
-        if memo_key is not None and len(self._tag_memo) < 100_000:
-            self._tag_memo[memo_key] = result
-        return result
-
-    def _drop_tag_key(self, key: str) -> None:
-        self.dropped_tag_keys.add(key)
-        self._tag_memo.clear()
-        prefix = key + "="
-        for tk in [t for t in self.tag_days if t.startswith(prefix)]:
-            del self.tag_days[tk]
-        self.tag_values[key] = set()
-
-    def _supersede(self, target: str) -> None:
-        if target in self.superseded:
-            return
-        self.superseded.add(target)
-        if target in self._side:
-            self._take_back(target)
-            self.not_counted += 1
-        elif target not in self.dropped:
-            # Either not read yet (it will be skipped when it comes) or summed as a tracked run,
-            # whose contribution we did not keep: rebuild once, cheaply correct.
-            self._rebuild = True
-
-    def _take_back(self, rid: str) -> None:
-        contrib = self._side.pop(rid, None)
-        if contrib is None:
-            return
-        if contrib.session and self._imports_by_session.get(contrib.session) == rid:
-            del self._imports_by_session[contrib.session]
-        for cell, sums in contrib.parts:
-            _unbump(self.days, contrib.day, cell, sums)
-            for tk in contrib.tag_keys:
-                if tk in self.tag_days:
-                    _unbump(self.tag_days[tk], contrib.day, cell, sums)
-
-    def view(self, filters: Filters, *, today: date | None = None, latest: int = LATEST_SHOWN) -> View:
-        """The view model for one filter set; cached until the ledger changes (SSE clients share it)."""
-        day = today or datetime.now().astimezone().date()
-        with self._lock:
-            key = (self.version, filters, day, latest)
-            cached = self._cache.get(key)
-            if cached is None:
-                if len(self._cache) > 64:
-                    self._cache.clear()
-                cached = self._cache[key] = _view(self, filters, day, latest)
-            return cached
-
-
-def _empty(sums: list[Any]) -> bool:
-    """A cell whose records were all taken back (superseded): nothing to draw, not even $0."""
-    return not (sums[RUNS] or sums[INPUT] or sums[OUTPUT] or sums[CACHE_READ] or sums[CACHE_CREATION])
-
-
-def _cutoff(period: str, today: date) -> str:
-    if period == "all":
-        return ""
-    return (today - timedelta(days=int(period[:-1]) - 1)).isoformat()
-
-
-def _saving_rate(model: str, cache: dict[str, float | None]) -> float | None:
-    """USD saved per cache-read token for a model (input price minus cache-read price)."""
-    if model not in cache:
-        from ..pricing import rates
-
-        r = rates(model) if model != NONE_LABEL else None
-        cache[model] = (r.input - r.cache_read) if r is not None else None
-    return cache[model]
-
-
-def _totals(sums: list[Any], savings: float | None, unpriced_savings_tokens: int) -> Totals:
-    denominator = sums[INPUT] + sums[CACHE_READ] + sums[CACHE_CREATION]
-    return {
-        "runs": sums[RUNS],
-        "input": sums[INPUT],
-        "output": sums[OUTPUT],
-        "cache_read": sums[CACHE_READ],
-        "cache_creation": sums[CACHE_CREATION],
-        "tokens": sums[INPUT] + sums[OUTPUT] + sums[CACHE_READ] + sums[CACHE_CREATION],
-        "cost_usd": round(sums[COST], 10),
-        "estimated_cost_usd": round(sums[EST_COST], 10),
-        "unpriced_runs": sums[UNPRICED_RUNS],
-        "unpriced_tokens": sums[UNPRICED_TOKENS],
-        "cache_hit_ratio": sums[CACHE_READ] / denominator if denominator else None,
-        "cache_savings_usd": savings,
-        "unpriced_savings_tokens": unpriced_savings_tokens,
-    }
-
-
-def _collapse(
-    by_model: dict[tuple[str, str], list[Any]], rates: dict[str, float | None]
-) -> dict[str, Totals]:
-    """(group, model) sums -> group totals; cache savings are priced per model, then summed."""
-    acc: dict[str, list[Any]] = {}
-    savings: dict[str, float] = {}
-    unknown: dict[str, int] = {}
-    for (group, model), sums in by_model.items():
-        row = acc.get(group)
-        if row is None:
-            row = acc[group] = _new()
-            savings[group] = 0.0
-            unknown[group] = 0
-        _add(row, sums)
-        rate = _saving_rate(model, rates)
-        if rate is None:
-            unknown[group] += sums[CACHE_READ]
-        else:
-            savings[group] += sums[CACHE_READ] * rate
-    out = {}
-    for group, row in acc.items():
-        # Savings are unknown only when every cache-read token belongs to an unpriced model.
-        known = round(savings[group], 10) if row[CACHE_READ] > unknown[group] or not row[CACHE_READ] else None
-        out[group] = _totals(row, known, unknown[group])
-    return out
-
-
-def _groups(totals: dict[str, Totals], limit: int) -> list[Group]:
-    ordered = sorted(totals.items(), key=lambda kv: (-kv[1]["cost_usd"], -kv[1]["runs"], kv[0]))
-    out: list[Group] = [{"key": k, "totals": t} for k, t in ordered[:limit]]
-    if len(ordered) > limit:
-        rest = _new()
-        savings = 0.0
-        unknown = 0
-        for _, t in ordered[limit:]:
-            _add(
-                rest,
-                [t["runs"], t["input"], t["output"], t["cache_read"], t["cache_creation"], t["cost_usd"],
-                 t["estimated_cost_usd"], t["unpriced_runs"], t["unpriced_tokens"]],
-            )  # fmt: skip
-            savings += t["cache_savings_usd"] or 0.0
-            unknown += t["unpriced_savings_tokens"]
+    rows = eng.con.execute(
+        f"""
+        WITH top AS (SELECT DISTINCT rid, started_at FROM _dash l WHERE {where}
+                     ORDER BY started_at DESC, rid DESC LIMIT {int(limit)})
+        SELECT l.id, strftime(timezone('UTC', l.started_at), '%Y-%m-%dT%H:%M:%S.%gZ'),
+               {dim_sql("day", tz, False)},
+               l.status, l.model, l.project, l.branch, l.tags, l.input, l.output, l.cache_read,
+               l.cache_creation, CASE WHEN l.priced THEN l.cost_usd END, l.cost_source, l.duration_ms,
+               {ci}
+        FROM _lines l SEMI JOIN top USING (rid)
+        ORDER BY l.started_at DESC, l.rid DESC
+        """,
+        params,
+    ).fetchall()
+    out: list[Run] = []
+    for r in rows:
+        url, label = _ci(*r[15:19])
+        inp, outp, read, write = (int(x or 0) for x in r[8:12])
         out.append(
-            {"key": f"{len(ordered) - limit} others", "totals": _totals(rest, round(savings, 10), unknown)}
+            {
+                "id": str(r[0]),
+                "started_at": str(r[1]),
+                "day": str(r[2]),
+                "status": r[3] or NONE_LABEL,
+                "model": str(r[4]),
+                "project": r[5] or NONE_LABEL,
+                "branch": r[6] or NONE_LABEL,
+                "tags": {str(k): str(v) for k, v in (r[7] or {}).items() if v is not None},
+                "tokens": inp + outp + read + write,
+                "input": inp,
+                "output": outp,
+                "cache_read": read,
+                "cache_creation": write,
+                "cost_usd": float(r[12]) if r[12] is not None else None,
+                "cost_source": r[13] or NONE_LABEL,
+                "duration_ms": int(r[14]) if r[14] is not None else None,
+                "ci_url": url,
+                "ci_label": label,
+            }
         )
     return out
 
 
-def _view(rollup: Rollup, filters: Filters, today: date, latest: int) -> View:
-    cutoff = _cutoff(filters.period, today)
-    source = rollup.days if filters.tag is None else rollup.tag_days.get(filters.tag, {})
-    want_model, want_project = filters.model, filters.project
-    rates: dict[str, float | None] = {}
-    by_dm: dict[tuple[str, str], list[Any]] = {}
-    by_pm: dict[tuple[str, str], list[Any]] = {}
-    by_bm: dict[tuple[str, str], list[Any]] = {}
+def compute(
+    eng: Engine,
+    static: _Static,
+    ledger: Path,
+    filters: Filters,
+    *,
+    today: date | None = None,
+    latest: int = LATEST_SHOWN,
+) -> View:
+    """The view model for one filter set, from an engine `_prepare`d into `static`."""
+    from ..query.summary import dim_sql
 
-    def acc(into: dict[tuple[str, str], list[Any]], key: tuple[str, str], sums: list[Any]) -> None:
-        row = into.get(key)
-        if row is None:
-            into[key] = list(sums)
+    tz = static.tz
+    today = today or datetime.now(tz).date()
+    where, params = _where(filters, tz, today)
+    figures = _figures(filters.model is not None)
+    con = eng.con
+    total = _Sums()
+    by_day: dict[str, _Sums] = {}
+    by_project: dict[str, _Sums] = {}
+    by_branch: dict[str, _Sums] = {}
+    day_model: dict[tuple[str, str], list[Any]] = {}
+    model_rank: dict[str, list[Any]] = {}
+    project, branch = dim_sql("project", tz, False), dim_sql("branch", tz, False)
+    rows = con.execute(
+        f"""
+        SELECT grouping(day, {project}, {branch}), day, {project}, {branch}, model, pp,
+               count(*), sum(cost), {figures}
+        FROM _dash l WHERE {where}
+        GROUP BY GROUPING SETS ((day, model, pp, upr), ({project}, upr), ({branch}, upr))
+        """,
+        params,
+    ).fetchall()
+    for r in rows:
+        g, day, proj, br, model, pp, parts, part_cost = r[:8]
+        figs = r[8:]
+        if g == 0b011:  # (day, model, pp, upr)
+            by_day.setdefault(day, _Sums()).add(figs)
+            total.add(figs)
+            # The charts by model count parts, each priced by its own cost (`--by day,model`):
+            # every part is a run of its row there, and an unpriced part is never $0.
+            tokens = sum(int(x or 0) for x in figs[2:6])
+            dm = day_model.setdefault((day, model), [0, 0, Decimal(0), 0])
+            rank = model_rank.setdefault(model, [Decimal(0), 0])
+            dm[0] += int(parts)
+            dm[1] += tokens
+            rank[1] += tokens
+            if pp:
+                dm[2] += part_cost or 0
+                rank[0] += part_cost or 0
+            else:
+                dm[3] += tokens
+        elif g == 0b101:
+            by_project.setdefault(proj, _Sums()).add(figs)
         else:
-            _add(row, sums)
+            by_branch.setdefault(br, _Sums()).add(figs)
 
-    def wanted(model: str, project: str, sums: list[Any]) -> bool:
-        """The model and project filters, and no empty cell (all its records were taken back)."""
-        return (
-            (want_model is None or model == want_model)
-            and (want_project is None or project == want_project)
-            and not _empty(sums)
+    by_tag: dict[str, _Sums] = {}
+    wanted = ""
+    tag_params = list(params)
+    if filters.tag is not None:
+        wanted = " AND k = ? AND v = ?"
+        tag_params += list(filters.tag.partition("=")[::2])
+    uncharted = static.uncharted
+    if uncharted:
+        wanted += f" AND k NOT IN ({', '.join('?' * len(uncharted))})"
+        tag_params += uncharted
+    # Grouped by tag set first (few distinct sets), then split into KEY=VALUE bars.
+    for r in con.execute(
+        f"""
+        WITH g AS (SELECT th, {figures} FROM _dash l WHERE {where} GROUP BY th, upr),
+        t AS (SELECT unnest(map_keys(s.tags)) AS k, unnest(map_values(s.tags)) AS v, g.* EXCLUDE (th)
+              FROM g JOIN _tagsets s USING (th))
+        SELECT k, v, upr, sum(runs), sum(f_in), sum(f_out), sum(f_cr), sum(f_cw), sum(f_cost), sum(f_est),
+               sum(f_sav), sum(f_unk), sum(f_rated)
+        FROM t WHERE v IS NOT NULL{wanted} GROUP BY k, v, upr
+        """,
+        tag_params,
+    ).fetchall():
+        by_tag.setdefault(f"{r[0]}={r[1]}", _Sums()).add(r[2:])
+
+    totals = total.totals()
+    day_totals = {d: s.totals() for d, s in by_day.items()}
+    models = sorted(model_rank, key=lambda m: (-model_rank[m][0], -model_rank[m][1], m))
+    if day_totals:
+        first = (
+            _cutoff(filters.period, today) if filters.period != "all" else date.fromisoformat(min(day_totals))
         )
-
-    for day, rows in source.items():
-        if day < cutoff:
-            continue
-        for (model, project, branch), sums in rows.items():
-            if not wanted(model, project, sums):
-                continue
-            acc(by_dm, (day, model), sums)
-            acc(by_pm, (project, model), sums)
-            acc(by_bm, (branch, model), sums)
-
-    by_tm: dict[tuple[str, str], list[Any]] = {}
-    for tag, tag_rows in rollup.tag_days.items():
-        if filters.tag is not None and tag != filters.tag:
-            continue
-        for day, rows in tag_rows.items():
-            if day < cutoff:
-                continue
-            for (model, project, _), sums in rows.items():
-                if wanted(model, project, sums):
-                    acc(by_tm, (tag, model), sums)
-
-    by_model = _collapse({(m, m): s for (_, m), s in _merge_first(by_dm).items()}, rates)
-    by_day = _collapse(by_dm, rates)
-    total = _collapse({("", m): s for (m, _), s in _merge_first(by_dm).items()}, rates).get("")
-    totals = total if total is not None else _totals(_new(), None, 0)
-    models = sorted(by_model, key=lambda m: (-by_model[m]["cost_usd"], -by_model[m]["tokens"], m))
-
-    if by_day:
-        first = date.fromisoformat(cutoff) if cutoff else date.fromisoformat(min(by_day))
-        last = max(today, date.fromisoformat(max(by_day)))
+        last = max(today, date.fromisoformat(max(day_totals)))
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
     else:
         days = []
-
-    day_models: list[DayModel] = []
-    for (day, model), s in sorted(by_dm.items()):
-        day_models.append(
-            {
-                "day": day,
-                "model": model,
-                "runs": s[RUNS],
-                "tokens": s[INPUT] + s[OUTPUT] + s[CACHE_READ] + s[CACHE_CREATION],
-                "cost_usd": round(s[COST], 10),
-                "unpriced_tokens": s[UNPRICED_TOKENS],
-            }
-        )
-    cache_days: list[CacheDay] = [
-        {"day": d, "hit_ratio": t["cache_hit_ratio"], "savings_usd": t["cache_savings_usd"]}
-        for d, t in sorted(by_day.items())
-    ]
     return {
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "ledger": str(rollup.ledger),
-        "timezone": _tz_label(),
+        "ledger": str(ledger),
+        "timezone": _tz_label(tz),
         "filters": filters.as_dict(),
         "options": {
             "periods": list(PERIODS),
-            "projects": sorted(rollup.projects),
-            "models": sorted(rollup.models),
-            "tags": sorted(rollup.tag_days),
-            "uncharted_tag_keys": sorted(rollup.dropped_tag_keys),
+            "projects": static.projects,
+            "models": static.models,
+            "tags": static.tags,
+            "uncharted_tag_keys": static.uncharted,
         },
         "days": days,
         "models": models,
         "totals": totals,
-        "by_day_by_model": day_models,
-        "by_project": _groups(_collapse(by_pm, rates), 12),
-        "by_tag": _groups(_collapse(by_tm, rates), 12),
-        "by_branch": _groups(_collapse(by_bm, rates), 12),
+        "by_day_by_model": [
+            {
+                "day": d,
+                "model": m,
+                "runs": v[0],
+                "tokens": v[1],
+                "cost_usd": float(v[2]),
+                "unpriced_tokens": v[3],
+            }
+            for (d, m), v in sorted(day_model.items())
+        ],
+        "by_project": _groups(by_project, 12),
+        "by_tag": _groups(by_tag, 12),
+        "by_branch": _groups(by_branch, 12),
         "cache": {
             "hit_ratio": totals["cache_hit_ratio"],
             "savings_usd": totals["cache_savings_usd"],
             "unpriced_savings_tokens": totals["unpriced_savings_tokens"],
-            "by_day": cache_days,
+            "by_day": [
+                {"day": d, "hit_ratio": t["cache_hit_ratio"], "savings_usd": t["cache_savings_usd"]}
+                for d, t in sorted(day_totals.items())
+            ],
         },
-        "latest_runs": _latest(rollup, filters, cutoff, latest),
-        "read": {
-            "records": rollup.records,
-            "bad_lines": rollup.bad_lines,
-            "not_counted": rollup.not_counted,
-            "read_bytes": rollup.read_bytes,
-            "total_bytes": rollup.total_bytes,
-        },
+        "latest_runs": _latest(eng, tz, where, params, latest, static.has_ci),
+        "read": dict(static.read),
     }
 
 
-def _merge_first(by_dm: dict[tuple[str, str], list[Any]]) -> dict[tuple[str, str], list[Any]]:
-    """(day, model) -> (model, model) sums: drop the day, keep the model for pricing savings."""
-    out: dict[tuple[str, str], list[Any]] = {}
-    for (_, model), sums in by_dm.items():
-        row = out.get((model, model))
-        if row is None:
-            out[(model, model)] = list(sums)
-        else:
-            _add(row, sums)
-    return out
-
-
-def _latest(rollup: Rollup, filters: Filters, cutoff: str, limit: int) -> list[Run]:
-    tag_key, _, tag_value = (filters.tag or "").partition("=")
-    picked = []
-    for day, rec in rollup.latest:
-        if day < cutoff or rec["id"] in rollup.superseded or rec["id"] in rollup.dropped:
-            continue
-        if filters.project is not None and _str(rec.get("project")) != filters.project:
-            continue
-        if filters.model is not None and _str(rec.get("model")) != filters.model:
-            continue
-        if filters.tag is not None and _tags(rec).get(tag_key) != tag_value:
-            continue
-        picked.append((day, rec))
-    picked.sort(key=lambda dr: str(dr[1].get("started_at")), reverse=True)
-    return [_run(day, rec) for day, rec in picked[:limit]]
-
-
-def _tz_label() -> str:
-    now = datetime.now().astimezone()
-    offset = now.utcoffset() or timedelta(0)
+def _tz_label(tz: tzinfo) -> str:
+    offset = datetime.now(tz).utcoffset() or timedelta(0)
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+# ---------------------------------------------------------------- one-shot and live
+
+
+def _signature(ledger: Path) -> tuple[tuple[str, int, int, int], ...]:
+    """What identifies the ledger's bytes: per segment its path, inode, size and mtime."""
+    out = []
+    for seg in segments(ledger):
+        if seg.is_symlink():  # as every ledger reader: a symlink could point at anyone's file
+            raise LedgerError(f"refusing to read ledger segment {seg}: it is a symbolic link")
+        try:
+            st = os.stat(seg, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        out.append((str(seg), st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _whole_lines(sig: tuple[tuple[str, int, int, int], ...]) -> bool:
+    """Does every segment end with a newline?"""
+    for name, _, size, _ in sig:
+        if size:
+            try:
+                with open(name, "rb") as fh:
+                    fh.seek(size - 1)
+                    if fh.read(1) != b"\n":
+                        return False
+            except OSError:
+                return False
+    return True
+
+
 def build_view(
     ledger: Path, filters: Filters, *, today: date | None = None, latest: int = LATEST_SHOWN
 ) -> View:
-    """One-shot: read the whole ledger and answer one filter set (the HTML report's path)."""
-    rollup = Rollup(ledger)
-    rollup.refresh()
-    return rollup.view(filters, today=today, latest=latest)
+    """One-shot: open the ledger and answer one filter set (the HTML report's path)."""
+    from ..query.engine import opened
+
+    size = sum(s[2] for s in _signature(ledger))
+    with opened(ledger, columns=COLUMNS) as eng:
+        return compute(eng, _prepare(eng, ledger, size), ledger, filters, today=today, latest=latest)
+
+
+class Live:
+    """One engine over the ledger, reopened when its files changed (the live server's source).
+
+    `refresh()` (the server's watcher) stats the segments and, when any grew, shrank, rotated or
+    was replaced, opens a fresh engine: the engine reads its index plus the appended tail, so a
+    reopen costs little once the index is warm. Views are cached per filter set until then.
+    """
+
+    def __init__(self, ledger: Path) -> None:
+        self.ledger = ledger
+        self.version = 0
+        self._sig: tuple[tuple[str, int, int, int], ...] | None = None
+        self._eng: Engine | None = None
+        self._static: _Static | None = None
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[int, Filters, date, int], View] = {}
+        self._torn: tuple[tuple[str, int, int, int], ...] | None = None
+        self._seen_index: str | None = None
+        self.total_bytes = 0
+
+    @property
+    def behind(self) -> bool:
+        """True until the ledger was first read: views are empty placeholders meanwhile."""
+        return self._eng is None
+
+    def refresh(self) -> bool:
+        """Reopen the engine if the ledger changed since the last look; True when it did."""
+        sig = _signature(self.ledger)
+        if sig == self._sig and self._eng is not None and not self._index_landed():
+            return False
+        if sig != self._torn and not _whole_lines(sig):
+            # A write in progress: look again next time rather than read half a line. A tail that
+            # stays torn (a writer died) is read at the second look, as every reader reads it.
+            self._torn = sig
+            return False
+        from ..query.engine import open_engine
+
+        eng = open_engine(self.ledger, columns=COLUMNS)
+        try:
+            static = _prepare(eng, self.ledger, sum(s[2] for s in sig))
+        except BaseException:
+            eng.close()
+            raise
+        with self._lock:
+            old, self._eng, self._static, self._sig = self._eng, eng, static, sig
+            self.total_bytes = static.read["total_bytes"]
+            self.version += 1
+            self._cache.clear()
+        if old is not None:
+            old.close()
+        return True
+
+    def _index_landed(self) -> bool:
+        """An engine from a lean read (no index yet) is reopened once, when the index it had built
+        in the background is published: the index has every column (the CI links)."""
+        if self._eng is None or self._eng.source != "memory":
+            return False
+        from ..query.index import load_manifest
+
+        manifest = load_manifest(self.ledger)
+        if manifest is None or manifest.file == self._seen_index:
+            return False
+        self._seen_index = manifest.file
+        return True
+
+    def pending_bytes(self) -> int:
+        """The ledger's size before its first read (for the 'still reading' banner)."""
+        try:
+            return sum(s[2] for s in _signature(self.ledger))
+        except (OSError, LedgerError):
+            return 0
+
+    def view(self, filters: Filters, *, today: date | None = None, latest: int = LATEST_SHOWN) -> View:
+        """The view model for one filter set; cached until the ledger changes (SSE clients share it)."""
+        with self._lock:
+            if self._eng is None or self._static is None:
+                return _placeholder(self.ledger, filters, resolve_tz(None), self.pending_bytes())
+            day = today or datetime.now(self._static.tz).date()
+            key = (self.version, filters, day, latest)
+            cached = self._cache.get(key)
+            if cached is None:
+                if len(self._cache) > 64:
+                    self._cache.clear()
+                cached = compute(self._eng, self._static, self.ledger, filters, today=day, latest=latest)
+                self._cache[key] = cached
+            return cached
+
+    def close(self) -> None:
+        with self._lock:
+            if self._eng is not None:
+                self._eng.close()
+                self._eng = None
+
+
+def _placeholder(ledger: Path, filters: Filters, tz: tzinfo, size: int) -> View:
+    """An empty view flagged as still reading: what a page shows before a large ledger is open."""
+    empty = _Sums().totals()
+    return {
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ledger": str(ledger),
+        "timezone": _tz_label(tz),
+        "filters": filters.as_dict(),
+        "options": {
+            "periods": list(PERIODS),
+            "projects": [],
+            "models": [],
+            "tags": [],
+            "uncharted_tag_keys": [],
+        },
+        "days": [],
+        "models": [],
+        "totals": empty,
+        "by_day_by_model": [],
+        "by_project": [],
+        "by_tag": [],
+        "by_branch": [],
+        "cache": {
+            "hit_ratio": None,
+            "savings_usd": empty["cache_savings_usd"],
+            "unpriced_savings_tokens": 0,
+            "by_day": [],
+        },
+        "latest_runs": [],
+        "read": {
+            "records": 0,
+            "bad_lines": 0,
+            "not_counted": 0,
+            "read_bytes": 0,
+            "total_bytes": max(size, 1),
+        },
+    }
 
 
 def to_json(view: View) -> bytes:

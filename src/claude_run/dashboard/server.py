@@ -6,9 +6,10 @@ Routes (GET/HEAD only):
 - `/events`      text/event-stream: an `event: view` with the rendered fragments now, then again
                  every time the ledger changes (the server polls file sizes; the browser never polls)
 
-One watcher task stats the ledger files every `poll` seconds and folds appended bytes into the shared
-`Rollup`; each SSE client then renders its own filters from the sums. The Host header must name the
-address we listen on, so a web page elsewhere cannot read the ledger through DNS rebinding.
+One watcher task stats the ledger files every `poll` seconds and, when they changed, reopens the
+shared `Live` engine (the index plus the appended tail); each SSE client then renders its own
+filters from it. The Host header must name the address we listen on, so a web page elsewhere
+cannot read the ledger through DNS rebinding.
 """
 
 from __future__ import annotations
@@ -29,21 +30,21 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import ClaudeRunError, UsageError
 from ..telemetry.http import allowed_hosts, guarded, host_allowed
-from .data import LATEST_SHOWN, Filters, Rollup, parse_filters
+from .data import LATEST_SHOWN, Filters, Live, parse_filters
 from .page import document
 from .render import content, filter_form, options_signature
 
 MAX_HEAD = 16 * 1024
 HEARTBEAT_S = 15.0
-READ_STEP = 64 * 1024 * 1024  # bytes folded per step: the first one before listening, the rest live
+READ_STEP = 64 * 1024 * 1024  # a larger ledger is opened after listening (the page says it is reading)
 HEAD_TIMEOUT_S = 10.0
 
 
 @dataclass
 class Hub:
-    """The shared rollup and a broadcast 'it changed' signal (an Event replaced on every change)."""
+    """The shared engine and a broadcast 'it changed' signal (an Event replaced on every change)."""
 
-    rollup: Rollup
+    live: Live
     latest: int = LATEST_SHOWN
     version: int = 0
     changed: anyio.Event = field(default_factory=anyio.Event)
@@ -54,15 +55,14 @@ class Hub:
         old.set()
 
 
-async def watch(hub: Hub, poll: float, step: int = READ_STEP) -> None:
+async def watch(hub: Hub, poll: float) -> None:
     today = date.today()
     complained = False
     while True:
-        # While a big ledger is still being read, go on at once (a chunk at a time, so pages show
-        # progress); after that, look every `poll` seconds.
-        await anyio.sleep(0 if hub.rollup.behind else poll)
+        # A big ledger not read before listening is read at once; after that, look every `poll` s.
+        await anyio.sleep(0 if hub.live.behind and not complained else poll)
         try:
-            changed = await anyio.to_thread.run_sync(hub.rollup.refresh, step)
+            changed = await anyio.to_thread.run_sync(hub.live.refresh)
             complained = False
         except (ClaudeRunError, OSError) as exc:
             # e.g. the ledger became a symlink or unreadable: keep serving what we have, say so once.
@@ -97,7 +97,7 @@ def _response(status: str, ctype: str, body: bytes, *, head: bool = False, extra
 
 async def _view_event(hub: Hub, filters: Filters) -> bytes:
     def build() -> bytes:
-        view = hub.rollup.view(filters, latest=hub.latest)
+        view = hub.live.view(filters, latest=hub.latest)
         payload = {
             "content": content(view),
             "filters": filter_form(view),
@@ -161,11 +161,11 @@ async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str] | Non
             )
             return
         if url.path == "/":
-            view = await anyio.to_thread.run_sync(lambda: hub.rollup.view(filters, latest=hub.latest))
+            view = await anyio.to_thread.run_sync(lambda: hub.live.view(filters, latest=hub.latest))
             body = document(view, live=True).encode()
             await stream.send(_response("200 OK", "text/html; charset=utf-8", body, head=is_head))
         elif url.path == "/api/view":
-            view = await anyio.to_thread.run_sync(lambda: hub.rollup.view(filters, latest=hub.latest))
+            view = await anyio.to_thread.run_sync(lambda: hub.live.view(filters, latest=hub.latest))
             await stream.send(_response("200 OK", "application/json", orjson.dumps(view), head=is_head))
         elif url.path == "/events" and not is_head:
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
@@ -187,10 +187,11 @@ async def serve(
     read_step: int = READ_STEP,
 ) -> None:
     """Read the ledger, listen, and serve until cancelled. `ready(url, behind)` is called once listening."""
-    rollup = Rollup(ledger)
-    # A small ledger is read whole before we listen; a huge one is served at once and filled in live.
-    await anyio.to_thread.run_sync(rollup.refresh, read_step)
-    hub = Hub(rollup, latest=latest)
+    live = Live(ledger)
+    # A small ledger is read before we listen; a huge one after, while the page says it is reading.
+    if live.pending_bytes() <= read_step:
+        await anyio.to_thread.run_sync(live.refresh)
+    hub = Hub(live, latest=latest)
     try:
         listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
     except OSError as exc:
@@ -198,13 +199,16 @@ async def serve(
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)
     allowed = allowed_hosts(host, bound)  # the one rule of every server (telemetry.http)
     shown_host = f"[{host}]" if ":" in host else host
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(watch, hub, poll, read_step)
-        if ready is not None:
-            ready(f"http://{shown_host}:{bound}/", rollup.behind)
+    try:
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(watch, hub, poll)
+            if ready is not None:
+                ready(f"http://{shown_host}:{bound}/", live.behind)
 
-        async def _serve_one(stream: anyio.abc.ByteStream) -> None:
-            await handle(stream, hub, allowed)
+            async def _serve_one(stream: anyio.abc.ByteStream) -> None:
+                await handle(stream, hub, allowed)
 
-        # One client's hang-up, garbage or a view that fails to render ends its connection only.
-        await listener.serve(guarded(_serve_one, "dashboard"), task_group=tg)
+            # One client's hang-up, garbage or a view that fails to render ends its connection only.
+            await listener.serve(guarded(_serve_one, "dashboard"), task_group=tg)
+    finally:
+        live.close()

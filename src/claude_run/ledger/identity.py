@@ -76,31 +76,45 @@ class Identity:
         return cls(raw["gen"], marks)
 
 
+def mark_of(view: store.SegmentView) -> Mark:
+    """One opened segment as it is now (all its bytes covered)."""
+    return Mark(view.path.name, view.dev, view.ino, view.size, *_edges(view.file, view.size))
+
+
+def of_snapshot(snap: store.Snapshot) -> Identity:
+    """The identity of an opened snapshot (for a reader that reads that same snapshot)."""
+    return Identity(snap.generation, tuple(mark_of(v) for v in snap.segments))
+
+
 def current(ledger: Path, *, lock: bool = True) -> Identity:
     """The ledger's identity now (segments and generation read at one instant, under the shared lock
     unless the caller already holds the exclusive one: `lock=False`)."""
     with store.snapshot(ledger, lock=lock) as snap:
-        marks = tuple(Mark(v.path.name, v.dev, v.ino, v.size, *_edges(v.file, v.size)) for v in snap.segments)
-        return Identity(snap.generation, marks)
+        return of_snapshot(snap)
+
+
+def holds_in(identity: Identity, snap: store.Snapshot, ledger: Path) -> bool:
+    """`holds`, against a snapshot the caller has open (and goes on reading)."""
+    if snap.generation != identity.generation:
+        return False
+    views = snap.segments
+    old = identity.marks
+    # Only a live file that did not exist yet may have appeared (created by an append).
+    extra = views[len(old) :]
+    if len(views) < len(old) or (extra and (len(extra) > 1 or extra[0].path != ledger)):
+        return False
+    for mark, view in zip(old, views, strict=False):
+        if view.path.name != mark.name or (view.dev, view.ino) != (mark.dev, mark.ino):
+            return False
+        if view.size < mark.covered or _edges(view.file, mark.covered) != (mark.head, mark.tail):
+            return False
+    return True
 
 
 def holds(identity: Identity, ledger: Path) -> bool:
     """True when the ledger is the one `identity` was taken of, with at most lines appended since."""
     try:
         with store.snapshot(ledger) as snap:
-            if snap.generation != identity.generation:
-                return False
-            views = snap.segments
-            old = identity.marks
-            # Only a live file that did not exist yet may have appeared (created by an append).
-            extra = views[len(old) :]
-            if len(views) < len(old) or (extra and (len(extra) > 1 or extra[0].path != ledger)):
-                return False
-            for mark, view in zip(old, views, strict=False):
-                if view.path.name != mark.name or (view.dev, view.ino) != (mark.dev, mark.ino):
-                    return False
-                if view.size < mark.covered or _edges(view.file, mark.covered) != (mark.head, mark.tail):
-                    return False
-            return True
+            return holds_in(identity, snap, ledger)
     except (OSError, LedgerError):
         return False

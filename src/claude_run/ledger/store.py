@@ -119,6 +119,10 @@ def _reader_lock(ledger: Path) -> Iterator[None]:
         os.close(fd)
 
 
+reader_lock = _reader_lock
+refuse_symlink = _refuse_symlink
+
+
 def _lock_fd(fd: int, shared: bool) -> None:
     if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         import msvcrt

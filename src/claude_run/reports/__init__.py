@@ -1,6 +1,6 @@
-"""Reports over the ledger: filters, grouping, folding, a rebuildable rollup, and output formats.
+"""Reports over the ledger: the command-line grammar (dates, filters, `--by`) and the output formats.
 
-The public, stable entry points live in `claude_run.reports.query` (`Filters`, `aggregate`, `latest`,
-`find`, `iter_selected`); the CLI commands (`claude-run ledger summary|compare|list|show|export`) are
-thin wrappers in `claude_run.commands.ledger_reports`.
+The numbers come from the one read engine (`claude_run.query`); the CLI commands
+(`claude-run ledger summary|compare|list|show|export|sql`) are thin wrappers in
+`claude_run.commands.ledger_reports`.
 """

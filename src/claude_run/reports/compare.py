@@ -13,7 +13,6 @@ import orjson
 
 from ..errors import UsageError
 from .filters import Filters
-from .query import aggregate
 from .timeparse import MAX_TS, MIN_TS, Bound, parse_bound, parse_range
 from .totals import Totals
 
@@ -98,13 +97,20 @@ def compare_periods(
     a_len = _length(a_since, a_until, tz)
     if a_len <= 0:
         raise UsageError(f"--against {against!r} is empty")
+    from ..query.engine import opened
+    from ..query.summary import aggregate
+
     warnings: list[str] = []
     out = []
-    for label, s, u, length in (("period", p_since, p_until, p_len), ("against", a_since, a_until, a_len)):
-        f = dataclasses.replace(base, since=s, until=u)
-        report = aggregate(ledger, (), f, tz)
-        warnings = report.warnings
-        out.append(Period(label, s, u, length, report.total))
+    with opened(ledger) as eng:  # one engine for both periods
+        for label, s, u, length in (
+            ("period", p_since, p_until, p_len),
+            ("against", a_since, a_until, a_len),
+        ):
+            f = dataclasses.replace(base, since=s, until=u)
+            report = aggregate(eng, (), f, tz)
+            warnings = report.warnings
+            out.append(Period(label, s, u, length, report.total))
     return Comparison(out[0], out[1], p_len != a_len, warnings, tz)
 
 

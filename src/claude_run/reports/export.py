@@ -15,11 +15,10 @@ from typing import IO, Any
 
 import orjson
 
-from ..errors import LedgerError
+from ..errors import LedgerError, UsageError
 from .filters import Filters
-from .query import iter_selected
 
-EXPORT_FORMATS = ("jsonl", "json", "csv")
+EXPORT_FORMATS = ("jsonl", "json", "csv", "parquet")
 CSV_COLUMNS = (
     "id", "started_at", "ended_at", "status", "mode", "project", "branch", "commit", "model",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "total_tokens",
@@ -99,6 +98,15 @@ def export_records(
     ledger: Path, filters: Filters, tz: tzinfo, fmt: str, output: Path | None, *, fold: bool = True
 ) -> int:
     """Write the records; to `output` via a temp file renamed into place (no half-written export)."""
+    from ..query.records import export_parquet, iter_selected
+
+    if fmt == "parquet":
+        if output is None:
+            raise UsageError("--format parquet needs --output FILE")
+        try:
+            return export_parquet(ledger, filters, tz, output.expanduser(), fold=fold)
+        except OSError as exc:
+            raise LedgerError(f"cannot write {output}: {exc.strerror or exc}") from exc
     records = iter_selected(ledger, filters, tz, fold=fold)
     if output is None:
         n = _write(records, fmt, sys.stdout.buffer)

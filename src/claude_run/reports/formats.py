@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from .query import Report, ReportRow
+from ..query.summary import Report, ReportRow
 from .totals import Totals
 
 FORMATS = ("table", "markdown", "json", "csv")
@@ -37,6 +37,14 @@ HEADERS = (
     "cache hit",
     "saved",
 )
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+
+
+def terminal_safe(text: str) -> str:
+    """Control characters (ESC, newlines) shown escaped, so data cannot drive the terminal."""
+    return text.translate(_CONTROL)
 
 
 def _num(value: Decimal | None) -> Any:

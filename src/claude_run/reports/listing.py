@@ -12,10 +12,9 @@ def _cost(rec: dict[str, Any]) -> str:
     from decimal import Decimal
 
     from .formats import usd
-    from .units import is_priced
 
     cost = rec.get("cost_usd")
-    if not is_priced(cost, rec.get("cost_source")):
+    if rec.get("cost_source") == "unpriced" or type(cost) not in (int, float):
         return "unpriced"
     return usd(Decimal(repr(cost)), 4)
 
@@ -28,6 +27,12 @@ def _text(value: object) -> str:
 
 def _obj(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _context(rec: dict[str, Any]) -> str:
+    """The run's peak context as a share of the model's window (issue 16's `context`), if known."""
+    pct = _obj(rec.get("context")).get("peak_pct")
+    return f"{pct:.0f}%" if type(pct) in (int, float) and pct == pct else ""
 
 
 def render_list(records: list[Any], tz: tzinfo) -> str:
@@ -57,6 +62,7 @@ def render_list(records: list[Any], tz: tzinfo) -> str:
                 fmt_tokens(total_tokens(_obj(rec.get("tokens")))),
                 _cost(rec),
                 fmt_duration(duration if type(duration) in (int, float) else None),
+                _context(rec),
                 " ".join(f"{_text(k)}={_text(v)}" for k, v in sorted(tags.items())),
             ]
         )
@@ -71,6 +77,7 @@ def render_list(records: list[Any], tz: tzinfo) -> str:
         "tokens",
         "cost",
         "time",
+        "ctx",
         "tags",
     ]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"

@@ -17,15 +17,16 @@ reset of "other" (rate() copes; keep N stable).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..fold import effective
-from ..record import TOKEN_KINDS, parse_iso
+from ..record import TOKEN_KINDS
+
+if TYPE_CHECKING:
+    from ..query.engine import Engine
 
 OTHER = "other"
 UNKNOWN = "unknown"
@@ -49,11 +50,6 @@ def _num(value: float) -> str:
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))
-
-
-def _cost(rec: dict[str, Any]) -> float:
-    c = rec.get("cost_usd")
-    return float(c) if isinstance(c, (int, float)) and rec.get("cost_source") != "unpriced" else 0.0
 
 
 def top_values(weights: dict[str, tuple[float, int]], n: int) -> set[str]:
@@ -97,36 +93,61 @@ class Exposition:
 
 
 def exposition(
-    records: Iterable[dict[str, Any]],
+    eng: Engine,
     *,
     tag_labels: Sequence[str] = (),
     top_projects: int = 10,
     top_models: int = 10,
     top_tag_values: int = 10,
 ) -> str:
-    rows = effective(records)
+    """The counted records of an open ledger (`query.engine`) as exposition text. Tokens and costs
+    per model are the engine's model parts (the residual on the main part), as `summary --by model`."""
+    tag_cols = "".join(f", l.tags[{_sql_text(t)}] AS t{i}" for i, t in enumerate(tag_labels))
+    tag_names = [label_name(t) for t in tag_labels]
+    n_tags = len(tag_labels)
+    runs = eng.con.execute(
+        f"""SELECT coalesce(l.project, '{UNKNOWN}'){tag_cols}, coalesce(l.status, '{UNKNOWN}'),
+                   coalesce(l.mode, '{UNKNOWN}'), l.priced, l.model, count(*),
+                   sum(l.cost_usd) FILTER (WHERE l.priced), sum(l.duration_ms), max(l.ended_at)
+            FROM _lines l WHERE l.counted GROUP BY ALL"""
+    ).fetchall()
+    parts = eng.con.execute(
+        f"""SELECT coalesce(l.project, '{UNKNOWN}'){tag_cols}, p.model, sum(p.input), sum(p.output),
+                   sum(p.cache_read), sum(p.cache_creation), sum(p.cost) FILTER (WHERE p.part_priced)
+            FROM _lines l JOIN _parts p USING (rid) WHERE l.counted GROUP BY ALL"""
+    ).fetchall()
+    requests = eng.con.execute(
+        f"""SELECT coalesce(l.project, '{UNKNOWN}'){tag_cols}, e.key, sum(e.value)
+            FROM (SELECT *, unnest(map_entries(api_requests)) AS e FROM _lines WHERE counted) l
+            GROUP BY ALL"""
+    ).fetchall()
+
     # Rank each labelled dimension by cost (then runs) to keep its cardinality bounded.
     proj_w: dict[str, tuple[float, int]] = {}
     model_w: dict[str, tuple[float, int]] = {}
     tag_w: dict[str, dict[str, tuple[float, int]]] = {t: {} for t in tag_labels}
 
-    def bump(d: dict[str, tuple[float, int]], key: str, cost: float) -> None:
-        c, n = d.get(key, (0.0, 0))
-        d[key] = (c + cost, n + 1)
+    def bump(d: dict[str, tuple[float, int]], key: str, cost: float, n: int) -> None:
+        c, k = d.get(key, (0.0, 0))
+        d[key] = (c + cost, k + n)
 
-    for r in rows:
-        bump(proj_w, str(r.get("project") or UNKNOWN), _cost(r))
-        for model, usage in _models(r):
-            cost = usage.get("cost_usd")
-            bump(model_w, model, float(cost) if isinstance(cost, (int, float)) else 0.0)
-        tags = _tags(r)
-        for t in tag_labels:
-            value = tags.get(t)
+    for r in runs:
+        cost, n = float(r[n_tags + 6] or 0), int(r[n_tags + 5])
+        bump(proj_w, str(r[0]), cost, n)
+        for t, value in zip(tag_labels, r[1 : 1 + n_tags], strict=True):
             if value is not None:
-                bump(tag_w[t], str(value), _cost(r))
+                bump(tag_w[t], str(value), cost, n)
+    for r in parts:
+        bump(model_w, str(r[1 + n_tags]), float(r[6 + n_tags] or 0), 1)
     keep_proj = top_values(proj_w, top_projects)
     keep_model = top_values(model_w, top_models)
     keep_tag = {t: top_values(tag_w[t], top_tag_values) for t in tag_labels}
+
+    def base(row: tuple[Any, ...]) -> dict[str, str]:
+        labels = {"project": _bounded(str(row[0]), keep_proj)}
+        for name, t, value in zip(tag_names, tag_labels, row[1 : 1 + n_tags], strict=True):
+            labels[name] = "" if value is None else _bounded(str(value), keep_tag[t])
+        return labels
 
     exp = Exposition()
     exp.declare("claude_run_runs_total", "counter", "Runs recorded in the ledger, by status.")
@@ -141,95 +162,41 @@ def exposition(
     exp.declare(
         "claude_run_ledger_records", "gauge", "Records counted (superseded and duplicate ones left out)."
     )
-    # Fold into plain tuple keys first (one dict update per sample), label dicts only per series.
-    acc: dict[tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], float] = {}
-
-    def add(
-        name: str, base: tuple[tuple[str, str], ...], extra: tuple[tuple[str, str], ...], v: float
-    ) -> None:
-        key = (name, base, extra)
-        acc[key] = acc.get(key, 0.0) + v
-
-    tag_names = [label_name(t) for t in tag_labels]
-    bases: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
-    last = ""
-    for r in rows:
-        tags = _tags(r)
-        raw = (str(r.get("project") or UNKNOWN), *(str(tags.get(t, "\0")) for t in tag_labels))
-        base = bases.get(raw)
-        if base is None:
-            labels = [("project", _bounded(raw[0], keep_proj))]
-            for name, t, value in zip(tag_names, tag_labels, raw[1:], strict=True):
-                labels.append((name, "" if value == "\0" else _bounded(value, keep_tag[t])))
-            base = bases[raw] = tuple(labels)
-        add(
-            "claude_run_runs_total",
-            base,
-            (("status", str(r.get("status") or UNKNOWN)), ("mode", str(r.get("mode") or UNKNOWN))),
-            1,
-        )
-        priced = r.get("cost_source") != "unpriced" and r.get("cost_usd") is not None
-        for model, usage in _models(r):
-            mlabel = ("model", _bounded(model, keep_model))
-            for kind in TOKEN_KINDS:
-                v = usage.get(kind)
-                if isinstance(v, (int, float)) and v:
-                    add("claude_run_tokens_total", base, (mlabel, ("type", kind)), float(v))
-            cost = usage.get("cost_usd")
-            if priced and isinstance(cost, (int, float)):
-                add("claude_run_cost_usd_total", base, (mlabel,), float(cost))
+    records = 0
+    last = None
+    for r in runs:
+        labels = base(r)
+        status, mode, priced, model, n = r[1 + n_tags : 6 + n_tags]
+        records += int(n)
+        exp.add("claude_run_runs_total", {**labels, "status": str(status), "mode": str(mode)}, int(n))
         if not priced:
-            add(
-                "claude_run_unpriced_runs_total",
-                base,
-                (("model", _bounded(str(r.get("model") or UNKNOWN), keep_model)),),
-                1,
+            exp.add(
+                "claude_run_unpriced_runs_total", {**labels, "model": _bounded(str(model), keep_model)}, n
             )
-        tel = r.get("telemetry")
-        if isinstance(tel, dict):
-            requests = tel.get("requests")
-            by_model = requests.get("by_model") if isinstance(requests, dict) else None
-            if isinstance(by_model, dict):
-                for model, count in by_model.items():
-                    if isinstance(count, int):
-                        add(
-                            "claude_run_api_requests_total",
-                            base,
-                            (("model", _bounded(str(model), keep_model)),),
-                            count,
-                        )
-        dur = r.get("duration_ms")
-        if isinstance(dur, (int, float)):
-            add("claude_run_duration_seconds_total", base, (), dur / 1000)
-        ended = r.get("ended_at")
-        if isinstance(ended, str) and ended > last:
-            last = ended  # our timestamps are uniform ISO-8601 UTC: the greatest string is the latest
-    for (name, base, extra), value in acc.items():
-        exp.add(name, dict(base + extra), value)
-    if last:
-        with contextlib.suppress(ValueError):
-            exp.set("claude_run_last_run_timestamp_seconds", {}, parse_iso(last).timestamp())
-    exp.set("claude_run_ledger_records", {}, len(rows))
+        dur, ended = r[7 + n_tags], r[8 + n_tags]
+        if dur is not None:
+            exp.add("claude_run_duration_seconds_total", labels, float(dur) / 1000)
+        if ended is not None and (last is None or ended > last):
+            last = ended
+    for r in parts:
+        labels = {**base(r), "model": _bounded(str(r[1 + n_tags]), keep_model)}
+        for kind, value in zip(TOKEN_KINDS, r[2 + n_tags : 6 + n_tags], strict=True):
+            if value:
+                exp.add("claude_run_tokens_total", {**labels, "type": kind}, float(value))
+        if r[6 + n_tags] is not None:
+            exp.add("claude_run_cost_usd_total", labels, float(r[6 + n_tags]))
+    for r in requests:
+        labels = {**base(r), "model": _bounded(str(r[1 + n_tags]), keep_model)}
+        exp.add("claude_run_api_requests_total", labels, float(r[2 + n_tags] or 0))
+    if last is not None:
+        exp.set("claude_run_last_run_timestamp_seconds", {}, last.timestamp())
+    exp.set("claude_run_ledger_records", {}, records)
     return exp.render()
 
 
-def _tags(r: dict[str, Any]) -> dict[str, Any]:
-    tags = r.get("tags")
-    return tags if isinstance(tags, dict) else {}
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _bounded(value: str, keep: set[str]) -> str:
     return value if value in keep else OTHER
-
-
-def _models(r: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Per-model usage; a record without `models` counts under its main model."""
-    models = r.get("models")
-    if isinstance(models, dict) and models:
-        for name, usage in models.items():
-            if isinstance(usage, dict):
-                yield str(name), usage
-        return
-    tokens = r.get("tokens")
-    tokens = tokens if isinstance(tokens, dict) else {}
-    yield str(r.get("model") or UNKNOWN), {**tokens, "cost_usd": r.get("cost_usd")}

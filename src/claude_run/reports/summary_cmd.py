@@ -1,0 +1,104 @@
+"""`claude-run ledger summary`, the most used report, without typer on its usual command lines.
+
+The typer command (`commands/ledger_reports.summary`) and the fast path in `__main__` both call
+`summary`; `parse` reads the usual command lines (each option with one value) and returns None for
+anything else (`--help`, an unknown option, a missing value), which typer then handles and words.
+Typer costs ~90 ms to import (it brings pydantic), a third of a warm report.
+"""
+
+from __future__ import annotations
+
+import sys
+
+#: --option → (keyword, repeatable)
+OPTIONS = {
+    "--by": ("by", True),
+    "--since": ("since", False),
+    "--until": ("until", False),
+    "--project": ("project", True),
+    "--model": ("model", False),
+    "--status": ("status", True),
+    "--tag": ("tag", True),
+    "--tz": ("tz", False),
+    "--format": ("fmt", False),
+    "--title": ("title", False),
+    "--ledger": ("ledger", False),
+}
+
+
+def parse(args: list[str]) -> dict[str, object] | None:
+    """The keyword arguments of `summary` for a usual command line, else None."""
+    out: dict[str, object] = {}
+    i = 0
+    while i < len(args):
+        flag, eq, value = args[i].partition("=")
+        spec = OPTIONS.get(flag)
+        if spec is None:
+            return None
+        if not eq:
+            i += 1
+            if i >= len(args):
+                return None
+            value = args[i]
+        if value.startswith("-"):
+            return None  # a value typer reads its own way (or an option): let it decide
+        key, repeatable = spec
+        if repeatable:
+            seen = out.setdefault(key, [])
+            assert isinstance(seen, list)
+            seen.append(value)
+        elif key in out:
+            return None
+        else:
+            out[key] = value
+        i += 1
+    return out
+
+
+def summary(
+    by: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    project: list[str] | None = None,
+    model: str | None = None,
+    status: list[str] | None = None,
+    tag: list[str] | None = None,
+    tz: str | None = None,
+    fmt: str = "table",
+    title: str | None = None,
+    ledger: str | None = None,
+) -> None:
+    from ..gates import check_ledger, choice
+    from ..paths import ledger_path
+    from ..query.summary import aggregate
+    from .filters import build_filters
+    from .formats import FORMATS, render
+    from .grouping import parse_group_by
+    from .timeparse import resolve_tz
+
+    choice(fmt, FORMATS, "--format")
+    path = ledger_path(ledger)
+    check_ledger(path, reading=True)
+    zone = resolve_tz(tz)
+    filters = build_filters(
+        zone, since=since, until=until, projects=project, model=model, statuses=status, tags=tag
+    )
+    report = aggregate(path, parse_group_by(by), filters, zone)
+    for w in report.warnings:
+        sys.stderr.write(f"claude-run: warning: {w}\n")
+    sys.stdout.buffer.write(render(report, fmt, title))
+    sys.stdout.flush()
+
+
+def main(args: list[str]) -> int | None:
+    """Run `ledger summary ARGS` without typer; None when typer should take the line instead."""
+    from ..errors import ClaudeRunError
+
+    kwargs = parse(args)
+    if kwargs is None:
+        return None
+    try:
+        summary(**kwargs)  # type: ignore[arg-type]
+    except ClaudeRunError as exc:
+        return exc.report()
+    return 0
