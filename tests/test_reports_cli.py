@@ -337,3 +337,14 @@ def test_list_shows_the_peak_context(tmp_path: Path) -> None:
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     out = run("list", ledger=path)
     assert out.returncode == 0 and b" ctx " in out.stdout and b" 45% " in out.stdout
+
+
+def test_long_labels_are_shortened_in_tables_not_in_json(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    branch = "feature/" + "x" * 200 + "-1234"
+    rows = [rec(1, "2025-06-01T10:00:00.000Z", git={"branch": branch})]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    table = run("summary", "--by", "branch", ledger=path).stdout.decode()
+    assert max(len(line) for line in table.splitlines()) < 160 and "…" in table and "-1234" in table
+    data = orjson.loads(run("summary", "--by", "branch", "--format", "json", ledger=path).stdout)
+    assert data["rows"][0]["key"]["branch"] == branch

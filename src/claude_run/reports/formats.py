@@ -172,8 +172,14 @@ def to_text(report: Report, fmt: str, title: str | None = None) -> str:
     from ..escape import markdown_cell, terminal
 
     tablefmt = "github" if fmt == "markdown" else "simple"
-    # Labels come from the ledger (tags, projects, branches): escaped for the terminal or the table.
-    safe = markdown_cell if fmt == "markdown" else terminal
+    # Labels come from the ledger (tags, projects, branches): escaped for the terminal or the table,
+    # and a very long one shortened (the middle elided) so one label never makes the table 250
+    # columns wide. JSON and CSV keep every label whole.
+    escape = markdown_cell if fmt == "markdown" else terminal
+
+    def safe(label: str) -> str:
+        return escape(shorten(label))
+
     dims = [safe(_label(d)) for d in report.group_by]
     rows: list[list[Any]] = [[*map(safe, r.key), *_cells(r.priced)] for r in report.priced_rows]
     pad = [""] * max(len(dims) - 1, 0)
@@ -218,6 +224,18 @@ def to_text(report: Report, fmt: str, title: str | None = None) -> str:
     if notes:
         out.append("\n" + "\n".join(("_" + n + "_") if fmt == "markdown" else n for n in notes))
     return "\n".join(out) + "\n"
+
+
+LABEL_MAX = 48
+
+
+def shorten(label: str, limit: int = LABEL_MAX) -> str:
+    """`label` if short enough, else its start and end around an ellipsis (branches and tags often
+    differ at the end: `feature/...-1234`)."""
+    if len(label) <= limit:
+        return label
+    head = (limit - 1) * 2 // 3
+    return label[:head] + "…" + label[len(label) - (limit - 1 - head) :]
 
 
 def _several_models(report: Report) -> bool:
