@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from claude_run.ledger.store import append
 from claude_run.pricing import cache_savings
 from support.dashboard_cdp import Page, chromium, chromium_path
-from support.dashboard_ledger import known_records, make_record, write_ledger
+from support.dashboard_ledger import known_records, make_record, with_quota, write_ledger
 from support.dashboard_server import dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,6 +127,7 @@ def test_page_renders_known_totals(browser: Page, server: str, ledger: Path) -> 
         {"alpha": 0.125 + 1.5 + 0.031415, "beta": 0.0009 + 2.75, "gamma": 0.0}
     )
     assert browser.eval("document.getElementById('live-status').textContent") == "live"
+    assert browser.eval("document.getElementById('chart-quota') === null")  # no quota in this ledger
     browser.screenshot(OUT / "dashboard.png")
 
     # A filter is applied server-side and pushed back over a new event stream.
@@ -165,6 +166,41 @@ def test_appended_run_appears_without_reload(browser: Page, server: str, ledger:
     ci_link = browser.eval(f"document.querySelector('#latest-runs tr[data-id=\"{new['id']}\"] a').href")
     assert ci_link == "https://github.com/acme/app/actions/runs/99"
     browser.screenshot(OUT / "dashboard-live-update.png")
+
+
+def test_quota_panel_appears_with_quota_data(browser: Page, tmp_path: Path) -> None:
+    now = datetime.now(timezone.utc)
+    noon = (now - timedelta(days=1)).replace(hour=12, minute=0)  # yesterday, two runs (UTC days)
+    records = [
+        with_quota(make_record(when=noon), 0.35, 0.2, noon + timedelta(minutes=1)),
+        with_quota(make_record(when=noon + timedelta(hours=1)), 0.6, 0.25, noon + timedelta(hours=1)),
+        with_quota(make_record(when=noon + timedelta(days=1)), 0.9, 0.31, noon + timedelta(days=1)),
+        make_record(when=noon + timedelta(days=1, hours=1)),  # an API-key run: no quota
+    ]
+    ledger = write_ledger(tmp_path / "quota.jsonl", records)
+    with dashboard(ledger, tmp_path / "server.log") as url:
+        browser.navigate(url + "?period=7d")
+        browser.wait_for("document.body.getAttribute('data-updates') >= '1'")
+        dom = browser.eval(
+            """(() => {
+              const svg = document.getElementById('chart-quota');
+              const points = [...svg.querySelectorAll('circle.point')].map(
+                c => [c.getAttribute('data-window'), Number(c.getAttribute('data-value'))]);
+              const box = svg.getBoundingClientRect();
+              return {points, lines: svg.querySelectorAll('polyline.line').length, width: box.width,
+                      height: box.height, latest: document.getElementById('quota-latest').textContent,
+                      heading: document.getElementById('h-quota').textContent,
+                      label: document.getElementById(svg.getAttribute('aria-labelledby')).textContent};
+            })()"""
+        )
+        browser.screenshot(OUT / "dashboard-quota.png")
+    # Per day, each window's highest figure (the runs' days are those of their start).
+    assert sorted(dom["points"]) == sorted(
+        [["five_hour", 0.6], ["seven_day", 0.25], ["five_hour", 0.9], ["seven_day", 0.31]]
+    )
+    assert dom["lines"] == 2 and dom["width"] > 300 and dom["height"] > 50
+    assert dom["heading"] == "Plan quota" and "highest utilization per day" in dom["label"]
+    assert "5-hour 90.0%" in dom["latest"] and "7-day 31.0%" in dom["latest"]
 
 
 def _report_app() -> typer.Typer:

@@ -17,7 +17,7 @@ from claude_run.errors import UsageError
 from claude_run.ledger.store import append, encode
 from claude_run.pricing import cache_savings
 from claude_run.record import new_id
-from support.dashboard_ledger import known_records, make_record, write_ledger
+from support.dashboard_ledger import known_records, make_record, with_quota, write_ledger
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc)
 TODAY = date(2026, 6, 15)
@@ -376,3 +376,79 @@ def test_a_lean_first_read_is_completed_when_the_index_lands(
     live.close()
     assert "https://github.com/acme/app/actions/runs/1" in [r["ci_url"] for r in full["latest_runs"]]
     assert full["totals"] == lean["totals"] and full["by_day_by_model"] == lean["by_day_by_model"]
+
+
+def _quota_ledger(tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """Runs over three days, most with the quota a subscription login reports; one API-key run."""
+    figures = [  # (start, 5-hour, 7-day, project)
+        (NOW - timedelta(days=2, hours=3), 0.12, 0.30, "alpha"),
+        (NOW - timedelta(days=2, hours=1), 0.47, 0.33, "beta"),
+        (NOW - timedelta(days=2), 0.05, None, "alpha"),  # a run that saw only the 5-hour window
+        (NOW - timedelta(hours=2), 0.81, 0.52, "alpha"),
+        (NOW - timedelta(hours=1), 1.07, 0.55, "beta"),  # above 1 happens
+    ]
+    records = [
+        with_quota(make_record(when=when, project=project), five, seven, when + timedelta(seconds=5))
+        for when, five, seven, project in figures
+    ]
+    records.append(make_record(when=NOW - timedelta(hours=1, minutes=30)))  # API key: no quota
+    return write_ledger(tmp_path / "l.jsonl", records), records
+
+
+def _expected_quota(records: list[dict[str, Any]]) -> dict[str, tuple[float | None, float | None, int]]:
+    """Per start day: each window's highest utilization and the runs that reported one, from the records."""
+    out: dict[str, tuple[float | None, float | None, int]] = {}
+    for r in records:
+        rl = r.get("rate_limits")
+        if not rl:
+            continue
+        day = r["started_at"][:10]
+        five = rl["windows"].get("five_hour", {}).get("utilization")
+        seven = rl["windows"].get("seven_day", {}).get("utilization")
+        old = out.get(day, (None, None, 0))
+        out[day] = (
+            max(x for x in (old[0], five) if x is not None)
+            if five is not None or old[0] is not None
+            else None,
+            max(x for x in (old[1], seven) if x is not None)
+            if seven is not None or old[1] is not None
+            else None,
+            old[2] + 1,
+        )
+    return out
+
+
+def test_quota_series_equals_the_records(tmp_path: Path) -> None:
+    ledger, records = _quota_ledger(tmp_path)
+    q = _view(ledger, period="7d")["quota"]
+    got = {d["day"]: (d["five_hour"], d["seven_day"], d["runs"]) for d in q["by_day"]}
+    assert got == _expected_quota(records)
+    last5 = records[4]["rate_limits"]["windows"]
+    assert q["latest"] == {
+        "five_hour": last5["five_hour"]["utilization"],
+        "five_hour_resets_at": last5["five_hour"]["resets_at"],
+        "seven_day": last5["seven_day"]["utilization"],
+        "seven_day_resets_at": last5["seven_day"]["resets_at"],
+        "seen_at": records[4]["rate_limits"]["seen_at"],
+    }
+    # The dashboard's filters apply: one project's runs only.
+    beta = _view(ledger, period="7d", project="beta")["quota"]
+    assert {d["day"]: (d["five_hour"], d["runs"]) for d in beta["by_day"]} == {
+        r["started_at"][:10]: (r["rate_limits"]["windows"]["five_hour"]["utilization"], 1)
+        for r in records
+        if r["project"] == "beta" and "rate_limits" in r
+    }
+
+
+def test_no_quota_without_quota_data(tmp_path: Path) -> None:
+    ledger = write_ledger(tmp_path / "l.jsonl", known_records(NOW))
+    assert _view(ledger, period="30d")["quota"] == {"by_day": [], "latest": None}
+
+
+def test_unreadable_quota_figures_are_missing_not_fatal(tmp_path: Path) -> None:
+    rec = with_quota(make_record(when=NOW), 0.5, 0.25, NOW)
+    rec["rate_limits"]["windows"]["five_hour"]["utilization"] = "half"
+    bad_shape = {**make_record(when=NOW), "rate_limits": {"windows": ["five_hour"]}}
+    v = _view(write_ledger(tmp_path / "l.jsonl", [rec, bad_shape]), period="7d")
+    assert v["totals"]["runs"] == 2
+    assert [(d["five_hour"], d["seven_day"], d["runs"]) for d in v["quota"]["by_day"]] == [(None, 0.25, 1)]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from claude_run.dashboard.data import Filters, build_view
 from claude_run.dashboard.page import document
 from claude_run.dashboard.render import OTHER_COLOUR, fmt_compact, group_bars
-from support.dashboard_ledger import make_record, write_ledger
+from support.dashboard_ledger import make_record, with_quota, write_ledger
 
 
 def _totals(cost: float, runs: int = 1) -> dict[str, object]:
@@ -73,3 +73,29 @@ def test_a_page_before_the_first_read_is_flagged(tmp_path: Path) -> None:
     live.refresh()
     assert 'id="loading"' not in document(live.view(Filters()), live=True)
     live.close()
+
+
+def test_quota_panel_only_with_quota_data(tmp_path: Path) -> None:
+    now = datetime.now(timezone.utc)
+    plain = [make_record(when=now)]
+    html = document(build_view(write_ledger(tmp_path / "a.jsonl", plain), Filters(period="7d")), live=False)
+    assert 'id="h-quota"' not in html and "chart-quota" not in html
+
+    recs = [
+        *plain,
+        with_quota(make_record(when=now), 0.81, 0.4, now),
+        with_quota(make_record(when=now), 0.5, None, now - timedelta(minutes=1)),
+    ]
+    html = document(build_view(write_ledger(tmp_path / "b.jsonl", recs), Filters(period="7d")), live=False)
+    svg = re.search(r'<svg class="chart" id="chart-quota".*?</svg>', html)
+    assert (
+        svg is not None
+        and 'role="img"' in svg.group(0)
+        and 'aria-labelledby="chart-quota-title"' in svg.group(0)
+    )
+    points = re.findall(r'<circle class="point"[^>]*data-window="(\w+)" data-value="([\d.]+)">', svg.group(0))
+    # The day's highest figure of each window, each with its tooltip.
+    assert sorted(points) == [("five_hour", "0.81"), ("seven_day", "0.4")]
+    assert "81.0% at its highest (2 runs reported)" in svg.group(0)
+    assert "Latest: 5-hour 81.0%" in html and "7-day 40.0%" in html
+    assert 'aria-label="Quota windows"' in html  # the legend names each line (colour and dash)

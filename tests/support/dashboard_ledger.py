@@ -143,3 +143,25 @@ def write_ledger(path: Path, records: list[dict[str, Any]]) -> Path:
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def with_quota(
+    rec: dict[str, Any], five_hour: float | None, seven_day: float | None, seen: datetime
+) -> dict[str, Any]:
+    """`rec` with the `rate_limits` a subscription run records (built by the run's own tracker)."""
+    from claude_run.events import RateLimitEvent, WindowState
+    from claude_run.ratelimits import RateLimitTracker
+
+    reset = int(seen.timestamp()) + 3600
+    windows = tuple(
+        WindowState(name, value, reset, "allowed")
+        for name, value in (("five_hour", five_hour), ("seven_day", seven_day))
+        if value is not None
+    )
+    tracker = RateLimitTracker()
+    tracker.feed(
+        RateLimitEvent({"type": "rate_limit_event"}, "allowed", "five_hour", False, windows), seen.timestamp()
+    )
+    field = tracker.field()
+    assert field is not None
+    return {**rec, "rate_limits": field}

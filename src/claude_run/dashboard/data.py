@@ -45,6 +45,8 @@ NONE_LABEL = "(none)"
 PERIODS: tuple[str, ...] = ("7d", "30d", "90d", "365d", "all")
 _PERIOD_RE = re.compile(r"^(\d{1,5})d$")
 
+#: The plan quota a run reported (`rate_limits`): the quota chart's figures.
+QUOTA_COLUMNS = ("quota_5h", "quota_7d", "quota_5h_resets_at", "quota_7d_resets_at", "quota_seen_at")
 #: What the dashboard reads of a record (a large ledger without an index is read for these alone).
 COLUMNS = (
     "priced",
@@ -61,6 +63,7 @@ COLUMNS = (
     "tags",
     "status",
     "duration_ms",
+    *QUOTA_COLUMNS,
 )
 #: The latest-runs table's CI link. Not in a lean read (the `ci` object is the costliest column to
 #: read); an engine on the index has it, and `Live` reopens on the index once it is built.
@@ -152,6 +155,26 @@ class Run(TypedDict):
     ci_label: str | None
 
 
+class QuotaDay(TypedDict):
+    day: str
+    five_hour: float | None  # the day's highest 5-hour utilization (a fraction)
+    seven_day: float | None
+    runs: int  # runs of the day that reported a quota
+
+
+class QuotaLatest(TypedDict):
+    five_hour: float | None
+    five_hour_resets_at: str | None
+    seven_day: float | None
+    seven_day_resets_at: str | None
+    seen_at: str | None
+
+
+class Quota(TypedDict):
+    by_day: list[QuotaDay]  # empty when no run of the view reported a quota (API-key logins)
+    latest: QuotaLatest | None
+
+
 class View(TypedDict):
     generated_at: str
     ledger: str
@@ -167,6 +190,7 @@ class View(TypedDict):
     by_branch: list[Group]
     cache: dict[str, Any]
     latest_runs: list[Run]
+    quota: Quota
     read: dict[str, int]
 
 
@@ -324,6 +348,7 @@ class _Static:
     uncharted: list[str]
     read: dict[str, int]
     has_ci: bool = True
+    has_quota: bool = True
 
 
 def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = None) -> _Static:
@@ -381,6 +406,7 @@ def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = No
             "total_bytes": total_bytes,
         },
         all(c in present for c in CI_COLUMNS),
+        all(c in present for c in QUOTA_COLUMNS),
     )
 
 
@@ -450,6 +476,56 @@ def _latest(eng: Engine, tz: tzinfo, where: str, params: list[Any], limit: int, 
             }
         )
     return out
+
+
+_NO_QUOTA: Quota = {"by_day": [], "latest": None}
+
+
+def _stamp(value: Any) -> str | None:
+    """A TIMESTAMPTZ as the record writes times."""
+    from ..record import iso_utc
+
+    return iso_utc(value.timestamp()) if value is not None else None
+
+
+def _quota(eng: Engine, where: str, params: list[Any], has_quota: bool) -> Quota:
+    """The plan quota the view's runs reported, per day of their start: each window's highest
+    utilization that day (a 5-hour window fills and resets several times a day: the peak is what
+    tells how close the day came to the limit); and each window's latest figure, by when it was seen."""
+    if not has_quota:
+        return _NO_QUOTA
+    seen = "coalesce(q.quota_seen_at, q.started_at)"
+    rows = eng.con.execute(
+        f"""
+        WITH r AS (SELECT DISTINCT rid, day FROM _dash l WHERE {where})
+        SELECT r.day, max(q.quota_5h), max(q.quota_7d), count(*),
+               arg_max(q.quota_5h, {seen}) FILTER (WHERE q.quota_5h IS NOT NULL),
+               arg_max(q.quota_5h_resets_at, {seen}) FILTER (WHERE q.quota_5h IS NOT NULL),
+               arg_max(q.quota_7d, {seen}) FILTER (WHERE q.quota_7d IS NOT NULL),
+               arg_max(q.quota_7d_resets_at, {seen}) FILTER (WHERE q.quota_7d IS NOT NULL),
+               max({seen})
+        FROM r JOIN _lines q USING (rid)
+        WHERE q.quota_5h IS NOT NULL OR q.quota_7d IS NOT NULL
+        GROUP BY r.day ORDER BY r.day
+        """,
+        params,
+    ).fetchall()
+    if not rows:
+        return _NO_QUOTA
+    by_day: list[QuotaDay] = [
+        {"day": str(r[0]), "five_hour": r[1], "seven_day": r[2], "runs": int(r[3])} for r in rows
+    ]
+    # The latest figure of each window: the last day that has one holds it.
+    five = next((r for r in reversed(rows) if r[4] is not None), None)
+    seven = next((r for r in reversed(rows) if r[6] is not None), None)
+    latest: QuotaLatest = {
+        "five_hour": five[4] if five else None,
+        "five_hour_resets_at": _stamp(five[5]) if five else None,
+        "seven_day": seven[6] if seven else None,
+        "seven_day_resets_at": _stamp(seven[7]) if seven else None,
+        "seen_at": _stamp(rows[-1][8]),
+    }
+    return {"by_day": by_day, "latest": latest}
 
 
 def compute(
@@ -583,6 +659,7 @@ def compute(
             ],
         },
         "latest_runs": _latest(eng, tz, where, params, latest, static.has_ci),
+        "quota": _quota(eng, where, params, static.has_quota),
         "read": dict(static.read),
     }
 
@@ -759,6 +836,7 @@ def _placeholder(ledger: Path, filters: Filters, tz: tzinfo, size: int) -> View:
             "by_day": [],
         },
         "latest_runs": [],
+        "quota": _NO_QUOTA,
         "read": {
             "records": 0,
             "bad_lines": 0,

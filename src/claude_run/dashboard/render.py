@@ -289,6 +289,104 @@ def cache_chart(view: View) -> str:
     return "".join(parts)
 
 
+#: The quota chart's windows: key in `QuotaDay`, label, colour, dash (so colour is not the only cue).
+QUOTA_SERIES = (
+    ("five_hour", "5-hour window", PALETTE[0], ""),
+    ("seven_day", "7-day window", PALETTE[3], "6 4"),
+)
+
+
+def _dashed(dash: str) -> str:
+    return f' stroke-dasharray="{dash}"' if dash else ""
+
+
+def quota_legend() -> str:
+    items = "".join(
+        f'<li><svg width="28" height="12" aria-hidden="true"><line x1="1" x2="27" y1="6" y2="6"'
+        f' stroke="{colour}" stroke-width="2.5"{_dashed(dash)}/></svg> {_e(label)}</li>'
+        for _, label, colour, dash in QUOTA_SERIES
+    )
+    return f'<ul class="legend" aria-label="Quota windows">{items}</ul>'
+
+
+def quota_chart(view: View) -> str:
+    """Lines of each plan window's highest utilization per day, broken where a day has none."""
+    days = view["days"]
+    by_day = {q["day"]: q for q in view["quota"]["by_day"]}
+    title = "Plan quota: highest utilization per day, 5-hour and 7-day windows"
+    width, height = 960, 220
+    left, right, top, bottom = 64, 12, 12, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max((q[k] or 0 for q in by_day.values() for k, *_ in QUOTA_SERIES), default=0)  # type: ignore[literal-required]
+    ymax = max(1.0, nice_max(peak))  # above 100 % happens; the axis then says so
+    band = plot_w / max(len(days), 1)
+    parts = [
+        f'<svg class="chart" id="chart-quota" viewBox="0 0 {width} {height}" role="img"'
+        f' aria-labelledby="chart-quota-title"><title id="chart-quota-title">{_e(title)}</title>'
+    ]
+    for i in range(5):
+        y = top + plot_h - plot_h * i / 4
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{_e(fmt_compact(round(ymax * 100 * i / 4, 1)))}%</text>"
+        )
+    label_every = max(1, math.ceil(len(days) / 12))
+    for i, day in enumerate(days):
+        if i % label_every == 0:
+            parts.append(
+                _day_tick(left + band * i + band / 2, height - bottom + 16, day, days[0][:4] != days[-1][:4])
+            )
+    for key, label, colour, dash in QUOTA_SERIES:
+        runs: list[list[tuple[float, float]]] = [[]]
+        marks = []
+        for i, day in enumerate(days):
+            entry = by_day.get(day)
+            value = entry[key] if entry else None  # type: ignore[literal-required]
+            if value is None:
+                if runs[-1]:
+                    runs.append([])
+                continue
+            x, y = left + band * i + band / 2, top + plot_h - plot_h * min(value, ymax) / ymax
+            runs[-1].append((x, y))
+            reported = entry["runs"] if entry else 0
+            marks.append(
+                f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"'
+                f' data-day="{_e(day)}" data-window="{key}" data-value="{_num(value)}">'
+                f"<title>{_e(day)} · {_e(label)}: {fmt_pct(value)} at its highest"
+                f" ({_runs(reported)} reported)</title></circle>"
+            )
+        for run in runs:
+            if len(run) > 1:
+                points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+                parts.append(
+                    f'<polyline class="line" points="{points}" fill="none" stroke="{colour}"'
+                    f' stroke-width="2.5"{_dashed(dash)}/>'
+                )
+        parts += marks
+    parts.append(
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/></svg>'
+    )
+    return "".join(parts)
+
+
+def quota_section(view: View) -> str:
+    """The plan quota panel, or nothing when no run of the view reported one (API-key logins)."""
+    quota = view["quota"]
+    latest = quota["latest"]
+    if not quota["by_day"] or latest is None:
+        return ""
+    bits = []
+    for key, label in (("five_hour", "5-hour"), ("seven_day", "7-day")):
+        value = latest[key]  # type: ignore[literal-required]
+        if value is not None:
+            resets = latest[f"{key}_resets_at"]  # type: ignore[literal-required]
+            bits.append(f"{label} {fmt_pct(value)}" + (f" (resets {fmt_time(resets)})" if resets else ""))
+    seen = f", as Claude reported it at {fmt_time(latest['seen_at'])}" if latest["seen_at"] else ""
+    text = f'<p id="quota-latest">Latest: {_e("; ".join(bits))}{_e(seen)}.</p>'
+    return _section("quota", "Plan quota", text + quota_legend() + quota_chart(view))
+
+
 def _rect(x: float, y: float, w: float, h: float, fill: str) -> str:
     """An open <rect ...: callers add data attributes and close it (bars stay visible at 0.5 px)."""
     return (
@@ -486,6 +584,7 @@ def content(view: View) -> str:
             "Cache",
             f"<p>Hit ratio {fmt_pct(cache['hit_ratio'])}; savings {_e(savings)}.</p>" + cache_chart(view),
         )
+        + quota_section(view)
         + _section("runs", "Latest runs", runs_table(view["latest_runs"]))
     )
 

@@ -30,7 +30,7 @@ import orjson
 from ..ledger import store
 from ..ledger.identity import Identity, Mark, holds_in
 
-ENGINE_VERSION = 3
+ENGINE_VERSION = 4  # 4: the quota columns (an index without them is rebuilt)
 MANIFEST = "engine.json"
 
 

@@ -30,6 +30,8 @@ _CI = (
     " commit VARCHAR, pr VARCHAR, url VARCHAR"
 )
 
+_WINDOWS = ", ".join(f"{w} STRUCT(utilization JSON, resets_at VARCHAR)" for w in ("five_hour", "seven_day"))
+
 #: The `columns` argument of read_json. Costs are read as JSON and typed here, so that only a number
 #: is a cost (`true` or `"0.75"` is none, as `ledger verify` says).
 READ_COLUMNS: dict[str, str] = {
@@ -62,6 +64,7 @@ READ_COLUMNS: dict[str, str] = {
     "supersedes": "VARCHAR",
     "claude_run_version": "VARCHAR",
     "telemetry": "STRUCT(requests STRUCT(by_model MAP(VARCHAR, BIGINT)))",
+    "rate_limits": f"STRUCT(seen_at VARCHAR, windows STRUCT({_WINDOWS}))",
 }
 
 
@@ -139,6 +142,12 @@ MODEL_LISTS: dict[str, str] = {
     ),
 }
 
+
+def _utilization(x: str) -> str:
+    """A quota window's utilization: a JSON number in [0, 100] (a fraction; above 1 happens), else NULL."""
+    return f"(CASE WHEN isfinite({_num(x)}) AND {_num(x)} BETWEEN 0 AND 100 THEN {_num(x)} END)"
+
+
 #: Output column → SQL over one raw read_json row: the typed row of a record line.
 COLUMNS: dict[str, str] = {
     "id": _str("id"),
@@ -183,6 +192,11 @@ COLUMNS: dict[str, str] = {
     "api_requests": "raw.telemetry.requests.by_model",
     "impossible": f"({' OR '.join(_bad_count(f'raw.tokens.{k}') for k in _KINDS)}"
     f" OR {_bad_cost('cost_usd')})",
+    "quota_5h": _utilization("raw.rate_limits.windows.five_hour.utilization"),
+    "quota_5h_resets_at": "try_cast(raw.rate_limits.windows.five_hour.resets_at AS TIMESTAMPTZ)",
+    "quota_7d": _utilization("raw.rate_limits.windows.seven_day.utilization"),
+    "quota_7d_resets_at": "try_cast(raw.rate_limits.windows.seven_day.resets_at AS TIMESTAMPTZ)",
+    "quota_seen_at": "try_cast(raw.rate_limits.seen_at AS TIMESTAMPTZ)",
 }
 
 #: What every engine needs whatever the query: the fold's keys, the version, the bad-line test.
@@ -205,6 +219,10 @@ _RAW_OF = {
     **{k: "tokens" for k in (*_KINDS, "cache_creation_5m", "cache_creation_1h")},
     **{c: "ci" for c in ("ci_provider", "ci_workflow", "ci_job", "ci_run_id", "ci_pr", "ci_url")},
     **{c: "models" for c in MODEL_LISTS},
+    **{
+        c: "rate_limits"
+        for c in ("quota_5h", "quota_5h_resets_at", "quota_7d", "quota_7d_resets_at", "quota_seen_at")
+    },
 }
 
 
