@@ -320,3 +320,38 @@ def test_the_last_half_second_of_a_day_is_that_day(tmp: Path) -> None:
     rr.write(ledger, [late])
     for tz in (timezone.utc, ZoneInfo("Europe/Paris")):
         check(ledger, [late], ("day",), tz)
+
+
+def test_reports_at_once_while_runs_append(tmp: Path) -> None:
+    """Four reports started together on a ledger with no index (one builds it, the others answer
+    from memory or wait for nothing), while records are appended: every one answers, none fails,
+    and each total is one the ledger really had."""
+    import subprocess
+    import sys
+
+    from claude_run.ledger import store
+
+    ledger = tmp / "ledger.jsonl"
+    records = _records(400)
+    for r in records:
+        r.pop("supersedes", None)
+        r["mode"] = "non-interactive"
+    rr.write(ledger, records[:300])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    argv = [sys.executable, "-m", "claude_run", "ledger", "summary", "--format", "json", "--tz", "UTC"]
+    procs = [
+        subprocess.Popen(
+            [*argv, "--ledger", str(ledger)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    for r in records[300:]:
+        store.append(ledger, r)
+    runs = set()
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+        runs.add(orjson.loads(out)["total"]["runs"] + orjson.loads(out)["unpriced"]["total"]["runs"])
+    assert runs <= set(range(300, 401))
+    final = query.aggregate(ledger, (), None, timezone.utc)
+    assert final.total.runs + final.unpriced_total.runs == 400
