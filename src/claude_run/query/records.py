@@ -243,9 +243,9 @@ def render_sql(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> bytes:
         return buf.getvalue().encode()
     from tabulate import tabulate
 
-    from ..reports.formats import terminal_safe
+    from ..escape import terminal
 
-    body = [[terminal_safe("" if v is None else str(_plain(v))) for v in r] for r in rows]
+    body = [[terminal("" if v is None else str(_plain(v))) for v in r] for r in rows]
     return (tabulate(body, headers=cols, tablefmt="simple", disable_numparse=True) + "\n").encode()
 
 
