@@ -264,6 +264,9 @@ def test_sql_over_the_documented_views(ledger: Path) -> None:
         ledger=ledger,
     )
     assert as_csv.stdout == b"n,all_counted\n4,True\n"
+    # Text from the ledger never drives the terminal: control characters are shown escaped.
+    esc = run("sql", "SELECT chr(27) || '[31mred' AS x", ledger=ledger)
+    assert b"\x1b" not in esc.stdout and b"\\x1b[31mred" in esc.stdout
 
 
 def test_sql_errors_are_one_line_and_exit_2(ledger: Path) -> None:

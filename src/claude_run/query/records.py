@@ -102,15 +102,20 @@ def latest(
 
 def _latest(eng: Engine, ledger: Path, n: int, f: Filters, tz: tzinfo) -> list[Record]:
     where, params = record_where(f, tz)
-    rows = eng.con.execute(
-        f"""
-        SELECT l.id, (SELECT count(*) FROM _lines d WHERE d.id = l.id) AS copies
-        FROM _lines l WHERE {where} ORDER BY l.rid DESC LIMIT {int(n)}
-        """,
-        params,
-    ).fetchall()
-    got = fetch(ledger, {str(i): int(c) for i, c in rows})
-    return [got[str(i)] for i, _ in reversed(rows) if str(i) in got]
+    ids = [
+        str(r[0])
+        for r in eng.con.execute(
+            f"SELECT l.id FROM _lines l WHERE {where} ORDER BY l.rid DESC LIMIT {int(n)}", params
+        ).fetchall()
+    ]
+    # How many lines carry each of those ids (a duplicated id is settled at its first line).
+    copies = dict(
+        eng.con.execute(
+            "SELECT id, count(*) FROM _lines WHERE id IN (SELECT unnest(?)) GROUP BY id", [ids]
+        ).fetchall()
+    )
+    got = fetch(ledger, {i: int(copies.get(i, 1)) for i in ids})
+    return [got[i] for i in reversed(ids) if i in got]
 
 
 def find(ledger: Path, prefix: str) -> Record:
@@ -243,9 +248,9 @@ def render_sql(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> bytes:
         return buf.getvalue().encode()
     from tabulate import tabulate
 
-    from ..reports.formats import terminal_safe
+    from ..escape import terminal
 
-    body = [[terminal_safe("" if v is None else str(_plain(v))) for v in r] for r in rows]
+    body = [[terminal("" if v is None else str(_plain(v))) for v in r] for r in rows]
     return (tabulate(body, headers=cols, tablefmt="simple", disable_numparse=True) + "\n").encode()
 
 

@@ -39,14 +39,6 @@ HEADERS = (
 )
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
-
-
-def terminal_safe(text: str) -> str:
-    """Control characters (ESC, newlines) shown escaped, so data cannot drive the terminal."""
-    return text.translate(_CONTROL)
-
-
 def _num(value: Decimal | None) -> Any:
     """A JSON number with exactly the decimal digits of the sum (orjson has no Decimal support)."""
     if value is None:
