@@ -238,22 +238,23 @@ def spend_in(
     tags: Mapping[str, str] | None = None,
     project: str | None = None,
 ) -> Spend:
-    """The budget's sum over an open engine's connection (see `spend_since`)."""
-    clauses = ["counted", "started_at >= ?"]
-    params: list[Any] = [start.astimezone(timezone.utc)]
-    if end is not None:
-        clauses.append("started_at < ?")
-        params.append(end.astimezone(timezone.utc))
-    if project is not None:
-        clauses.append("project = ?")
-        params.append(project)
-    for key, value in sorted((tags or {}).items()):
-        clauses.append("tags[?] = ?")
-        params += [key, value]
+    """The budget's sum over an open engine's connection (see `spend_since`): the reports' own
+    filter (`query.summary.where_sql`) of the period, the project and the tags."""
+    from .query.summary import where_sql
+    from .reports.filters import Filters
+    from .reports.timeparse import Bound
+
+    narrowed = Filters(
+        since=Bound(instant=start.timestamp()),
+        until=Bound(instant=end.timestamp()) if end is not None else None,
+        projects=(project,) if project is not None else (),
+        tags=tuple(sorted((tags or {}).items())),
+    )
+    where, params = where_sql(narrowed, timezone.utc, model_view=False)
     row = con.execute(
-        f"""SELECT count(*), sum(cost_usd) FILTER (WHERE priced), count(*) FILTER (WHERE NOT priced),
-                   count(*) FILTER (WHERE priced AND cost_source = 'estimate')
-            FROM _lines WHERE {" AND ".join(clauses)}""",
+        f"""SELECT count(*), sum(l.cost_usd) FILTER (WHERE l.priced), count(*) FILTER (WHERE NOT l.priced),
+                   count(*) FILTER (WHERE l.priced AND l.cost_source = 'estimate')
+            FROM _lines l WHERE {where}""",
         params,
     ).fetchone()
     records, usd, unpriced, estimated = row if row else (0, None, 0, 0)

@@ -29,11 +29,8 @@ class RecordNotFound(ClaudeRunError):
 def record_where(f: Filters, tz: tzinfo, *, fold: bool = True) -> tuple[str, list[Any]]:
     """WHERE over `l` (= _lines) for whole records: a record matches `--model` when any model it
     used does. Without `fold`, records the fold leaves out match too."""
-    where, params = where_sql(f, tz, model_view=False)
-    if not fold:
-        where = where.replace("l.counted", "true", 1)
-    if not (f.since or f.until):
-        where = where.replace(" AND l.started_at IS NOT NULL", "", 1)
+    # A time filter leaves out records without a start by itself; without one, they are listed too.
+    where, params = where_sql(f, tz, model_view=False, fold=fold, dated=False)
     if f.model is not None:
         where += (
             " AND (contains(lower(l.model), ?)"

@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..reports.filters import Filters
+from ..reports.grouping import NONE, TIME_DIMS
 from ..reports.timeparse import resolve_tz, tz_key
 from ..reports.totals import ZERO, SavingsRates, Totals
 from .engine import Engine, opened
 from .index import index_dir
-
-NONE = "(none)"
-TIME_DIMS = ("day", "week", "month")
 
 
 @dataclass
@@ -99,9 +97,10 @@ def local_day_sql(tz: tzinfo, epoch: str, lo: int, hi: int) -> str:
     return f"(({epoch} + CASE {case} ELSE {changes[-1][1]} END) // 86400)"
 
 
-def dim_sql(dim: str, tz: tzinfo, model_view: bool) -> str:
-    """The SQL label of one `--by` dimension (labels are text; time labels sort)."""
-    local = local_time_sql(tz)
+def dim_sql(dim: str, tz: tzinfo, model_view: bool, *, rec: str = "l", part: str = "p") -> str:
+    """The SQL label of one `--by` dimension (labels are text; time labels sort), over the record
+    row `rec` and, in a model view, the part row `part`."""
+    local = local_time_sql(tz, f"{rec}.started_at")
     if dim == "day":
         return f"strftime({local}, '%Y-%m-%d')"
     if dim == "week":
@@ -109,9 +108,9 @@ def dim_sql(dim: str, tz: tzinfo, model_view: bool) -> str:
     if dim == "month":
         return f"strftime({local}, '%Y-%m')"
     if dim == "model":
-        return "p.model" if model_view else "l.model"
+        return f"{part}.model" if model_view else f"{rec}.model"
     if dim.startswith("tag:"):
-        return f"coalesce(l.tags[{_quote(dim[4:])}], '{NONE}')"
+        return f"coalesce({rec}.tags[{_quote(dim[4:])}], '{NONE}')"
     column = {
         "project": "project",
         "branch": "branch",
@@ -120,37 +119,49 @@ def dim_sql(dim: str, tz: tzinfo, model_view: bool) -> str:
         "ci-job": "ci_job",
         "session": "session_id",
     }[dim]
-    return f"coalesce(l.{column}, '{NONE}')"
+    return f"coalesce({rec}.{column}, '{NONE}')"
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def where_sql(f: Filters, tz: tzinfo, model_view: bool) -> tuple[str, list[Any]]:
-    """The WHERE clause (over `l` = _lines, `p` = _parts in a model view) and its parameters."""
-    clauses = ["l.counted", "l.started_at IS NOT NULL"]
+def where_sql(
+    f: Filters,
+    tz: tzinfo,
+    model_view: bool,
+    *,
+    rec: str = "l",
+    part: str = "p",
+    fold: bool = True,
+    dated: bool = True,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause over the record row `rec` (`_lines`) and, in a model view, the part row
+    `part` (`_parts`), and its parameters. `fold`: only counted records; `dated`: only records with
+    a start (reports bucket by time). `_units` rows are both already: pass False for them."""
+    clauses = [f"{rec}.counted"] if fold else []
+    if dated:
+        clauses.append(f"{rec}.started_at IS NOT NULL")
     params: list[Any] = []
     if f.since is not None:
-        clauses.append("l.started_at >= to_timestamp(?)")
+        clauses.append(f"{rec}.started_at >= to_timestamp(?)")
         params.append(f.since.ts(tz))
     if f.until is not None:
-        clauses.append("l.started_at < to_timestamp(?)")
+        clauses.append(f"{rec}.started_at < to_timestamp(?)")
         params.append(f.until.ts(tz))
     if f.projects:
-        clauses.append(f"l.project IN ({', '.join('?' * len(f.projects))})")
+        clauses.append(f"{rec}.project IN ({', '.join('?' * len(f.projects))})")
         params += list(f.projects)
     if f.statuses:
-        clauses.append(f"l.status IN ({', '.join('?' * len(f.statuses))})")
+        clauses.append(f"{rec}.status IN ({', '.join('?' * len(f.statuses))})")
         params += list(f.statuses)
     for key, values in sorted(f.tag_map().items()):
-        clauses.append(f"l.tags[?] IN ({', '.join('?' * len(values))})")
+        clauses.append(f"{rec}.tags[?] IN ({', '.join('?' * len(values))})")
         params += [key, *sorted(values)]
-    if f.model is not None:
-        clauses.append("contains(lower(p.model), ?)" if model_view else "true")
-        if model_view:
-            params.append(f.model)
-    return " AND ".join(clauses), params
+    if f.model is not None and model_view:
+        clauses.append(f"contains(lower({part}.model), ?)")
+        params.append(f.model)
+    return " AND ".join(clauses) or "true", params
 
 
 def _totals(vals: tuple[Any, ...]) -> Totals:
@@ -206,17 +217,17 @@ def _aggregate(
     cache reads), then label the few days as days, weeks or months and sum again, with the totals
     as a grouping set."""
     model_view = "model" in group_by or f.model is not None
-    where, params = where_sql(f, tz, model_view)
-    where = where.replace("l.counted AND l.started_at IS NOT NULL", "true").replace("l.", "u.")
-    where = where.replace("p.model", "u.model")
+    # `_units` rows are counted and dated parts carrying their record's dimensions.
+    where, params = where_sql(f, tz, model_view, rec="u", part="u", fold=False, dated=False)
     pr = "u.part_priced" if model_view else "u.priced"
     span = eng.con.execute("SELECT min(q), max(q) FROM _units").fetchone()
     lo, hi = (int(span[0]) * 900, int(span[1]) * 900 + 900) if span and span[0] is not None else (0, 0)
     keys = [
-        local_day_sql(tz, "u.q * 900", lo, hi) if g in TIME_DIMS else dim_sql(g, tz, model_view)
+        local_day_sql(tz, "u.q * 900", lo, hi)
+        if g in TIME_DIMS
+        else dim_sql(g, tz, model_view, rec="u", part="u")
         for g in group_by
     ]
-    keys = [k.replace("l.", "u.").replace("p.", "u.") for k in keys]
     key_cols = "".join(f"{k} AS k{i}, " for i, k in enumerate(keys))
     eng.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _agg AS
