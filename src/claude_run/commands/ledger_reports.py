@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from ..reports.command import context as _ctx
+from ..reports.command import filters as _filters
+from ..reports.command import out as _out
+from ..reports.command import reading_ledger as _ledger
+from ..reports.command import warn as _warn
 
 LedgerOpt = Annotated[
     str | None, typer.Option("--ledger", help="Ledger file (default: $CLAUDE_RUN_LEDGER, then the data dir).")
@@ -23,49 +29,6 @@ ModelOpt = Annotated[str | None, typer.Option("--model", help="Only usage of mod
 StatusOpt = Annotated[list[str] | None, typer.Option("--status", help="Only these statuses (repeatable).")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only runs with tag KEY=VALUE (repeatable).")]
 TzOpt = Annotated[str | None, typer.Option("--tz", help="Time zone for days and dates (default: local).")]
-
-
-def _ledger(ledger: str | None) -> Path:
-    """The ledger to read, through the one path gate (missing, directory, symlink: exit 74)."""
-    from ..gates import check_ledger
-    from ..paths import ledger_path
-
-    path = ledger_path(ledger)
-    check_ledger(path, reading=True)
-    return path
-
-
-def _ctx(ledger: str | None, tz_name: str | None) -> tuple[Path, Any]:
-    from ..reports.timeparse import resolve_tz
-
-    zone = resolve_tz(tz_name)
-    return _ledger(ledger), zone
-
-
-def _filters(
-    tz: Any,
-    since: str | None,
-    until: str | None,
-    project: list[str] | None,
-    model: str | None,
-    status: list[str] | None,
-    tag: list[str] | None,
-) -> Any:
-    from ..reports.filters import build_filters
-
-    return build_filters(
-        tz, since=since, until=until, projects=project, model=model, statuses=status, tags=tag
-    )
-
-
-def _warn(warnings: list[str]) -> None:
-    for w in warnings:
-        sys.stderr.write(f"claude-run: warning: {w}\n")
-
-
-def _out(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
-    sys.stdout.flush()
 
 
 def summary(

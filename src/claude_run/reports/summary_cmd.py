@@ -8,8 +8,6 @@ Typer costs ~90 ms to import (it brings pydantic), a third of a warm report.
 
 from __future__ import annotations
 
-import sys
-
 #: --option → (keyword, repeatable)
 OPTIONS = {
     "--by": ("by", True),
@@ -68,26 +66,19 @@ def summary(
     title: str | None = None,
     ledger: str | None = None,
 ) -> None:
-    from ..gates import check_ledger, choice
-    from ..paths import ledger_path
+    from ..gates import choice
     from ..query.summary import aggregate
-    from .filters import build_filters
+    from .command import context, filters, out, warn
     from .formats import FORMATS, render
     from .grouping import parse_group_by
-    from .timeparse import resolve_tz
 
     choice(fmt, FORMATS, "--format")
-    path = ledger_path(ledger)
-    check_ledger(path, reading=True)
-    zone = resolve_tz(tz)
-    filters = build_filters(
-        zone, since=since, until=until, projects=project, model=model, statuses=status, tags=tag
+    path, zone = context(ledger, tz)
+    report = aggregate(
+        path, parse_group_by(by), filters(zone, since, until, project, model, status, tag), zone
     )
-    report = aggregate(path, parse_group_by(by), filters, zone)
-    for w in report.warnings:
-        sys.stderr.write(f"claude-run: warning: {w}\n")
-    sys.stdout.buffer.write(render(report, fmt, title))
-    sys.stdout.flush()
+    warn(report.warnings)
+    out(render(report, fmt, title))
 
 
 def main(args: list[str]) -> int | None:
