@@ -210,10 +210,9 @@ def is_record(raw: object) -> bool:
 
 
 # Bounds past which a record cannot be true (docs/ledger.md, "verify"): one run costing more than
-# $100,000, or more than ten billion tokens of one kind, is a corrupted or forged line.
-# What a single record can plausibly hold. A figure outside these bounds (or negative, or not finite)
-# cannot be true: `ledger verify` reports it (`implausible`) and the read engine keeps it out of every
-# total, with a warning (`query/schema.py`).
+# $100,000, or more than ten billion tokens of one kind, is a corrupted or forged line. `ledger
+# verify` reports it (`implausible`) and the read engine keeps it out of every total, with a
+# warning (`query/schema.py`).
 MAX_RUN_COST_USD = 100_000.0
 MAX_RUN_TOKENS = 10_000_000_000
 

@@ -4,7 +4,7 @@
         eng.con.execute("SELECT project, sum(cost_usd) FROM runs GROUP BY ALL").fetchall()
 
 Views (documented for users in docs/reports.md, `ledger sql`):
-- `runs`: one row per counted record, its fields typed and flattened (`schema.RECORD_SELECT`);
+- `runs`: one row per counted record, its fields typed and flattened (`schema.COLUMNS`);
 - `parts`: one row per counted record and model it used, the residual on the main part;
 - `all_records`: every record line with `counted` (false for duplicates, replaced records and
   imports of sessions recorded otherwise).
@@ -175,8 +175,7 @@ def _define_views(con: duckdb.DuckDBPyConnection, base: str | None, has_tail: bo
     sources_p: list[str] = []
     sources_u: list[str] = []
     extra = "rid NOT IN (SELECT rid FROM _tail_excluded)" if has_tail else "true"
-    if base is not None:
-        with_rid(con, f"{base}.recs", 0)
+    if base is not None:  # its rid view was made when it was built or attached
         sources_l.append(
             f"SELECT *, (rid NOT IN (SELECT rid FROM {base}.excluded) AND {extra})"
             f" AS counted FROM {rid_view(base + '.recs')} WHERE ok"
@@ -279,7 +278,7 @@ def _build(
     return manifest
 
 
-def build_index(ledger: Path, *, force: bool = False) -> bool:
+def build_index(ledger: Path) -> bool:
     """Build the index now unless it is up to date (the `ledger index` command and the background
     builder). False when the directory is not writable or another process is building."""
     root = index.writable_dir(ledger)
@@ -289,7 +288,7 @@ def build_index(ledger: Path, *, force: bool = False) -> bool:
         if not mine:
             return False
         manifest = index.load_manifest(ledger)
-        if manifest is not None and not force:
+        if manifest is not None:
             with store.snapshot(ledger) as snap:
                 if index.still_valid(manifest, snap, ledger) and not _Tail(snap, manifest.marks).bytes:
                     return True
