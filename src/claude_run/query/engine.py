@@ -92,20 +92,25 @@ def with_rid(con: duckdb.DuckDBPyConnection, table: str, first_rid: int) -> None
 UNIT_DIMS = ("started_at", "project", "branch", "status", "mode", "ci_job", "session_id", "tags")
 
 
-def _parts(con: duckdb.DuckDBPyConnection, recs: str, out: str, excluded: str | None) -> None:
+def _parts(
+    con: duckdb.DuckDBPyConnection, recs: str, out: str, excluded: str | None, *, view: bool = False
+) -> None:
     """`out`: one row per model part of every record line of `recs`, with the record's dimensions,
     a 15-minute bucket of its start, and whether the fold of `excluded` counts it: the flat table
-    reports scan (`_units`). Disposable like the rest of the index."""
-    view = rid_view(recs)
-    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()}
+    reports scan (`_units`). Disposable like the rest of the index. `view`: computed as read, not
+    stored (a one-off read scans it once or twice: cheaper than writing a million rows)."""
+    rview = rid_view(recs)
+    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rview}").fetchall()}
     dims = [f"r.{d}" if d in present else f"NULL AS {d}" for d in UNIT_DIMS]
     dims.append("r.priced")
     dims.append("(epoch_ms(r.started_at) // 900000) AS q")  # floor: 23:59:59.5 is still that day
     dims.append(f"(r.rid NOT IN (SELECT rid FROM {excluded})) AS counted" if excluded else "true AS counted")
     lists = present & set(schema.MODEL_LISTS)
-    con.execute(f"CREATE OR REPLACE TABLE {out} AS {schema.parts_sql(view, ', '.join(dims), lists)}")
-    for column in sorted(lists):  # the parts hold what they said
-        con.execute(f"ALTER TABLE {recs} DROP COLUMN {column}")
+    kind = "VIEW" if view else "TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} {out} AS {schema.parts_sql(rview, ', '.join(dims), lists)}")
+    if not view:
+        for column in sorted(lists):  # the parts hold what they said
+            con.execute(f"ALTER TABLE {recs} DROP COLUMN {column}")
 
 
 def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str) -> tuple[int, int, int]:
@@ -255,7 +260,7 @@ def _build(
     fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
     fold.side_table(con, rid_view("b.recs"), "b.side")
     if columns is None or "models" in columns or "m_names" in columns:
-        _parts(con, "b.recs", "b.parts", "b.excluded")
+        _parts(con, "b.recs", "b.parts", "b.excluded", view=target is None)
     else:
         con.execute(f"CREATE TABLE b.parts AS {_EMPTY_PARTS}")
     bad_count, future, impossible = _stats(con, "b.recs", "b.parts")
