@@ -97,8 +97,7 @@ def _parts(
 ) -> None:
     """`out`: one row per model part of every record line of `recs`, with the record's dimensions,
     a 15-minute bucket of its start, and whether the fold of `excluded` counts it: the flat table
-    reports scan (`_units`). Disposable like the rest of the index. `view`: computed as read, not
-    stored (a one-off read scans it once or twice: cheaper than writing a million rows)."""
+    reports scan (`_units`). Disposable like the rest of the index. `view`: computed as scanned."""
     rview = rid_view(recs)
     present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rview}").fetchall()}
     dims = [f"r.{d}" if d in present else f"NULL AS {d}" for d in UNIT_DIMS]
@@ -260,7 +259,10 @@ def _build(
     fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
     fold.side_table(con, rid_view("b.recs"), "b.side")
     if columns is None or "models" in columns or "m_names" in columns:
-        _parts(con, "b.recs", "b.parts", "b.excluded", view=target is None)
+        # A one-off read without every part's figures (all but by-model reports) keeps the parts as a
+        # view: scanning it unnests little, cheaper than writing a million rows.
+        view = target is None and columns is not None and "models" not in columns
+        _parts(con, "b.recs", "b.parts", "b.excluded", view=view)
     else:
         con.execute(f"CREATE TABLE b.parts AS {_EMPTY_PARTS}")
     bad_count, future, impossible = _stats(con, "b.recs", "b.parts")
