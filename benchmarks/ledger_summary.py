@@ -287,7 +287,8 @@ def main() -> None:
         results.append((" ".join(q), cold, cold_rss, warm, warm_rss, appended, app_rss, fl))
         print(
             f"summary {' '.join(q):28s} cold {cold:6.2f}s ({cold / fl:.2f}x floor {fl:.2f}s,"
-            f" cpu {cold_cpu:.2f}s = {cold_cpu / fl_cpu:.2f}x the floor's, {cold_rss:.0f} MB; index built in the background in {built:.1f}s)"
+            f" cpu {cold_cpu:.2f}s = {cold_cpu / fl_cpu:.2f}x the floor's, {cold_rss:.0f} MB;"
+            f" index built in the background in {built:.1f}s)"
             f"  warm {warm:5.2f}s ({warm_rss:.0f} MB)  appended {appended:5.2f}s ({app_rss:.0f} MB)"
         )
     print(f"load average after: {os.getloadavg()}")
