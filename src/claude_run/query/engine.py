@@ -47,6 +47,9 @@ class Engine:
 
 #: DuckDB's memory for one process; past it, it spills to a private temp directory.
 MEMORY_LIMIT = "200MB"
+#: ... for a one-off read of a large ledger without an index: its rows and the JSON reader's buffers
+#: together stay within 250 MB of the process (a little spilling costs ~5% of the read).
+ONE_OFF_MEMORY_LIMIT = "150MB"
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -394,6 +397,7 @@ def _open(
                 source = "built"
             else:
                 lean = None if columns is None else tuple(columns)
+                con.execute(f"SET memory_limit = '{ONE_OFF_MEMORY_LIMIT}'")
                 manifest = _build(con, ledger, None, lean, files)
                 if root is not None:
                     _spawn_builder(ledger)
