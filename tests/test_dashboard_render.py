@@ -16,6 +16,7 @@ def _totals(cost: float, runs: int = 1) -> dict[str, object]:
     return {
         "runs": runs, "input": 1, "output": 1, "cache_read": 0, "cache_creation": 0, "tokens": 2,
         "cost_usd": cost, "estimated_cost_usd": 0.0, "unpriced_runs": 0, "unpriced_tokens": 0,
+        "partial_runs": 0, "partial_tokens": 0,
         "cache_hit_ratio": 0.0, "cache_savings_usd": 0.0, "unpriced_savings_tokens": 0,
     }  # fmt: skip
 
