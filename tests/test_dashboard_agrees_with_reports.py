@@ -185,7 +185,10 @@ def check(ledger: Path, records: list[dict[str, Any]]) -> None:
         unpriced = [sum(toks.values()) for _, priced, toks, _, _ in rr.pieces(rec, True) if not priced]
         partial_runs += bool(unpriced)
         partial_tokens += sum(unpriced)
-    assert (view["totals"]["partial_runs"], view["totals"]["partial_tokens"]) == (partial_runs, partial_tokens)
+    assert (view["totals"]["partial_runs"], view["totals"]["partial_tokens"]) == (
+        partial_runs,
+        partial_tokens,
+    )
     # The latest-runs table lists exactly the counted, dated records.
     counted = {r["id"] for r in rr.folded(records) if r.get("started_at")}
     assert {r["id"] for r in view["latest_runs"]} == counted

@@ -63,7 +63,12 @@ def test_known_ledger_totals(tmp_path: Path) -> None:
     by_tag = {g["key"]: g["totals"]["runs"] for g in v["by_tag"]}
     assert by_tag == {"team=web": 3, "team=data": 1, "pr=42": 1}
     # Branches are labelled with their project: "main" of two projects is two bars.
-    assert {g["key"] for g in v["by_branch"]} == {"alpha · main", "beta · main", "beta · feat/x", "gamma · main"}
+    assert {g["key"] for g in v["by_branch"]} == {
+        "alpha · main",
+        "beta · main",
+        "beta · feat/x",
+        "gamma · main",
+    }
     assert [r["started_at"] for r in v["latest_runs"]] == sorted(
         (r["started_at"] for r in records), reverse=True
     )

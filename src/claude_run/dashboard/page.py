@@ -67,6 +67,17 @@ th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align:left
 th { font-weight: 600; background: #fafafa; position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .scroll { overflow-x: auto; }
+.bars { display: grid; grid-template-columns: minmax(6em, max-content) minmax(80px, 1fr) max-content;
+  gap: 4px 10px; align-items: center; margin: 4px 0 8px; font-size: 14px; }
+.bar-row { display: contents; }
+.bar-label { text-align: right; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  max-width: 16em; }
+.bar-track { height: 20px; }
+.bar-fill { display: block; height: 100%; min-width: 1px; background: #0072B2; border-radius: 2px; }
+.bar-fill.other { background: #6E6E6E; }
+.bar-row:hover .bar-fill { outline: 1.5px solid #000; }
+.bar-value { font-variant-numeric: tabular-nums; white-space: nowrap; font-size: 13px; }
+.bar-value small { display: block; color: var(--muted); font-size: 11.5px; }
 td, th { white-space: nowrap; }
 td.tags { color: var(--muted); white-space: normal; min-width: 12ch; }
 .tag { white-space: nowrap; }
@@ -85,9 +96,9 @@ svg .budget-label { font-size: 12px; fill: #a3191f; }
   header, main { padding-left: 12px; padding-right: 12px; }
   svg .tick { font-size: 26px; }
   svg .tick.alt { display: none; }
-  svg .label { font-size: 24px; }
-  svg .value, svg .sub { font-size: 22px; }
   svg .budget-label { font-size: 22px; }
+  .bars { grid-template-columns: minmax(0, 1fr) max-content; }
+  .bar-label { grid-column: 1 / -1; text-align: left; max-width: none; margin-top: 4px; }
   .card .big { font-size: 22px; }
 }
 /* Print: no section is cut across pages, headings stay with what follows, tables fit the width. */

@@ -309,7 +309,7 @@ def month_chart(view: View) -> str:
         parts.append(
             _budget_line(budget, f"monthly budget {fmt_usd(budget)}", left, width - right, top, plot_h, ymax)
         )
-    for i in range(0, m["days_in_month"], 5):
+    for i in range(0, m["days_in_month"] - 2, 5):  # the 1st, 6th, ... (none cut at the right edge)
         parts.append(
             _day_tick(left + step * (i + 1), height - bottom + 16, f"{first[:8]}{i + 1:02d}", False, i // 5)
         )
@@ -333,50 +333,40 @@ def legend(view: View, *, average: bool = False) -> str:
 
 
 def group_bars(groups: list[Group], slug: str, title: str) -> str:
-    """Horizontal bars of spend per group, with runs and tokens in the label."""
+    """Horizontal bars of spend per group, with runs and tokens beside them. HTML, not SVG: the rows
+    reflow on a phone (label above its bar) and the text keeps its size."""
     if not groups:
         return _empty_chart(title, slug)
-    row_h, width = 36, 640
-    label_w, value_w = 190, 170
-    plot_w = width - label_w - value_w
-    height = row_h * len(groups) + 8
     # The folded "N others" bar would dwarf every named one: scale by the named groups, draw it grey
-    # and cut at the plot's edge (its exact figure is in the text beside it).
+    # and cut at the track's end (its exact figure is in the text beside it).
     has_other = len(groups) > 1 and groups[-1]["key"].endswith(" others")
     named = groups[:-1] if has_other else groups
     peak = max(g["totals"]["cost_usd"] for g in named)
-    scale = nice_max(peak) if peak > 0 else 1.0
+    scale = peak if peak > 0 else 1.0
     total = sum(g["totals"]["cost_usd"] for g in groups)
-    parts = [
-        f'<svg class="chart" id="chart-{slug}" data-total="{_num(total)}" viewBox="0 0 {width} {height}"'
-        f' style="max-width:{width}px"'
-        f' role="img" aria-labelledby="chart-{slug}-title"><title id="chart-{slug}-title">{_e(title)}</title>'
-    ]
+    rows = []
     for i, g in enumerate(groups):
         t = g["totals"]
-        y = 4 + i * row_h
-        w = min(plot_w * t["cost_usd"] / scale, plot_w) if t["cost_usd"] > 0 else 0
-        fill = OTHER_COLOUR if has_other and i == len(groups) - 1 else BAR_COLOUR
-        label = g["key"] if len(g["key"]) <= 26 else g["key"][:25] + "…"
+        share = min(100.0, 100 * t["cost_usd"] / scale) if t["cost_usd"] > 0 else 0.0
+        other = " other" if has_other and i == len(groups) - 1 else ""
         # Unpriced usage goes on its own small line: never folded in, never drawn as $0.
         value = "unpriced" if t["unpriced_tokens"] and not t["cost_usd"] else fmt_usd(t["cost_usd"])
         unpriced = t["unpriced_tokens"] + t["partial_tokens"]
-        sub = f"+ {fmt_compact(unpriced)} tokens unpriced" if unpriced else ""
-        if t["partial_runs"]:
-            value += " partial"
-        x_text = label_w + max(w, 1) + 6
-        parts.append(
-            f'<text class="label" x="{label_w - 8}" y="{y + 18}" text-anchor="end">{_e(label)}</text>'
-            f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{max(w, 1):.2f}" height="{row_h - 14}"'
-            f' fill="{fill}" data-key="{_e(g["key"])}" data-value="{_num(t["cost_usd"])}"'
-            f' data-runs="{t["runs"]}" data-tokens="{t["tokens"]}" data-partial="{t["partial_runs"]}">'
-            f"<title>{_e(g['key'])}: {_e(fmt_usd(t['cost_usd']))}, {_runs(t['runs'])},"
-            f" {fmt_int(t['tokens'])} tokens</title></rect>"
-            f'<text class="value" x="{x_text:.2f}" y="{y + 15}">{_e(value)} · {_runs(t["runs"])}</text>'
-            + (f'<text class="sub" x="{x_text:.2f}" y="{y + 29}">{_e(sub)}</text>' if sub else "")
+        sub = f"<small>+ {fmt_compact(unpriced)} tokens unpriced</small>" if unpriced else ""
+        partial = ' <span class="partial">partial</span>' if t["partial_runs"] else ""
+        tip = f"{g['key']}: {fmt_usd(t['cost_usd'])}, {_runs(t['runs'])}, {fmt_int(t['tokens'])} tokens"
+        rows.append(
+            f'<div class="bar-row" role="listitem" data-key="{_e(g["key"])}"'
+            f' data-value="{_num(t["cost_usd"])}" data-runs="{t["runs"]}" data-tokens="{t["tokens"]}"'
+            f' data-partial="{t["partial_runs"]}"'
+            f' title="{_e(tip)}"><span class="bar-label">{_e(g["key"])}</span>'
+            f'<span class="bar-track"><span class="bar-fill{other}" style="width:{share:.2f}%"></span></span>'
+            f'<span class="bar-value">{_e(value)}{partial} · {_runs(t["runs"])}{sub}</span></div>'
         )
-    parts.append("</svg>")
-    return "".join(parts)
+    return (
+        f'<div class="bars" id="chart-{slug}" data-total="{_num(total)}" role="list"'
+        f' aria-label="{_e(title)}">{"".join(rows)}</div>'
+    )
 
 
 def cache_chart(view: View) -> str:
@@ -588,8 +578,8 @@ def totals_cards(view: View) -> str:
         bits = [f"{fmt_int(t['unpriced_tokens'])} tokens with no known price, not in the cost"]
         if t["partial_runs"]:
             bits.append(
-                f"{_runs(t['partial_runs'])} partly priced: {fmt_int(t['partial_tokens'])} more tokens of"
-                " models with no known price (the rest of those runs is in the cost)"
+                f"{_runs(t['partial_runs'])} partly priced: {fmt_int(t['partial_tokens'])} more tokens"
+                " of unpriced models"
             )
         unpriced = _card(
             "total-unpriced",
