@@ -190,9 +190,9 @@ def summary_text(view: View) -> str:
     )
     if t["unpriced_runs"] or t["partial_runs"]:
         lines.append(
-            f"- not in the cost: {fmt_int(t['unpriced_runs'])} unpriced runs, {fmt_int(t['partial_runs'])}"
-            f" partly priced ({fmt_int(t['unpriced_tokens'] + t['partial_tokens'])} tokens"
-            " with no known price)"
+            f"- not in the cost: {fmt_int(t['unpriced_tokens'] + t['partial_tokens'])} tokens with no"
+            f" known price ({t['unpriced_runs']} unpriced, {t['partial_runs']} partly priced"
+            f" run{'s' if t['partial_runs'] != 1 else ''})"
         )
     top = [g for g in view["by_project"] if not g["key"].endswith(" others")][:3]
     if top:

@@ -820,7 +820,14 @@ def content(view: View) -> str:
         + _bars(view, "by_mode", "mode", "Spend by mode")
         + _bars(view, "by_tag", "tag", "Spend by tag")
         + "</div>"
-        + _section("ci", "Spend by CI workflow and job", ci_table(view["by_ci"]))
+        + _section(
+            "ci",
+            "Spend by CI workflow and job",
+            ci_table(view["by_ci"])
+            if view["read"].get("ci_columns", 1)
+            else '<p class="empty" id="ci-jobs">Still indexing the ledger: the CI panel fills in by itself'
+            " when the index is built.</p>",
+        )
         + (_bars(view, "by_pr", "pr", "Spend by pull request") if view["by_pr"] else "")
         + _section(
             "cache",
