@@ -372,7 +372,7 @@ CREATE OR REPLACE TEMP TABLE _dash AS
 SELECT l.rid, true AS counted, l.started_at, {day} AS day, l.project, l.branch, hash(l.tags) AS th,
        {dims},
        l.priced AS lpr, coalesce(l.cost_source = 'estimate', false) AS est,
-       l.priced AND bool_or(NOT p.part_priced) OVER (PARTITION BY l.rid) AS partial,
+       l.priced AND l.rid IN (SELECT rid FROM _parts WHERE NOT part_priced) AS partial,
        p.model, p.part_priced AS pp, p.is_main, p.input, p.output, p.cache_read, p.cache_creation, p.cost,
        CAST(p.cache_read * r.delta AS DECIMAL(38, 18)) AS sav,
        CASE WHEN r.delta IS NULL THEN p.cache_read ELSE 0 END AS unk, r.delta IS NOT NULL AS rated

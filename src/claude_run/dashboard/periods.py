@@ -6,9 +6,10 @@
 - `FROM..TO` is `--since FROM --until TO`; an instant (`24h`, an ISO time) stands for its whole day;
 - `all` is everything.
 
-The previous period, for the cost card's change, has the same number of elapsed days: a calendar
-period is compared with the same stretch of the one before (the first 5 days of this month with the
-first 5 of last month), anything else with the days just before it.
+The previous period, for the cost card's change: a calendar period that is over is compared with
+the whole one before (last month with the month before it, however long each is); one still going
+with the same stretch of the one before (the first 5 days of this month with the first 5 of last
+month); anything else with as many days just before it.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def resolve(text: str | None, tz: tzinfo, today: date) -> Span:
     raw = (text or "30d").strip().lower()
     if raw == "all":
         return Span("all", None, None)
-    now = datetime.combine(today, time(12), tzinfo=tz)
+    now = datetime.now(tz)
+    if now.date() != today:  # a view asked for another day (tests, a page left open past midnight)
+        now = datetime.combine(today, time(12), tzinfo=tz)
     try:
         if ".." in raw:
             first, until = parse_range(raw, tz, now=now)
@@ -91,7 +94,8 @@ def resolve(text: str | None, tz: tzinfo, today: date) -> Span:
     unit = raw.rsplit("-", 1)[-1]
     if raw in CALENDAR_WORDS and unit in _MONTHS_BACK:
         prev = _shift_months(date.fromordinal(start), _MONTHS_BACK[unit]).toordinal()
-        return Span(raw, start, end, prev, min(prev + length, start))
+        over = end is not None and end <= today.toordinal() + 1  # a whole month: the whole one before
+        return Span(raw, start, end, prev, start if over else min(prev + length, start))
     back = _DAYS_BACK.get(unit, length) if raw in CALENDAR_WORDS else length
     return Span(raw, start, end, start - back, start - back + length)
 

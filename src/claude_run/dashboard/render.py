@@ -106,18 +106,6 @@ def _num(x: float) -> str:
 # ---------------------------------------------------------------- scales
 
 
-def nice_max(value: float) -> float:
-    """A round axis top at or above value (1, 2, 2.5, 5 x 10^k)."""
-    if value <= 0:
-        return 1.0
-    exp = math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        top = step * 10**exp
-        if top >= value * 0.999999:
-            return float(top)
-    return float(10 ** (exp + 1))
-
-
 def ticks(peak: float, most: int = 5) -> list[float]:
     """Round axis ticks from 0 to at or above `peak`: steps of 1, 2 or 5 x 10^k (never $6.25), at
     most `most` intervals."""
@@ -441,19 +429,15 @@ def quota_chart(view: View) -> str:
     left, right, top, bottom = 64, 12, 12, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((q[k] or 0 for q in by_day.values() for k, *_ in QUOTA_SERIES), default=0)  # type: ignore[literal-required]
-    ymax = max(1.0, nice_max(peak))  # above 100 % happens; the axis then says so
+    # Quarters up to 100 %; above 100 % happens, and the axis then says so in round steps.
+    levels = [0.0, 0.25, 0.5, 0.75, 1.0] if peak <= 1 else ticks(peak, 4)
+    ymax = levels[-1]
     band = plot_w / max(len(days), 1)
     parts = [
         f'<svg class="chart" id="chart-quota" viewBox="0 0 {width} {height}" role="img"'
         f' aria-labelledby="chart-quota-title"><title id="chart-quota-title">{_e(title)}</title>'
     ]
-    for i in range(5):
-        y = top + plot_h - plot_h * i / 4
-        parts.append(
-            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{_e(fmt_compact(round(ymax * 100 * i / 4, 1)))}%</text>"
-        )
+    parts += _grid(levels, lambda v: f"{fmt_compact(round(v * 100, 1))}%", left, width - right, top, plot_h)
     label_every = max(1, math.ceil(len(days) / 12))
     for i, day in enumerate(days):
         if i % label_every == 0:
