@@ -381,6 +381,10 @@ WHERE l.counted AND l.started_at IS NOT NULL
 """
 #: The record columns `_dash` copies when the engine read them (a lean read may lack some).
 _DASH_DIMS = ("status", "mode", "user", "ci_workflow", "ci_job", "ci_pr", "ci_url")
+#: The columns of `_dash` that `_figures` and the charts by model read.
+_DASH_FIGURES = (
+    "model, pp, lpr, est, partial, is_main, input, output, cache_read, cache_creation, cost, sav, unk, rated"
+)
 _TAGSETS_SQL = """
 CREATE OR REPLACE TEMP TABLE _tagsets AS
 SELECT hash(tags) AS th, any_value(tags) AS tags FROM _lines
@@ -408,18 +412,25 @@ def _where(f: Filters, tz: tzinfo, start: int | None, end: int | None) -> tuple[
     return where, params
 
 
-def _figures(by_part: bool) -> str:
+def _figures(by_part: bool, savings: bool = True) -> str:
     """A unit is a record (priced by its own cost; its main part carries the run), or under the
-    model filter a part (priced by its own cost: then no part is 'partial')."""
+    model filter a part (priced by its own cost: then no part is 'partial'). Without `savings`
+    the cache savings are not summed (None in the totals): the panels by group do not show them,
+    and their 38-digit sums are half the cost of those queries."""
     upr = "pp" if by_part else "lpr"
     run = "" if by_part else " FILTER (WHERE is_main)"
     partial = "false" if by_part else "partial"
+    saved = (
+        f"""sum(sav) FILTER (WHERE {upr}) AS f_sav, sum(unk) FILTER (WHERE {upr}) AS f_unk,
+        count(*) FILTER (WHERE {upr} AND rated AND cache_read <> 0) AS f_rated"""
+        if savings
+        else "NULL AS f_sav, 0 AS f_unk, 0 AS f_rated"
+    )
     return f"""
         {upr} AS upr, count(*){run} AS runs,
         sum(input) AS f_in, sum(output) AS f_out, sum(cache_read) AS f_cr, sum(cache_creation) AS f_cw,
         sum(cost) FILTER (WHERE {upr}) AS f_cost, sum(cost) FILTER (WHERE {upr} AND est) AS f_est,
-        sum(sav) FILTER (WHERE {upr}) AS f_sav, sum(unk) FILTER (WHERE {upr}) AS f_unk,
-        count(*) FILTER (WHERE {upr} AND rated AND cache_read <> 0) AS f_rated,
+        {saved},
         count(*) FILTER (WHERE {partial} AND is_main) AS f_partial,
         sum(input + output + cache_read + cache_creation) FILTER (WHERE {partial} AND NOT pp) AS f_ptok
     """
@@ -648,7 +659,6 @@ def _quota(eng: Engine, where: str, params: list[Any], has_quota: bool) -> Quota
 
 #: The panels grouped in one scan (GROUPING SETS): name -> the label columns of `_g` it groups by.
 _SETS: dict[str, tuple[str, ...]] = {
-    "day_model": ("day", "model", "pp"),
     "project": ("pj",),
     "branch": ("pj", "br"),
     "user": ("usr",),
@@ -657,7 +667,7 @@ _SETS: dict[str, tuple[str, ...]] = {
     "ci": ("wf", "jb"),
     "pr": ("pr",),
 }
-_LABELS = ("day", "pj", "br", "usr", "md", "st", "wf", "jb", "pr")
+_LABELS = ("pj", "br", "usr", "md", "st", "wf", "jb", "pr")
 
 
 def _mask(cols: tuple[str, ...]) -> int:
@@ -705,7 +715,7 @@ def compute(
     figures = _figures(filters.model is not None)
     con = eng.con
     total = _Sums()
-    sums: dict[str, dict[Any, _Sums]] = {name: {} for name in _SETS}
+    sums: dict[str, dict[Any, _Sums]] = {name: {} for name in ("day", *_SETS)}
     ci_links: dict[tuple[str, str], str | None] = {}
     day_model: dict[tuple[str, str], list[Any]] = {}
     model_rank: dict[str, list[Any]] = {}
@@ -719,51 +729,61 @@ def compute(
         "jb": f"coalesce(l.ci_job, '{NONE_LABEL}')",
         "pr": f"coalesce(l.ci_pr, '{NONE_LABEL}')",
     }
+    # The charts by day and model, and the totals (one scan)...
+    for day, model, pp, parts, part_cost, *figs in con.execute(
+        f"""SELECT day, model, pp, count(*), sum(cost), {figures} FROM _dash l WHERE {where}
+            GROUP BY day, model, pp, upr""",
+        params,
+    ).fetchall():
+        sums["day"].setdefault(day, _Sums()).add(figs)
+        total.add(figs)
+        # The charts by model count parts, each priced by its own cost (`--by day,model`):
+        # every part is a run of its row there, and an unpriced part is never $0 — nor is a
+        # priced part of a partly priced run ever drawn under the unpriced main model.
+        tokens = sum(int(x or 0) for x in figs[2:6])
+        dm = day_model.setdefault((day, model), [0, 0, Decimal(0), 0])
+        rank = model_rank.setdefault(model, [Decimal(0), 0])
+        dm[0] += int(parts)
+        dm[1] += tokens
+        rank[1] += tokens
+        if pp:
+            dm[2] += part_cost or 0
+            rank[0] += part_cost or 0
+        else:
+            dm[3] += tokens
+    # ... then the panels by group (another, without savings).
     sets = ", ".join(f"({', '.join((*cols, 'upr'))})" for cols in _SETS.values())
     kinds = {_mask(cols): name for name, cols in _SETS.items()}
-    rows = con.execute(
+    light = _figures(filters.model is not None, savings=False)
+    n = len(_LABELS)
+    for r in con.execute(
         f"""
-        SELECT grouping({", ".join(_LABELS)}), {", ".join(_LABELS)}, model, pp,
-               count(*), sum(cost), arg_max(ci_url, started_at) FILTER (WHERE ci_url IS NOT NULL),
-               {figures}
-        FROM (SELECT l.*, {", ".join(f"{v} AS {k}" for k, v in label.items())} FROM _dash l WHERE {where}) l
+        SELECT grouping({", ".join(_LABELS)}), {", ".join(_LABELS)}, {light}
+        FROM (SELECT {_DASH_FIGURES}, {", ".join(f"{v} AS {k}" for k, v in label.items())}
+              FROM _dash l WHERE {where}) l
         GROUP BY GROUPING SETS ({sets})
         """,
         params,
-    ).fetchall()
-    n = len(_LABELS)
-    for r in rows:
+    ).fetchall():
         kind = kinds[r[0]]
         lab = dict(zip(_LABELS, r[1 : n + 1], strict=True))
-        model, pp, parts, part_cost, url = r[n + 1 : n + 6]
-        figs = r[n + 6 :]
-        if kind == "day_model":
-            sums["day_model"].setdefault(lab["day"], _Sums()).add(figs)
-            total.add(figs)
-            # The charts by model count parts, each priced by its own cost (`--by day,model`):
-            # every part is a run of its row there, and an unpriced part is never $0 — nor is a
-            # priced part of a partly priced run ever drawn under the unpriced main model.
-            tokens = sum(int(x or 0) for x in figs[2:6])
-            dm = day_model.setdefault((lab["day"], model), [0, 0, Decimal(0), 0])
-            rank = model_rank.setdefault(model, [Decimal(0), 0])
-            dm[0] += int(parts)
-            dm[1] += tokens
-            rank[1] += tokens
-            if pp:
-                dm[2] += part_cost or 0
-                rank[0] += part_cost or 0
-            else:
-                dm[3] += tokens
-            continue
         if kind == "branch":
             key: Any = f"{lab['pj']} · {lab['br']}"
         elif kind == "ci":
             key = (lab["wf"], lab["jb"])
-            if url is not None:
-                ci_links[key] = _link(url)
         else:
             key = lab[_SETS[kind][0]]
-        sums[kind].setdefault(key, _Sums()).add(figs)
+        sums[kind].setdefault(key, _Sums()).add(r[n + 1 :])
+
+    # Each CI job's latest run, for its link: a few rows (those with a CI link), so a query apart.
+    for wf, jb, url in con.execute(
+        f"""
+        SELECT {label["wf"]}, {label["jb"]}, arg_max(ci_url, started_at) FROM _dash l
+        WHERE {where} AND ci_url IS NOT NULL AND is_main GROUP BY ALL
+        """,
+        params,
+    ).fetchall():
+        ci_links[(wf, jb)] = _link(url)
 
     by_tag: dict[str, _Sums] = {}
     wanted = ""
@@ -790,7 +810,7 @@ def compute(
         by_tag.setdefault(f"{r[0]}={r[1]}", _Sums()).add(r[2:])
 
     totals = total.totals()
-    day_totals = {d: s.totals() for d, s in sums["day_model"].items()}
+    day_totals = {d: s.totals() for d, s in sums["day"].items()}
     models = sorted(model_rank, key=lambda m: (-model_rank[m][0], -model_rank[m][1], m))
     if span.start is not None:
         first = span.start
@@ -803,10 +823,16 @@ def compute(
         last = min(last, span.end - 1)
     days = periods.day_range(first, last + 1) if day_totals or span.start is not None else []
 
-    # The change, the moving average and the month to date: one query of day totals around them.
+    # The change, the moving average and the month to date: the period's day totals, and one
+    # query of those around it (the previous period, the week before, the month).
     month_start, month_end = periods.month_of(today)
     lo = min(first - (MOVING_DAYS - 1), month_start, span.prev_start or first)
-    daily = _by_day(eng, filters, tz, lo, max(last + 1, today.toordinal() + 1), figures)
+    hi = max(last + 1, today.toordinal() + 1)
+    daily = dict(sums["day"])
+    if lo < first:
+        daily.update(_by_day(eng, filters, tz, lo, first, figures))
+    if last + 1 < hi:
+        daily.update(_by_day(eng, filters, tz, last + 1, hi, figures))
     cost = {d: float(s.cost) for d, s in daily.items()}
 
     def mean(day: str) -> float:
