@@ -518,3 +518,16 @@ def test_a_calendar_period_counts_as_ledger_summary_since_until(tmp_path: Path) 
     assert view["totals"]["cost_usd"] == pytest.approx(float(report.total.cost)) == 501 + 531
     assert view["days"][0] == "2026-05-01" and view["days"][-1] == "2026-05-31"
     assert view["change"] is not None and view["change"]["cost_usd"] == 430  # April, whole
+
+
+@pytest.mark.parametrize("period", ["0001-01-01", "0001-01-01..9999-12-31", "999999d"])
+def test_a_period_at_the_calendars_edge(tmp_path: Path, period: str) -> None:
+    """No previous period before year 1; the day axis starts at the first run, not in year 1."""
+    ledger = write_ledger(tmp_path / "l.jsonl", known_records(NOW))
+    try:
+        v = _view(ledger, period=period)
+    except UsageError as exc:
+        assert "out of range" in exc.message
+        return
+    assert v["change"] is None and v["totals"]["runs"] == 6
+    assert v["days"][0] == "2026-06-13" and v["days"][-1] >= "2026-06-15"

@@ -91,6 +91,8 @@ def resolve(text: str | None, tz: tzinfo, today: date) -> Span:
         raise UsageError(f"bad period {text!r}: it starts in the future")
     span = Span(raw, start, end)
     length = span.elapsed_end(today) - start
+    if start - length - 31 * 12 < 1:  # no period before it fits in the calendar: no change to show
+        return span
     unit = raw.rsplit("-", 1)[-1]
     if raw in CALENDAR_WORDS and unit in _MONTHS_BACK:
         prev = _shift_months(date.fromordinal(start), _MONTHS_BACK[unit]).toordinal()
