@@ -115,12 +115,13 @@ def _parts(
             con.execute(f"ALTER TABLE {recs} DROP COLUMN {column}")
 
 
-def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str) -> tuple[int, int, int]:
-    """Bad lines, records of a newer schema, and records holding figures that cannot be true."""
+def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str | None) -> tuple[int, int, int]:
+    """Bad lines, records of a newer schema, and records holding figures that cannot be true (in
+    their model parts too, unless `parts` is None: a read without the parts' figures)."""
+    in_parts = f"OR rid IN (SELECT rid FROM {parts} WHERE impossible)" if parts is not None else ""
     row = con.execute(
         f"""SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok AND v > {SCHEMA_VERSION}),
-                   count(*) FILTER (WHERE ok AND (impossible OR rid IN (
-                       SELECT rid FROM {parts} WHERE impossible)))
+                   count(*) FILTER (WHERE ok AND (impossible {in_parts}))
             FROM {rid_view(recs)}"""
     ).fetchone()
     return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
@@ -261,14 +262,14 @@ def _build(
             store.close_snapshot(snap)
     fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
     fold.side_table(con, rid_view("b.recs"), "b.side")
-    if columns is None or "models" in columns or "m_names" in columns:
+    part_figures = columns is None or "models" in columns
+    if part_figures or (columns is not None and "m_names" in columns):
         # A one-off read without every part's figures (all but by-model reports) keeps the parts as a
         # view: scanning it unnests little, cheaper than writing a million rows.
-        view = target is None and columns is not None and "models" not in columns
-        _parts(con, "b.recs", "b.parts", "b.excluded", view=view)
+        _parts(con, "b.recs", "b.parts", "b.excluded", view=not part_figures)
     else:
         con.execute(f"CREATE TABLE b.parts AS {_EMPTY_PARTS}")
-    bad_count, future, impossible = _stats(con, "b.recs", "b.parts")
+    bad_count, future, impossible = _stats(con, "b.recs", "b.parts" if part_figures else None)
     bad = _bad_lines(ranges, store.MAX_LISTED_BAD) if bad_count else []
     rows_row = con.execute("SELECT count(*) FROM b.recs").fetchone()
     manifest = index.Manifest(
