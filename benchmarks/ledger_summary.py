@@ -13,7 +13,8 @@ in the same run measures:
 - each command (`--by day`, `--by model`, `--by tag:team --since 90d`) as a whole subprocess:
   cold (no index: a lean read, while a detached process builds the index), warm (from the index),
   warm after appending one run (index + tail);
-- peak RSS of each command (ru_maxrss of the child).
+- peak RSS of each command (ru_maxrss of the child), and the cold command's CPU time against the
+  floor's (less sensitive than wall time to the other processes on shared cores).
 
 It prints the figures and the load average seen, since other processes share the cores.
 """
