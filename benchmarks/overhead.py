@@ -113,7 +113,7 @@ def telemetry_env(env: dict[str, str]) -> dict[str, str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Null)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    from claude_run.modes import build_invocation
+    from claude_run.run.modes import build_invocation
 
     inv = build_invocation(
         "non-interactive",

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_run import ci
-from claude_run.context import collect
+from claude_run.context import ci, collect
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -16,7 +16,7 @@ from claude_run.dashboard.render import fmt_usd, nice_max
 from claude_run.errors import UsageError
 from claude_run.ledger.store import append, encode
 from claude_run.pricing import cache_savings
-from claude_run.record import new_id
+from claude_run.record.schema import new_id
 from support.dashboard_ledger import known_records, make_record, with_quota, write_ledger
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc)

@@ -58,7 +58,7 @@ def report(
         Path(tmp).unlink(missing_ok=True)
         raise
     t = view["totals"]
-    from ..display import fmt_usd, plural
+    from ..text import fmt_usd, plural
 
     runs = plural(f"{t['runs']:,}", "run") if t["runs"] != 1 else "1 run"
     sys.stderr.write(f"claude-run: wrote {target} ({runs}, {fmt_usd(t['cost_usd'])})\n")
@@ -69,7 +69,7 @@ def _days(period: str) -> str:
     from datetime import date
 
     from ..errors import UsageError
-    from ..reports.timeparse import parse_bound, resolve_tz
+    from ..query.timeparse import parse_bound, resolve_tz
 
     if period.strip().lower() == "all":
         return "all"
@@ -78,7 +78,7 @@ def _days(period: str) -> str:
     zone = resolve_tz(None)
     start = parse_bound(period, zone, end=False)
     if start.day is None:  # an instant: the whole day it falls in
-        from ..reports.timeparse import day_of
+        from ..query.timeparse import day_of
 
         day = day_of(start.ts(zone), zone)
     else:

@@ -51,7 +51,7 @@ def serve(
     from ..errors import TelemetryError
     from ..gates import check_ledger
     from ..paths import ledger_path
-    from ..telemetry.receiver import bind, endpoint_of
+    from ..telemetry.inbound.receiver import bind, endpoint_of
 
     tags = parse_tags(tag or [])
     path = ledger_path(ledger)
@@ -73,8 +73,8 @@ def serve(
         )
     sys.stderr.flush()
     from .. import __version__
-    from ..record import new_id, user_hash
-    from ..telemetry.sessions import SessionBook
+    from ..record.schema import new_id, user_hash
+    from ..telemetry.inbound.sessions import SessionBook
 
     book = SessionBook(idle_s=idle)
     base: dict[str, Any] = {"user": user_hash(), "tags": tags, "claude_run_version": __version__}
@@ -94,10 +94,9 @@ async def _serve(sock: Any, path: Path, book: Any, base: dict[str, Any], quiet: 
 
     import anyio
 
-    from ..display import fmt_usd, plural
-    from ..escape import terminal
-    from ..record import new_id
-    from ..telemetry.receiver import Receiver
+    from ..record.schema import new_id
+    from ..telemetry.inbound.receiver import Receiver
+    from ..text import fmt_usd, plural, terminal
 
     idle = book.idle_s
 

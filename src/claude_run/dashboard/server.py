@@ -29,7 +29,7 @@ import orjson
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import ClaudeRunError, UsageError
-from ..telemetry.http import allowed_hosts, guarded, host_allowed
+from ..httpd import allowed_hosts, guarded, host_allowed
 from .data import LATEST_SHOWN, Filters, Live, parse_filters
 from .page import document
 from .render import content, filter_form, options_signature

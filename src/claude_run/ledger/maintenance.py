@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ..errors import LedgerError
-from ..record import Record, is_record, named_target, parse_iso, upgrade
+from ..record.schema import Record, is_record, named_target, parse_iso, upgrade
 from .atomic import atomic_write, fsync_dir, stale_temps
 from .store import (
     ReadStats,

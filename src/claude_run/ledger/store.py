@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from ..errors import LedgerError
-from ..record import SCHEMA_VERSION, Record, is_record, upgrade
+from ..record.schema import SCHEMA_VERSION, Record, is_record, upgrade
 
 if TYPE_CHECKING:
     from .rotation import RotationPolicy

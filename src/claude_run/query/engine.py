@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from ..ledger import identity, store
-from ..record import SCHEMA_VERSION
+from ..record.schema import SCHEMA_VERSION
 from . import fold, index, schema
 
 TAIL_REBUILD_FRACTION = 0.25

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .timeparse import parse_ts
+from ..query.timeparse import parse_ts
 
 
 def _cost(rec: dict[str, Any]) -> str:
@@ -20,7 +20,7 @@ def _cost(rec: dict[str, Any]) -> str:
 
 
 def _text(value: object) -> str:
-    from ..escape import terminal  # a tag holding ESC sequences or newlines must not reach the terminal
+    from ..text import terminal  # a tag holding ESC sequences or newlines must not reach the terminal
 
     return terminal("" if value is None else value if isinstance(value, str) else str(value))
 
@@ -38,8 +38,8 @@ def _context(rec: dict[str, Any]) -> str:
 def render_list(records: list[Any], tz: tzinfo) -> str:
     from tabulate import tabulate
 
-    from ..display import fmt_duration, fmt_tokens
-    from ..record import total_tokens
+    from ..record.schema import total_tokens
+    from ..text import fmt_duration, fmt_tokens
 
     if not records:
         return "no runs match\n"

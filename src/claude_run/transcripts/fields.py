@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from ..contextwin import context_field
+from ..stream.contextwin import context_field
 from .scan import SYNTHETIC, Msg
 from .session import Session, TokenSums
 
