@@ -294,7 +294,7 @@ def test_incremental_totals_equal_the_budget_full_read(
 
 
 def test_the_fold_constant_is_the_folds() -> None:
-    assert daytotals.REPLACEABLE_MODE == fold.IMPORTED
+    assert daytotals.REPLACEABLE_MODE == fold.IMPORTED == record.IMPORTED
     assert daytotals.MAX_COST_USD == record.MAX_RUN_COST_USD
 
 

@@ -13,9 +13,10 @@ from typing import Any
 import anyio
 import pytest
 
+from claude_run.httpd import bind, endpoint_of
 from claude_run.run.modes import build_invocation
 from claude_run.telemetry.inbound.collector import Collector
-from claude_run.telemetry.inbound.receiver import Receiver, bind, endpoint_of
+from claude_run.telemetry.inbound.receiver import Receiver
 
 mock = pytest.importorskip(
     "support.mock_anthropic", reason="the mock Messages API (branch mockapi) is not merged"

@@ -9,9 +9,10 @@ import time
 import anyio
 import pytest
 
+from claude_run.httpd import bind, endpoint_of
 from claude_run.run.modes import build_invocation
 from claude_run.telemetry.inbound.collector import Collector
-from claude_run.telemetry.inbound.receiver import Receiver, bind, endpoint_of
+from claude_run.telemetry.inbound.receiver import Receiver
 from claude_run.telemetry.outbound.forward import Forwarder, parse_headers, signal_url
 from claude_run.telemetry.plan import decide, prepare
 from support import otlp_pb

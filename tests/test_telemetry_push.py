@@ -15,8 +15,9 @@ from typing import Any
 import anyio
 import pytest
 
+from claude_run.httpd import bind, endpoint_of
 from claude_run.telemetry.inbound.otlp import decode_logs, decode_metrics
-from claude_run.telemetry.inbound.receiver import Receiver, bind, endpoint_of
+from claude_run.telemetry.inbound.receiver import Receiver
 from claude_run.telemetry.outbound.push import TOKEN_BUCKETS, metrics_body
 from support import telemetry_samples as samples
 from support.telemetry_ledgers import MODELS, record

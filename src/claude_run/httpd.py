@@ -6,6 +6,7 @@ bad connection from ending the server.
 from __future__ import annotations
 
 import contextlib
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -194,3 +195,23 @@ def guarded(handler: Handler, name: str, *, quiet: bool = True) -> Handler:
                 await stream.aclose()
 
     return handle
+
+
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket, bound with the stdlib (fast) before any event loop exists."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def endpoint_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

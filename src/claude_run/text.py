@@ -1,5 +1,5 @@
 """Text leaving the program: figures written for people (tokens, dollars, durations), and made safe
-for where it goes: a terminal, a Markdown table, HTML.
+for where it goes: a terminal, a Markdown table.
 
 Ledger values (tags, project and branch names, models) come from command lines, environments and
 other people's ledgers: an ESC sequence in a tag must not repaint the user's terminal, a `|` in a
@@ -8,7 +8,6 @@ project name must not break a PR comment's table, and raw HTML must not pass thr
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,11 +32,6 @@ _MARKDOWN.update({ord(c): "\\" + c for c in "`*_[]#"})
 def markdown_cell(text: str) -> str:
     """A Markdown table cell: controls as escapes, `|` and Markdown syntax escaped, HTML as text."""
     return terminal(text).translate(_MARKDOWN)
-
-
-def html_text(text: str) -> str:
-    """HTML text or attribute value (the report already escapes this way; one place for it)."""
-    return html.escape(terminal(text), quote=True)
 
 
 # -- figures for people: the run's summary, reports, CI step summaries and the dashboard --

@@ -13,7 +13,7 @@ Semantics (docs/ci.md, "Budgets"):
   Unpriced records add nothing and are counted apart, so the message can say the sum is a lower bound.
 - Before a run: recorded + in-flight >= limit refuses the run (`BudgetExceeded`, exit 75). After
   it: the run's own cost is added; spent >= limit is reported as "budget reached".
-- Shared while runs go (issue 14): a tracked -p run reserves an entry in the in-flight file beside
+- Shared while runs go: a tracked -p run reserves an entry in the in-flight file beside
   the ledger (`budgets/inflight.py`) in the same locked step as its check, keeps its live spend there, and
   is stopped when recorded + in-flight spend of any of its budgets reaches the limit (`LiveRun`).
   Claude also gets `--max-budget-usd` = what is left (`BudgetState.cap`), so a lone run stops itself.

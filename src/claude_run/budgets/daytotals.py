@@ -42,7 +42,7 @@ WINDOW_DAYS = 7
 SUFFIX = ".today.json"
 REBUILD_STALE_S = 600
 MAX_COST_USD = 100_000.0  # record.MAX_RUN_COST_USD, checked equal by the tests
-REPLACEABLE_MODE = "imported"  # query.fold.IMPORTED, checked equal by the tests
+REPLACEABLE_MODE = "imported"  # record.schema.IMPORTED (stdlib only here), checked equal by the tests
 
 # One kept record: [started_at, cost or None, session_id or None, imported, replaced]
 if TYPE_CHECKING:

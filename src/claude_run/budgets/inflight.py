@@ -1,4 +1,4 @@
-"""The spend of budgeted runs going now, shared by every run under the same ledger (issue 14).
+"""The spend of budgeted runs going now, shared by every run under the same ledger.
 
 A budget counts what the ledger records plus what the runs going now have spent so far. The latter
 lives in one small file beside the ledger the budget reads, `<ledger>.inflight.json`:

@@ -177,7 +177,7 @@ def ids_present(ledger: Path, ids: set[str]) -> set[str]:
         return found
     for seg in store.segments(ledger):
         for line in _lines_naming(seg, ids - found):
-            rec = store.parse_line(line)
+            rec = store.parse_record(line)
             if rec is not None and rec["id"] in ids:
                 found.add(rec["id"])
     return found

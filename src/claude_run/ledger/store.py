@@ -438,7 +438,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             yield lineno, line.rstrip(b"\r")
 
 
-def parse_line(line: bytes) -> Record | None:
+def parse_record(line: bytes) -> Record | None:
     """A record, or None for a blank, torn or foreign line. Never raises, whatever the bytes."""
     if not line.strip():
         return None

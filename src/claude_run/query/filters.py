@@ -49,7 +49,7 @@ def build_filters(
     tags: list[str] | None = None,
 ) -> Filters:
     """Filters from command-line strings (comma lists allowed); bad values are UsageErrors."""
-    from ..context import parse_tags
+    from ..context.tags import parse_tags
 
     def split(values: list[str] | None) -> tuple[str, ...]:
         out: list[str] = []

@@ -72,7 +72,7 @@ def fetch(ledger: Path, wanted: dict[str, int]) -> dict[str, Record]:
             break
         store.refuse_symlink(seg)
         for line in _reverse_lines(seg):
-            rec = store.parse_line(line)
+            rec = store.parse_record(line)
             if rec is None or rec["id"] not in left:
                 continue
             rid = rec["id"]

@@ -13,12 +13,17 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
+from .modes import HYBRID as HYBRID  # re-exported: the schema is where readers look for them
+from .modes import IMPORTED as IMPORTED
+from .modes import INTERACTIVE as INTERACTIVE
+from .modes import MODES as MODES
+from .modes import NON_INTERACTIVE as NON_INTERACTIVE
+from .modes import RUN_MODES as RUN_MODES
+from .modes import TELEMETRY as TELEMETRY
+
 SCHEMA_VERSION = 1
 
-Status = Literal["success", "error", "budget_exceeded", "interrupted", "timeout", "crashed"]
 STATUSES: tuple[str, ...] = ("success", "error", "budget_exceeded", "interrupted", "timeout", "crashed")
-Mode = Literal["non-interactive", "hybrid", "interactive", "imported", "telemetry"]
-MODES: tuple[str, ...] = ("non-interactive", "hybrid", "interactive", "imported", "telemetry")
 CostSource = Literal["claude", "estimate", "unpriced"]
 
 TOKEN_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_creation")
@@ -112,9 +117,9 @@ class Record(TypedDict, total=False):
     supersedes: str | None
     notes: list[str]
     telemetry: dict[str, Any]
-    telemetry_agrees: bool | None  # telemetry totals equal the result event's (issue 5)
-    rate_limits: RateLimits  # issue 16
-    context: ContextUse  # issue 16
+    telemetry_agrees: bool | None  # telemetry totals equal the result event's
+    rate_limits: RateLimits
+    context: ContextUse
     claude_run_version: str
 
 
@@ -130,7 +135,7 @@ def claimed_session(rec: Mapping[str, Any]) -> str | None:
     """The session a record accounts for, so that an import of it would not count (`query.fold`,
     rule 3): a non-empty string `session_id` on a record that is not itself `imported`."""
     sid = rec.get("session_id")
-    if isinstance(sid, str) and sid and rec.get("mode") != "imported":
+    if isinstance(sid, str) and sid and rec.get("mode") != IMPORTED:
         return sid
     return None
 

@@ -30,7 +30,7 @@ def _obj(value: object) -> dict[str, Any]:
 
 
 def _context(rec: dict[str, Any]) -> str:
-    """The run's peak context as a share of the model's window (issue 16's `context`), if known."""
+    """The run's peak context as a share of the model's window (the record's `context`), if known."""
     pct = _obj(rec.get("context")).get("peak_pct")
     return f"{pct:.0f}%" if type(pct) in (int, float) and pct == pct else ""
 

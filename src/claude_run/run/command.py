@@ -14,6 +14,8 @@ import os
 import sys
 
 from ..errors import ClaudeRunError, UsageError
+from ..record.modes import INTERACTIVE, NON_INTERACTIVE
+from .modes import MODE_TABLE, MODES
 
 TYPE_CHECKING = False  # typing itself costs ~3 ms on the hot path
 if TYPE_CHECKING:
@@ -109,7 +111,6 @@ def _append(flags: str, dest: str, metavar: str, help: str) -> _Option:
     return _Option(flags, dest, "append", None, metavar, help)
 
 
-MODES = ("non-interactive", "hybrid", "interactive")
 OPTIONS = (
     _const("--track", "track", True, "append the run to the ledger (default when CLAUDE_RUN_TRACK=1)"),
     _const("--no-track", "track", False, "do not record the run"),
@@ -118,8 +119,7 @@ OPTIONS = (
         "--claude-bin", "claude_bin", "PATH", "claude executable (else $CLAUDE_RUN_CLAUDE_BIN, else PATH)"
     ),
     _value("--mode", "mode", None, "default: non-interactive with a TASK, interactive without", MODES),
-    _const("--hybrid", "mode", "hybrid", "show every event live on stderr (API inspection)"),
-    _const("-i --interactive", "mode", "interactive", "the Claude TUI"),
+    *(_const(m.flag, "mode", m.name, m.help) for m in MODE_TABLE.values() if m.flag),
     _append("--tag", "tag", "KEY=VALUE", "stored on the record (repeatable)"),
     _const("--json", "json_out", True, "print the run record as JSON on stdout"),
     _const("-q --quiet", "quiet", True, "no status line, no summary, no claude stderr"),
@@ -316,6 +316,11 @@ def parse(argv: list[str]) -> tuple[Options, list[str]]:
         own, claude_args = argv[:cut], argv[cut + 1 :]
     else:
         own, claude_args = argv, []
+    if "-h" in own or "--help" in own:
+        from .help import print_help
+
+        print_help()
+        raise SystemExit(0)
     ns = parse_fast(own)
     if ns is None:
         ns = build_parser().parse_args(own, namespace=Options())
@@ -341,14 +346,15 @@ class Plan:
             task = sys.stdin.read()
             if not task.strip():
                 raise UsageError("the task read from stdin is empty")
-        mode = ns.mode or ("non-interactive" if task is not None else "interactive")
-        if mode != "interactive" and task is None:
+        mode = ns.mode or (NON_INTERACTIVE if task is not None else INTERACTIVE)
+        headless = MODE_TABLE[mode].headless
+        if headless and task is None:
             raise UsageError(f"--mode {mode} needs a TASK (or '-' to read it from stdin)")
-        if mode == "interactive" and (ns.json_out or ns.raw):
+        if not headless and (ns.json_out or ns.raw):
             raise UsageError("--json and --raw need a -p run; the interactive mode owns the terminal")
         if ns.raw and ns.json_out:
             raise UsageError("--raw and --json both write stdout; choose one")
-        if mode == "interactive" and not (sys.stdin is not None and sys.stdin.isatty()):
+        if not headless and not (sys.stdin is not None and sys.stdin.isatty()):
             raise UsageError(
                 "no terminal for an interactive session (stdin is not a terminal):"
                 " give a TASK, or '-' to read it from stdin"
@@ -419,7 +425,7 @@ def check_budget(spec: BudgetSpec, ns: Options, plan: Plan, cwd: str) -> BudgetS
     from ..budgets.check import RunScope, check, reserve_usd
     from ..errors import BudgetExceeded
     from ..paths import ledger_path
-    from .modes import INTERACTIVE, user_max_budget
+    from .modes import user_max_budget
 
     run_ledger = ledger_path(ns.ledger)
     ledger = spec.ledger or run_ledger
@@ -427,10 +433,11 @@ def check_budget(spec: BudgetSpec, ns: Options, plan: Plan, cwd: str) -> BudgetS
 
     check_ledger(ledger, reading=False)  # a ledger not there yet holds no spend
     run = None
-    if plan.track and plan.mode != INTERACTIVE:  # its spend reaches the ledger, and we see it live
+    headless = MODE_TABLE[plan.mode].headless
+    if plan.track and headless:  # its spend reaches the ledger, and we see it live
         import time
 
-        from ..context import git_info, project_name
+        from ..context.collect import git_info, project_name
         from ..record.schema import iso_utc
 
         g = git_info(cwd)
@@ -450,7 +457,7 @@ def check_budget(spec: BudgetSpec, ns: Options, plan: Plan, cwd: str) -> BudgetS
 
         warm_prices()
         state.live.counted_in_budget_ledger = os.path.realpath(ledger) == os.path.realpath(run_ledger)
-    cap = state.budget_cap() if plan.mode != INTERACTIVE else None  # the TUI takes no cap
+    cap = state.budget_cap() if headless else None  # the TUI takes no cap
     if cap is not None:
         theirs, _ = user_max_budget(plan.claude_args)
         others = [c for c in (ns.max_cost, theirs) if c is not None]

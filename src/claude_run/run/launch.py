@@ -11,7 +11,7 @@ import os
 import time
 
 from ..record.ids import new_id, uuid4
-from .modes import INTERACTIVE, Invocation, build_invocation
+from .modes import MODE_TABLE, Invocation, build_invocation
 from .process import Child, FirstOutput, feed_stdin_now, resolve_claude, spawn, wait_for_first_output
 
 TYPE_CHECKING = False
@@ -52,7 +52,7 @@ class Started:
 
 def await_first_output(started: Started, timeout: float | None) -> None:
     """Let claude finish its CPU-heavy start-up before we import anything big (see run/process.py)."""
-    if started.mode == INTERACTIVE:
+    if not MODE_TABLE[started.mode].headless:
         return
     deadline = started.mono0 + timeout if timeout is not None else None
     first = wait_for_first_output(
@@ -78,9 +78,10 @@ def start(
     claude = resolve_claude(claude_bin, env)
     t0 = time.time()
     run_id = new_id(int(t0 * 1000))
-    # --- telemetry (issue 5): bind the built-in receiver's socket before the spawn (`_socket`, fast) ---
+    headless = MODE_TABLE[mode].headless
+    # Bind the built-in receiver's socket before the spawn (`_socket`, fast).
     plan = None
-    if telemetry and track and mode != INTERACTIVE and telemetry_endpoint is None:
+    if telemetry and track and headless and telemetry_endpoint is None:
         from ..telemetry.plan import prepare
 
         plan = prepare(env)
@@ -93,14 +94,14 @@ def start(
         base_env=env,
         max_cost=max_cost,
         track=track,
-        session_id=uuid4() if mode == INTERACTIVE and track else None,
+        session_id=uuid4() if not headless and track else None,
         telemetry_endpoint=telemetry_endpoint,
         telemetry_protocols=plan.protocols if plan is not None else None,
         resource_attributes={"claude_run.run_id": run_id} if telemetry_endpoint else None,
     )
-    early = _EarlySignals() if mode != INTERACTIVE else None
+    early = _EarlySignals() if headless else None
     try:
-        child = spawn(inv.argv, inv.env, piped=mode != INTERACTIVE)
+        child = spawn(inv.argv, inv.env, piped=headless)
     except BaseException:
         if plan is not None:
             plan.close()

@@ -11,14 +11,42 @@ Telemetry rules:
 
 from __future__ import annotations
 
+from ..record.modes import HYBRID, INTERACTIVE, NON_INTERACTIVE
+
 TYPE_CHECKING = False  # on the hot path: typing and collections.abc are for mypy only
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-NON_INTERACTIVE = "non-interactive"
-HYBRID = "hybrid"
-INTERACTIVE = "interactive"
-MODES = (NON_INTERACTIVE, HYBRID, INTERACTIVE)
+
+class ModeSpec:
+    """What a mode does. Plain class: `dataclasses` costs ~8 ms to import on the hot path."""
+
+    __slots__ = ("flag", "headless", "help", "live_events", "name")
+
+    def __init__(self, name: str, *, headless: bool, live_events: bool, flag: str, help: str) -> None:
+        self.name = name
+        # `claude -p --output-format stream-json`: the task on stdin, every event parsed, a cap and
+        # telemetry possible. Otherwise the TUI owns the terminal: no events, no cap, no telemetry.
+        self.headless = headless
+        self.live_events = live_events  # every event drawn on stderr (instead of the status line)
+        self.flag = flag  # its shortcut option on the run command
+        self.help = help
+
+
+# The one mode table: the run command's options, the child's (argv, env), what is shown and what
+# a run can be capped by all read it.
+MODE_TABLE: dict[str, ModeSpec] = {
+    NON_INTERACTIVE: ModeSpec(
+        NON_INTERACTIVE, headless=True, live_events=False, flag="", help="claude -p; the default with a TASK"
+    ),
+    HYBRID: ModeSpec(
+        HYBRID, headless=True, live_events=True, flag="--hybrid", help="show every event live on stderr"
+    ),
+    INTERACTIVE: ModeSpec(
+        INTERACTIVE, headless=False, live_events=False, flag="-i --interactive", help="the Claude TUI"
+    ),
+}
+MODES = tuple(MODE_TABLE)
 
 # Set in the child's environment when claude-run records the run itself (--track, any mode): the
 # SessionEnd hook (`claude-run hook session-end`, which Claude runs with this environment) then
@@ -116,7 +144,8 @@ def build_invocation(
     export_interval_ms: int = 5000,
 ) -> Invocation:
     """Everything the child gets. Pure: the same inputs always give the same (argv, env)."""
-    if mode not in MODES:
+    spec = MODE_TABLE.get(mode)
+    if spec is None:
         raise ValueError(f"unknown mode {mode!r}")
     env = dict(base_env)
     # A nested claude refuses to start when it sees it runs inside another Claude Code session.
@@ -127,7 +156,7 @@ def build_invocation(
     extra = list(claude_args)
     notes: list[str] = []
 
-    if mode == INTERACTIVE:
+    if not spec.headless:
         _strip_telemetry(env)
         argv = [claude_bin]
         forced = None

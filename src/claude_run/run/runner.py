@@ -20,18 +20,19 @@ from typing import Any
 import anyio
 import orjson
 
-from .. import __version__
 from ..errors import ClaudeRunError
 from ..ledger.store import append
 from ..paths import ledger_path as resolve_ledger
-from ..record.schema import SCHEMA_VERSION, iso_utc, user_hash
+from ..record.build import build_record
+from ..record.schema import iso_utc, user_hash
 from ..stream.alerts import Alerts
 from ..stream.events import ResultEvent, parse_line
 from ..stream.usage import UsageFolder, result_status, usage_record_fields
 from .display import HybridView, StatusLine, live_limits, summary_line
 from .launch import Started
-from .modes import HYBRID, INTERACTIVE
-from .process import SIGNAL_EXIT, drain, exit_status, pump_lines, wait_exit, write_stdin
+from .modes import MODE_TABLE
+from .process import SIGNAL_EXIT, exit_status
+from .transport import ProcessTransport, Transport
 
 KILL_GRACE_S = 5.0  # CLAUDE_RUN_KILL_GRACE, read (and checked) before the spawn by run_cli
 TERM_GRACE_S = 2.0
@@ -77,18 +78,19 @@ class Outcome:
     budget_stop: str | None = None  # why claude-run stopped claude for a budget shared across runs
 
 
-class _Session:
+class Session:
     """The async half of a -p run: pumps, signals, timeout, escalation."""
 
-    def __init__(self, started: Started, options: RunOptions) -> None:
-
+    def __init__(self, started: Started, options: RunOptions, transport: Transport | None = None) -> None:
         self.s = started
         self.opts = options
+        self.child: Transport = transport if transport is not None else ProcessTransport(started)
         self.folder = UsageFolder()
         self.outcome = Outcome()
         interactive_stderr = sys.stderr.isatty() and not self.opts.quiet
-        self.status = StatusLine(enabled=interactive_stderr and self.opts.mode != HYBRID)
-        self.view = HybridView(show_partial=self.opts.show_partial) if self.opts.mode == HYBRID else None
+        live_events = MODE_TABLE[self.opts.mode].live_events
+        self.status = StatusLine(enabled=interactive_stderr and not live_events)
+        self.view = HybridView(show_partial=self.opts.show_partial) if live_events else None
         self.alerts = Alerts(options.warn_context, options.warn_quota)
         self._stderr = bytearray()
         self._warned_bad = False
@@ -96,7 +98,7 @@ class _Session:
         self._usage_seen: anyio.Event | None = None  # wakes the budget watcher on each event
         self._rates: Any = None  # pricing.rates once loaded (status line only)
         self.context: dict[str, Any] = {}
-        # --- telemetry (issue 5): the built-in OTLP receiver, when launch bound one ---
+        # The built-in OTLP receiver, when launch bound one.
         self.telemetry: Any = None
         plan: Any = started.telemetry_plan
         if plan is not None and plan.use_builtin:
@@ -165,7 +167,7 @@ class _Session:
     async def stop_child(self, sig: int, *, already_sent: bool = False) -> None:
         """Forward `sig`, then escalate: grace → SIGTERM → SIGKILL. Returns once the child is gone."""
 
-        child = self.s.child
+        child = self.child
         if not already_sent:
             child.send(sig)
         with anyio.move_on_after(self.opts.kill_grace):
@@ -196,7 +198,7 @@ class _Session:
                     sys.stderr.write(f"claude-run: {name} — stopping claude…\n")
                 if self._stop_requested:  # the user means it: skip the grace period
                     self.outcome.killed = True
-                    self.s.child.send(signal.SIGKILL)
+                    self.child.send(signal.SIGKILL)
                     return
                 self._stop_requested = True
                 forward = signal.SIGTERM if signum == signal.SIGHUP else signum
@@ -271,7 +273,7 @@ class _Session:
 
     async def collect_context(self) -> None:
 
-        from ..context import collect
+        from ..context.collect import collect
 
         def gather() -> dict[str, Any]:
             user_hash()  # cached: getpass/socket lookups happen here, not after claude exits
@@ -281,15 +283,13 @@ class _Session:
 
     async def run(self) -> None:
 
-        out_fd, err_fd = self.s.child.stdout, self.s.child.stderr
         pipes_done = anyio.Event()
         context_done = anyio.Event()
 
         async def pipes() -> None:
             async with anyio.create_task_group() as group:
-                first = self.s.first
-                group.start_soon(pump_lines, out_fd, self.on_line, first.stdout if first else b"")
-                group.start_soon(drain, err_fd, self.on_stderr, first.stderr if first else b"")
+                group.start_soon(self.child.read_lines, self.on_line)
+                group.start_soon(self.child.read_stderr, self.on_stderr)
             pipes_done.set()
 
         async def context() -> None:
@@ -307,9 +307,9 @@ class _Session:
             if self.telemetry is not None:
                 watchers.start_soon(self.telemetry.serve)
             async with anyio.create_task_group() as io:
-                io.start_soon(write_stdin, self.s.child, self.s.stdin_rest)
+                io.start_soon(self.child.write_stdin)
                 io.start_soon(pipes)
-                self.outcome.returncode = await wait_exit(self.s.child)
+                self.outcome.returncode = await self.child.wait()
                 # A grandchild (a tool's background job) may hold the pipes open after claude
                 # exits: let them flush briefly, then stop reading rather than hang.
                 with anyio.move_on_after(2.0):
@@ -326,10 +326,10 @@ class _Session:
 
 def finish(started: Started, options: RunOptions) -> int:
     """Run the session to its end, record it, print the outputs; returns claude-run's exit code."""
-    if options.mode == INTERACTIVE:
+    if not MODE_TABLE[options.mode].headless:
         return _finish_interactive(started, options)
 
-    session = _Session(started, options)
+    session = Session(started, options)
     try:
         anyio.run(session.run)
     finally:
@@ -346,7 +346,7 @@ def finish(started: Started, options: RunOptions) -> int:
     return _conclude(options, record, session.outcome.result_text)
 
 
-def build_run_record(started: Started, session: _Session, ended: float) -> dict[str, Any]:
+def build_run_record(started: Started, session: Session, ended: float) -> dict[str, Any]:
 
     folder = session.folder
     outcome = session.outcome
@@ -364,7 +364,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     elif status == "budget_exceeded" and exit_code == BUDGET_STOP_EXIT:
         notes.append(f"claude stopped at --max-budget-usd {budget.cap_usd:.6g}: what was left of the budget")
     notes += session.alerts.notes
-    record = _base_record(started, session.opts, ended, status, exit_code)
+    record: dict[str, Any] = {}
     wall_ms = int((ended - started.t0) * 1000)
     record.update(fields)
     record["duration_ms"] = fields["duration_ms"] or wall_ms
@@ -372,7 +372,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     if result is None:
         notes += _prefer_transcript(started, folder.session_id, record)
     record.update(session.context or {})
-    # --- telemetry (issue 5): what only telemetry knows, and whether it agrees with the result ---
+    # What only telemetry knows, and whether it agrees with the result.
     plan: Any = started.telemetry_plan
     if session.telemetry is not None:
         fields = session.telemetry.record_fields(record["tokens"], record["cost_usd"])
@@ -380,7 +380,6 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         record.update(fields)
     elif plan is not None and plan.note:
         notes.append(plan.note)
-    # --- quota and context (issue 16) ---
     rate_limits = folder.rate_limits.field()
     if rate_limits is not None:
         record["rate_limits"] = rate_limits
@@ -389,9 +388,7 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
     context = folder.context_field(seen if isinstance(seen, int) else 0)
     if context is not None:
         record["context"] = context
-    if notes:
-        record["notes"] = notes
-    return record
+    return _make_record(started, session.opts, ended, status, exit_code, record, notes)
 
 
 def _prefer_transcript(started: Started, session_id: str | None, record: dict[str, Any]) -> list[str]:
@@ -445,28 +442,32 @@ def decide_status(outcome: Outcome, result: Any, *, budget_capped: bool = False)
     return status, code
 
 
-def _base_record(
-    started: Started, opts: RunOptions, ended: float, status: str, exit_code: int
+def _make_record(
+    started: Started,
+    opts: RunOptions,
+    ended: float,
+    status: str,
+    exit_code: int,
+    fields: dict[str, Any],
+    notes: list[str],
 ) -> dict[str, Any]:
-
     task = opts.task
-    record: dict[str, Any] = {
-        "v": SCHEMA_VERSION,
-        "id": started.run_id,
-        "started_at": iso_utc(started.t0),
-        "ended_at": iso_utc(ended),
-        "mode": opts.mode,
-        "status": status,
-        "exit_code": exit_code,
-        "tags": dict(opts.tags),
-        "task_sha256": hashlib.sha256(task.encode()).hexdigest() if task else None,
-        "user": user_hash(),
-        "source": "run",
-        "claude_run_version": __version__,
-    }
+    fields["task_sha256"] = hashlib.sha256(task.encode()).hexdigest() if task else None
     if opts.record_task and task is not None:
-        record["task"] = task
-    return record
+        fields["task"] = task
+    record = build_record(
+        record_id=started.run_id,
+        started_at=iso_utc(started.t0),
+        ended_at=iso_utc(ended),
+        mode=opts.mode,
+        source="run",
+        status=status,
+        exit_code=exit_code,
+        fields=fields,
+        tags=opts.tags,
+        notes=notes,
+    )
+    return dict(record)
 
 
 def _conclude(opts: RunOptions, record: dict[str, Any], result_text: str | None) -> int:
@@ -575,13 +576,13 @@ def _finish_interactive(started: Started, opts: RunOptions) -> int:
         status = "success" if code == 0 else "error"
     if not opts.track:
         return code
-    from ..context import collect
+    from ..context.collect import collect
 
-    record = _base_record(started, opts, ended, status, code)
-    record.update(_interactive_usage(started, before))
-    record.update(collect(opts.cwd))
-    record["duration_ms"] = record["wall_ms"] = int((ended - started.t0) * 1000)
-    return _conclude(opts, record, None)
+    fields = _interactive_usage(started, before)
+    notes = fields.pop("notes", [])
+    fields.update(collect(opts.cwd))
+    fields["duration_ms"] = fields["wall_ms"] = int((ended - started.t0) * 1000)
+    return _conclude(opts, _make_record(started, opts, ended, status, code, fields, notes), None)
 
 
 def _transcript_sizes(started: Started) -> dict[str, int]:

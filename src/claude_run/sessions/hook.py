@@ -17,9 +17,9 @@ Counted once (docs/ledger.md, "Sessions recorded by the hook"):
   record's `transcript.end` stops (a resumed session adds what the resume added; a second call for
   an unchanged transcript writes nothing); a session recorded by a run that did not say where it
   stopped, or by the telemetry service, is left alone;
-- an import of the session, before or after, does not count: fold.py rule 2 (an `imported` record
-  gives way to any other record of its session), and `ledger import` skips sessions with such a
-  record.
+- an import of the session, before or after, does not count: the fold's rule 3 (`query/fold.py`:
+  an `imported` record gives way to any other record of its session), and `ledger import` skips
+  sessions with such a record.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _deliver_spooled(ledger: Path) -> None:
 
 def _append(ledger: Path, record: dict[str, Any]) -> str:
     """Append under the lock the caller holds; a record the ledger refuses waits in the spool
-    (issue 19), and the log says where."""
+    and the log says where."""
     from ..errors import LedgerError
     from ..ledger.store import append_locked, encode
 
@@ -161,7 +161,7 @@ def record_session(
     payload: Mapping[str, Any], ledger: Path, env: Mapping[str, str], now: float | None = None
 ) -> str:
     """Append the session's record (or nothing); returns what happened, for the log and the tests."""
-    from ..context import collect
+    from ..context.collect import collect
     from ..gates import check_ledger
     from ..ledger.store import locked
     from ..transcripts import importer as import_run
@@ -186,25 +186,19 @@ def record_session(
         if not session.count():
             return f"skipped {sid}: no API usage in the transcript"
         now_ms = int((time.time() if now is None else now) * 1000)
-        record = import_run.build_record(session, None, now_ms)
-        del record["supersedes"]
-        interactive = record.get("interactive")
         cwd = payload.get("cwd")
         cwd = cwd if isinstance(cwd, str) and os.path.isdir(cwd) else session.cwd
-        record.update(
-            {
-                "mode": "non-interactive" if interactive is False else "interactive",
-                "source": "hook",
-                "transcript": {
-                    "first_at": session.first_ts,
-                    "last_at": session.last_ts,
-                    "offset": start,
-                    "end": end,
-                },
+        extra: dict[str, Any] = {
+            "transcript": {
+                "first_at": session.first_ts,
+                "last_at": session.last_ts,
+                "offset": start,
+                "end": end,
             }
-        )
+        }
         if cwd and os.path.isdir(cwd):
-            record.update(collect(cwd, env))
+            extra.update(collect(cwd, env))
+        record = import_run.build_record(session, None, now_ms, hook=True, extra=extra)
         return _append(ledger, record) + f" (transcript bytes {start}-{end})"
 
 

@@ -28,10 +28,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..record.schema import parse_iso, total_tokens
+from .ratelimits import FIVE_HOUR
 
 FIVE_HOURS = timedelta(hours=5)
 BURN_SPAN = timedelta(hours=1)
-FIVE_HOUR = "five_hour"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..record.schema import QuotaWindow, RateLimits, iso_utc
 from .events import RateLimitEvent, WindowState
 
+# The plan quota windows Claude reports (`rate_limit_event`, `unifiedWindows`).
 FIVE_HOUR = "five_hour"
 SEVEN_DAY = "seven_day"
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..record.build import main_model
 from ..record.schema import ContextUse
 from .contextwin import context_field, percent, reported_window, table_window
 from .events import (
@@ -276,15 +277,16 @@ class UsageFolder:
         return RunTotals(tokens, models, cost_total, source, self.main_model(models), False, notes)
 
     def main_model(self, models: dict[str, ModelTotals] | None = None) -> str | None:
-        """The model that did most of the work: most output tokens, then the one the session started on."""
+        """The record's main model (`record.build.main_model`) over the run's models; before any
+        usage is known, the model the session started on."""
         if models:
-            best = max(models.items(), key=lambda kv: (kv[1].tokens.output, kv[1].tokens.total))
-            return best[0]
+            return main_model({name: (m.tokens.output, m.tokens.total) for name, m in models.items()})
         if self.messages:
-            per: dict[str, int] = {}
+            per: dict[str, tuple[int, int]] = {}
             for m in self.messages.values():
-                per[m.model] = per.get(m.model, 0) + m.tokens.output + 1
-            return max(per.items(), key=lambda kv: kv[1])[0]
+                output, total = per.get(m.model, (0, 0))
+                per[m.model] = (output + m.tokens.output, total + m.tokens.total)
+            return main_model(per)
         return self.init_model
 
 

@@ -19,7 +19,6 @@ replaced: the new record names it in `supersedes`, and the result event's figure
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -30,6 +29,7 @@ from typing import Any
 import orjson
 
 from ..errors import UsageError
+from ..record.schema import IMPORTED
 from .execution_file import ExecutionFile, ExecutionSession, file_times, read_execution_file
 from .importer import EXECUTION_FILE_SOURCE as SOURCE
 
@@ -87,7 +87,7 @@ def context_fields(cwd: str, env: Mapping[str, str]) -> dict[str, Any] | None:
 
     if ci.detect(env) is None:
         return None
-    from ..context import collect
+    from ..context.collect import collect
 
     return collect(cwd, env)
 
@@ -99,63 +99,50 @@ def build_record(
     tags: Mapping[str, str],
     now_ms: int,
 ) -> dict[str, Any]:
-    from .. import __version__
-    from ..context import project_name
-    from ..record.schema import SCHEMA_VERSION, new_id, user_hash
+    from ..context.collect import project_name
+    from ..record.build import build_record as new_record
+    from ..record.build import cwd_hash
     from ..stream.usage import result_status, usage_record_fields
 
     fields, notes = usage_record_fields(session.folder)
     started, ended, from_mtime = file_times(session, ef.mtime)
     if from_mtime:
         notes.append("no message timestamps: times from the execution file's modification time")
-    record: dict[str, Any] = {
-        "v": SCHEMA_VERSION,
-        "id": new_id(now_ms),
-        "started_at": started,
-        "ended_at": ended,
-        "mode": "imported",
-        "status": result_status(session.folder.result),
-        "exit_code": None,
-        **fields,
-        "wall_ms": None,
-    }
+    fields["wall_ms"] = None
     # Quota and context use, as a run records them (no telemetry here: compactions from messages).
     rate_limits = session.folder.rate_limits.field()
     if rate_limits is not None:
-        record["rate_limits"] = rate_limits
+        fields["rate_limits"] = rate_limits
     context_use = session.folder.context_field()
     if context_use is not None:
-        record["context"] = context_use
+        fields["context"] = context_use
     if context is not None:
-        record.update(context)
+        fields.update(context)
     else:
         cwd = session.cwd
-        record.update(
+        fields.update(
             {
                 "project": project_name(cwd, None, None) if cwd else None,
-                "cwd_sha256": _cwd_hash(cwd),
+                "cwd_sha256": cwd_hash(cwd),
                 "git": {"branch": None, "commit": None, "remote": None},
                 "ci": None,
             }
         )
-    record.update(
-        {
-            "tags": dict(tags),
-            "task_sha256": None,
-            "user": user_hash(),
-            "source": SOURCE,
-            "supersedes": None,
-            "claude_run_version": __version__,
-        }
+    fields["task_sha256"] = None
+    record = new_record(
+        now_ms=now_ms,
+        started_at=started,
+        ended_at=ended,
+        mode=IMPORTED,
+        source=SOURCE,
+        status=result_status(session.folder.result),
+        exit_code=None,
+        fields=fields,
+        tags=tags,
+        supersedes=None,
+        notes=notes,
     )
-    if notes:
-        record["notes"] = notes
-    return record
-
-
-def _cwd_hash(cwd: str | None) -> str | None:
-    # As runs do (context.collect), so a session matches the runs made in the same directory.
-    return hashlib.sha256(os.path.realpath(cwd).encode()).hexdigest()[:16] if cwd else None
+    return dict(record)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from ..record.schema import IMPORTED, INTERACTIVE, NON_INTERACTIVE
 from .import_state import FileState, ImportState
 from .locate import TranscriptFile, discover, roots_for
 from .scan import FileScan, scan_file
@@ -190,7 +191,7 @@ def ledger_holds(ledger: Path) -> LedgerHolds:
             # an execution file): its transcript adds nothing, and the read fold would not count it.
             if claimed_session(rec) is not None or rec.get("source") == EXECUTION_FILE_SOURCE:
                 held.tracked.add(sid)
-            elif mode == "imported" and isinstance(rid, str):
+            elif mode == IMPORTED and isinstance(rid, str):
                 chains.setdefault(sid, []).append((rid, content_key(rec)))
                 target = named_target(rec)
                 if target is not None:
@@ -201,9 +202,20 @@ def ledger_holds(ledger: Path) -> LedgerHolds:
     return held
 
 
-def build_record(session: Session, supersedes: str | None, now_ms: int) -> dict[str, Any]:
-    from .. import __version__
-    from ..record.schema import SCHEMA_VERSION, new_id, parse_iso, user_hash
+def build_record(
+    session: Session,
+    supersedes: str | None,
+    now_ms: int,
+    *,
+    hook: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record of a session read from its transcript: an import, or (`hook`) the SessionEnd
+    hook's record of a session that just ended, tracked as the mode it ran in and replacing
+    nothing. `extra`: fields the caller knows beyond the transcript (the hook's context)."""
+    from ..record.build import build_record as new_record
+    from ..record.build import cwd_hash
+    from ..record.schema import parse_iso
     from .fields import session_facts, usage_fields
 
     facts = session_facts(session)
@@ -211,28 +223,33 @@ def build_record(session: Session, supersedes: str | None, now_ms: int) -> dict[
     duration = None
     if started and ended:
         duration = int((parse_iso(ended) - parse_iso(started)).total_seconds() * 1000)
-    record: dict[str, Any] = {
-        "v": SCHEMA_VERSION,
-        "id": new_id(now_ms),
-        "started_at": started,
-        "ended_at": ended,
-        "mode": "imported",
-        "status": "success",
-        "exit_code": None,
-        **facts,
-        **usage_fields(session),
-        "duration_ms": duration,
-        # As runs do (context.collect), so a session matches the runs made in the same directory.
-        "cwd_sha256": hashlib.sha256(os.path.realpath(session.cwd).encode()).hexdigest()[:16]
-        if session.cwd
-        else None,
-        "tags": {},
-        "user": user_hash(),
-        "source": "import",
-        "supersedes": supersedes,
-        "claude_run_version": __version__,
-    }
-    return record
+    fields = {**facts, **usage_fields(session), "duration_ms": duration, "cwd_sha256": cwd_hash(session.cwd)}
+    fields.update(extra or {})
+    if hook:  # a session that ran outside claude-run, recorded as the mode it ran in
+        mode = NON_INTERACTIVE if facts.get("interactive") is False else INTERACTIVE
+        record = new_record(
+            now_ms=now_ms,
+            started_at=started,
+            ended_at=ended,
+            mode=mode,
+            source="hook",
+            status="success",
+            exit_code=None,
+            fields=fields,
+        )
+    else:
+        record = new_record(
+            now_ms=now_ms,
+            started_at=started,
+            ended_at=ended,
+            mode=IMPORTED,
+            source="import",
+            status="success",
+            exit_code=None,
+            fields=fields,
+            supersedes=supersedes,
+        )
+    return dict(record)
 
 
 def run_import(

@@ -42,26 +42,6 @@ class ReceiverStats:
     rejected: dict[int, int] = field(default_factory=dict)
 
 
-def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening TCP socket, bound with the stdlib (fast) before any event loop exists."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if sys.platform != "win32":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def endpoint_of(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 def _gunzip(data: bytes, limit: int) -> bytes:
     # Bounded decompression: a small gzip bomb must not become a 10 GB allocation.
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)

@@ -17,8 +17,6 @@ from typing import Any
 from .collector import TOKEN_ATTRS, Collector
 from .otlp import decode_logs, decode_metrics
 
-NO_SESSION = "(none)"
-
 
 @dataclass
 class SessionState:
@@ -68,12 +66,12 @@ class SessionBook:
             if st.dirty and st.collector.api_requests and (all_dirty or now - st.last_seen >= self.idle_s)
         ]
 
-    def take_records(self, sids: list[str], make_id: Any, base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def take_records(self, sids: list[str], make_id: Any, tags: Mapping[str, str]) -> list[dict[str, Any]]:
         """Build the records of `sids` and mark them written."""
         out = []
         for sid in sids:
             st = self.sessions[sid]
-            rec = session_record(sid, st.collector, make_id(), base)
+            rec = session_record(sid, st.collector, make_id(), tags)
             if st.record_id:
                 rec["supersedes"] = st.record_id
             st.record_id = rec["id"]
@@ -82,47 +80,49 @@ class SessionBook:
         return out
 
 
-def session_record(sid: str, c: Collector, rid: str, base: Mapping[str, Any]) -> dict[str, Any]:
+def session_record(sid: str, c: Collector, rid: str, tags: Mapping[str, str]) -> dict[str, Any]:
     """A ledger record (mode `telemetry`) from one session's telemetry."""
-    from ...record.schema import SCHEMA_VERSION, iso_utc
+    from ...record.build import build_record, main_model
+    from ...record.schema import TELEMETRY, iso_utc
+    from ...stream.contextwin import context_field
 
     models: dict[str, dict[str, Any]] = {}
     for name, m in c.models().items():
         models[name] = {kind: m[kind] for kind in TOKEN_ATTRS}
         models[name]["cost_usd"] = m["cost_usd"]
         models[name]["cost_source"] = "claude"
-    main_model = max(models, key=lambda k: (models[k]["cost_usd"], k)) if models else None
     detail = c.detail()
     reqs = detail["requests"]
     status = "error" if reqs["api_errors"] and not reqs["count"] else "success"
     version = c.resource.get("service.version")
     first, last = c.first_ns / 1e9, c.last_ns / 1e9
-    rec: dict[str, Any] = {
-        "v": SCHEMA_VERSION,
-        "id": rid,
-        "started_at": iso_utc(first) if first else None,
-        "ended_at": iso_utc(last) if last else None,
-        "mode": "telemetry",
-        "status": status,
-        "exit_code": None,
+    fields: dict[str, Any] = {
         "session_id": sid,
         "claude_version": version if isinstance(version, str) else None,
-        "model": main_model,
+        "model": main_model(
+            {k: (int(m["output"]), sum(int(m[t]) for t in TOKEN_ATTRS)) for k, m in models.items()}
+        ),
         "tokens": c.tokens(),
         "cost_usd": c.cost_usd(),
         "cost_source": "claude",
         "models": models,
         "duration_ms": int((last - first) * 1000) if first and last else None,
         "num_turns": None,
-        "tags": {},
-        "source": "telemetry",
         "telemetry": detail,
-        "notes": ["recorded by `claude-run telemetry serve` from Claude Code's OpenTelemetry events"],
     }
-    from ...stream.contextwin import context_field
-
     context = context_field(*c.peak_context(), c.compactions)
     if context is not None:
-        rec["context"] = context
-    rec.update(base)
-    return rec
+        fields["context"] = context
+    record = build_record(
+        record_id=rid,
+        started_at=iso_utc(first) if first else None,
+        ended_at=iso_utc(last) if last else None,
+        mode=TELEMETRY,
+        source="telemetry",
+        status=status,
+        exit_code=None,
+        fields=fields,
+        tags=tags,
+        notes=["recorded by `claude-run telemetry serve` from Claude Code's OpenTelemetry events"],
+    )
+    return dict(record)

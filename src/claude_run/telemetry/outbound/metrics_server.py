@@ -16,7 +16,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def serve_metrics(host: str, port: int, render: Callable[[], str], *, quiet: bool = False) -> None:
-    from ..inbound.receiver import bind
+    from ...httpd import bind
 
     try:
         sock = bind(host, port)
