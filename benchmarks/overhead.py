@@ -140,6 +140,13 @@ def main() -> None:
         " a do-nothing OTLP endpoint), in the same rounds: what the built-in receiver costs claude itself",
     )
     ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout's src/ (e.g. the commit before a change): also timed in the same rounds,"
+        " so a before/after comparison shares the machine's load",
+    )
+    ap.add_argument(
         "--latency",
         type=float,
         default=0.5,
@@ -207,8 +214,11 @@ def main() -> None:
                 ("claude-run --no-telemetry", no_tel, env),
                 ("bare + telemetry", bare, telemetry_env(env)),
             ]
-            for _name, argv, e in variants[2:]:
-                run_once(argv, e, str(work), False)
+        if args.baseline is not None:
+            compile_sources(args.baseline)
+            variants.append(("baseline claude-run", wrapped, {**env, "PYTHONPATH": str(args.baseline)}))
+        for _name, argv, e in variants[2:]:
+            run_once(argv, e, str(work), False)
         walls: dict[str, list[float]] = {name: [] for name, _, _ in variants}
         for i in range(args.rounds):
             k = i % len(variants)  # each variant goes first in turn: drift hits all alike
