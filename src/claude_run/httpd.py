@@ -26,6 +26,7 @@ class HttpError(Exception):
 
 REASONS = {
     200: "OK",
+    204: "No Content",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -42,9 +43,10 @@ REASONS = {
 class Conn:
     """Buffered reads from one byte stream."""
 
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, max_head: int = MAX_HEADER) -> None:
         self.stream = stream
         self.buf = bytearray()
+        self.max_head = max_head
 
     async def _fill(self) -> bool:
         try:
@@ -62,7 +64,7 @@ class Conn:
                 head = bytes(self.buf[:end])
                 del self.buf[: end + 4]
                 return head
-            if len(self.buf) > MAX_HEADER:
+            if len(self.buf) > self.max_head:
                 raise HttpError(431, "request head too large", close=True)
             if not await self._fill():
                 if self.buf.strip():
@@ -124,6 +126,16 @@ def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
     return method, target, version, headers
 
 
+def response_head(status: int, content_type: str, length: int, *, close: bool, extra: str = "") -> bytes:
+    """A response's status line and headers. `extra`: more header lines, each ending in CRLF."""
+    return (
+        f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\n"
+        f"{extra}Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
+    ).encode()
+
+
 async def respond(
     stream: anyio.abc.ByteStream,
     status: int,
@@ -131,12 +143,7 @@ async def respond(
     close: bool,
     content_type: str = "application/json",
 ) -> None:
-    head = (
-        f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Content-Length: {len(payload)}\r\n"
-        f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
-    ).encode()
+    head = response_head(status, content_type, len(payload), close=close)
     with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
         await stream.send(head + payload)
 
