@@ -146,7 +146,7 @@ def _unlock_fd(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-# --- generation: how derived files (indexes, rollups) know the ledger was rewritten -------------------
+# --- generation: how derived files (the index, day totals) know the ledger was rewritten -------------------
 
 
 def generation(ledger: Path) -> str:

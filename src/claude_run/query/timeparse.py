@@ -42,7 +42,7 @@ def resolve_tz(name: str | None) -> tzinfo:
 
 
 def tz_key(tz: tzinfo) -> str:
-    """A stable file-name-safe name for a zone (the rollup is kept per zone: days depend on it)."""
+    """A stable, file-name-safe name for a zone: reports say which zone their days are in."""
     key = getattr(tz, "key", None)
     if isinstance(key, str):
         name = key
