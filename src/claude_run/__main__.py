@@ -6,7 +6,7 @@ import os
 import sys
 
 # Commands Claude Code itself runs (status bar refreshes, session end): plain modules with a
-# `main(args) -> int`, so no typer (~25 ms) or run_cli stands between Claude and the answer.
+# `main(args) -> int`, so no typer (~25 ms) or run command parser stands between Claude and the answer.
 HOOK_COMMANDS = {"statusline": "claude_run.sessions.statusline", "hook": "claude_run.sessions.hook"}
 
 

@@ -6,7 +6,7 @@ on /dev/null) and returns 0 at once; the detached process does the work. Nothing
 TUI: problems go to `<ledger>.hook.log`, and the exit code is always 0.
 
 The record is the importer's: the transcript folded by `transcripts.read_session` (subagents
-included) and built by `import_run.build_record`, then made a tracked record — mode `interactive`
+included) and built by `transcripts.importer.build_record(hook=True)` as a tracked record — mode `interactive`
 (`non-interactive` when the transcript says `claude -p` ran it), source `hook`, git and project
 context from the hook's `cwd`, and `transcript: {offset, end}`, the bytes it accounts for.
 
@@ -164,8 +164,7 @@ def record_session(
     from ..context.collect import collect
     from ..gates import check_ledger
     from ..ledger.store import locked
-    from ..transcripts import importer as import_run
-    from ..transcripts import read_session
+    from ..transcripts import importer, read_session
 
     check_ledger(ledger, reading=False)  # a directory, a symlink, someone else's file: refused
     sid = payload.get("session_id")
@@ -198,7 +197,7 @@ def record_session(
         }
         if cwd and os.path.isdir(cwd):
             extra.update(collect(cwd, env))
-        record = import_run.build_record(session, None, now_ms, hook=True, extra=extra)
+        record = importer.build_record(session, None, now_ms, hook=True, extra=extra)
         return _append(ledger, record) + f" (transcript bytes {start}-{end})"
 
 
