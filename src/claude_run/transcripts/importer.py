@@ -225,30 +225,20 @@ def build_record(
         duration = int((parse_iso(ended) - parse_iso(started)).total_seconds() * 1000)
     fields = {**facts, **usage_fields(session), "duration_ms": duration, "cwd_sha256": cwd_hash(session.cwd)}
     fields.update(extra or {})
-    if hook:  # a session that ran outside claude-run, recorded as the mode it ran in
-        mode = NON_INTERACTIVE if facts.get("interactive") is False else INTERACTIVE
-        record = new_record(
-            now_ms=now_ms,
-            started_at=started,
-            ended_at=ended,
-            mode=mode,
-            source="hook",
-            status="success",
-            exit_code=None,
-            fields=fields,
-        )
-    else:
-        record = new_record(
-            now_ms=now_ms,
-            started_at=started,
-            ended_at=ended,
-            mode=IMPORTED,
-            source="import",
-            status="success",
-            exit_code=None,
-            fields=fields,
-            supersedes=supersedes,
-        )
+    # The hook records a session that ran outside claude-run, as the mode it ran in; it replaces
+    # nothing. An import says which earlier import of the session it replaces (None: none).
+    named: dict[str, Any] = {} if hook else {"supersedes": supersedes}
+    record = new_record(
+        now_ms=now_ms,
+        started_at=started,
+        ended_at=ended,
+        mode=(NON_INTERACTIVE if facts.get("interactive") is False else INTERACTIVE) if hook else IMPORTED,
+        source="hook" if hook else "import",
+        status="success",
+        exit_code=None,
+        fields=fields,
+        **named,
+    )
     return dict(record)
 
 
