@@ -20,8 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_run import budget, record, spendfile
-from claude_run.query import fold
+from claude_run.budgets import check as budget
+from claude_run.budgets import spendfile
+from claude_run.record import schema as record
 from support import engine_ledgers as el
 from support import reports_records as rr
 
@@ -144,7 +145,7 @@ def test_a_budget_check_from_the_file_never_imports_duckdb(tmp_path: Path) -> No
     now = datetime.now(timezone.utc)
     _append(ledger, [_plain(i, now, 0.5) for i in range(3)])
     code = (
-        "import sys\nfrom pathlib import Path\nfrom claude_run import budget\n"
+        "import sys\nfrom pathlib import Path\nfrom claude_run.budgets import check as budget\n"
         "s = budget.check(budget.BudgetSpec(daily=10.0, monthly=100.0), Path(sys.argv[1]))\n"
         "print(s.periods[0].before.usd, 'duckdb' in sys.modules)\n"
     )
@@ -161,5 +162,4 @@ def test_a_budget_check_from_the_file_never_imports_duckdb(tmp_path: Path) -> No
 
 def test_constants_match_their_sources() -> None:
     assert spendfile.MAX_COST_USD == record.MAX_RUN_COST_USD
-    assert spendfile.IMPORTED == fold.IMPORTED
     assert ZoneInfo("Europe/Paris")  # the zone the property test uses is known here
