@@ -111,6 +111,33 @@ def test_appended_runs_are_folded_without_the_engine(tmp_path: Path, monkeypatch
     assert _file(ledger, scope, now) == _engine(ledger, scope, now)
 
 
+def test_a_line_being_written_waits_for_the_next_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    now = datetime.now(timezone.utc)
+    _append(ledger, [_plain(1, now, 0.5)])
+    scope = ("UTC", None, {})
+    _file(ledger, scope, now)
+    line = _plain(2, now, 0.25)
+    with open(ledger, "ab") as fh:
+        fh.write(line[:20])  # an append half done: the engine reads no record there either
+
+    def no_engine(*_: Any) -> None:
+        raise AssertionError("the engine was read")
+
+    with monkeypatch.context() as m:
+        m.setattr(spendfile, "_rebuild", no_engine)
+        assert _file(ledger, scope, now)[0].usd == 0.5
+        with open(ledger, "ab") as fh:
+            fh.write(line[20:] + b"\n")
+        assert _file(ledger, scope, now)[0].usd == 0.75
+    with open(ledger, "ab") as fh:
+        fh.write(_plain(3, now, 1.0))  # a whole record without its newline: the engine counts it
+    assert _file(ledger, scope, now) == _engine(ledger, scope, now)
+    assert _file(ledger, scope, now)[0].usd == 1.75
+
+
 def test_what_it_cannot_judge_goes_to_the_engine(tmp_path: Path) -> None:
     """An imported record that would count (is its session claimed by an older line?), an id below
     the floor, a start in another format: each read by the engine, which rebuilds the file."""

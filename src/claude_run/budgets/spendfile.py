@@ -321,8 +321,8 @@ def _fresh(
         if scope.covered == st.st_size:
             return scope
         lines, covered = read_tail(fd, scope.covered, st.st_size)
-        if covered < st.st_size:
-            return None  # a line still being written: the engine reads what is there
+        if covered < st.st_size and _whole(fd, covered, st.st_size):
+            return None  # a record without its newline: the engine counts it, we could not say where it ends
         try:
             fold_tail(scope, lines, tz, project, tags)
         except Unsure:
@@ -335,6 +335,17 @@ def _fresh(
         os.close(fd)
     _store(path, stored, key, scope)
     return scope
+
+
+def _whole(fd: int, start: int, end: int) -> bool:
+    """Whether the bytes after the last newline are a whole JSON value (else a line being written,
+    which this check leaves for the next one, as if it had come a moment earlier)."""
+    os.lseek(fd, start, os.SEEK_SET)
+    try:
+        json.loads(os.read(fd, end - start))
+    except ValueError:
+        return False
+    return True
 
 
 def _rebuild(ledger: Path, tz: tzinfo, project: str | None, tags: Mapping[str, str], now: datetime) -> Scope:
