@@ -22,6 +22,8 @@ import orjson
 
 from . import __version__
 from .alerts import Alerts
+from .attribution import StreamAgents
+from .attribution import for_run as attribution_for_run
 from .display import HybridView, StatusLine, live_limits, summary_line
 from .errors import ClaudeRunError
 from .events import ResultEvent, parse_line
@@ -85,6 +87,7 @@ class _Session:
         self.s = started
         self.opts = options
         self.folder = UsageFolder()
+        self.agents = StreamAgents()  # issue 17: which agent sent each message, tool calls
         self.outcome = Outcome()
         interactive_stderr = sys.stderr.isatty() and not self.opts.quiet
         self.status = StatusLine(enabled=interactive_stderr and self.opts.mode != HYBRID)
@@ -127,6 +130,7 @@ class _Session:
                 sys.stderr.write("claude-run: skipping non-JSON output from claude (counted in the record)\n")
             return
         self.folder.feed(event)
+        self.agents.feed(event)
         if self._usage_seen is not None:
             self._usage_seen.set()
 
@@ -380,6 +384,16 @@ def build_run_record(started: Started, session: _Session, ended: float) -> dict[
         record.update(fields)
     elif plan is not None and plan.note:
         notes.append(plan.note)
+    # --- attribution (issue 17): per agent, tool and MCP server ---
+    collector = session.telemetry.collector if session.telemetry is not None else None
+    transcript = (
+        None
+        if collector is not None and collector.api_requests
+        else _own_transcript(started, folder.session_id)
+    )
+    attributed = attribution_for_run(record, folder, session.agents, collector, transcript)
+    if attributed is not None:
+        record["attribution"] = attributed
     # --- quota and context (issue 16) ---
     rate_limits = folder.rate_limits.field()
     if rate_limits is not None:
@@ -401,13 +415,10 @@ def _prefer_transcript(started: Started, session_id: str | None, record: dict[st
     Used only when it covers at least what the events showed, and never for a resumed session
     (its transcript also holds earlier runs).
     """
-    from .modes import RESUME_FLAGS, has_flag
     from .record import total_tokens
-    from .transcripts import find_transcript, session_fields
+    from .transcripts import session_fields
 
-    if not session_id or has_flag(started.invocation.argv, RESUME_FLAGS):
-        return []
-    path = find_transcript(session_id, started.invocation.env)
+    path = _own_transcript(started, session_id)
     if path is None:
         return []
     try:
@@ -420,6 +431,17 @@ def _prefer_transcript(started: Started, session_id: str | None, record: dict[st
         record[key] = fields[key]
     record["model"] = fields.get("model") or record.get("model")
     return ["usage from the session transcript (final per-message counts, subagents included)"]
+
+
+def _own_transcript(started: Started, session_id: str | None) -> Path | None:
+    """The run's session transcript, unless the run resumed a session (its transcript then also
+    holds earlier runs)."""
+    from .modes import RESUME_FLAGS, has_flag
+    from .transcripts import find_transcript
+
+    if not session_id or has_flag(started.invocation.argv, RESUME_FLAGS):
+        return None
+    return find_transcript(session_id, started.invocation.env)
 
 
 def decide_status(outcome: Outcome, result: Any, *, budget_capped: bool = False) -> tuple[str, int]:
