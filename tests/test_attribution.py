@@ -55,7 +55,7 @@ def pick(entry: dict[str, Any]) -> dict[str, int]:
 
 
 def test_telemetry_attributes_each_request_to_its_agent_with_claudes_cost() -> None:
-    folder, agents = stream()
+    _folder, agents = stream()
     requests, calls = attribution.from_telemetry(collector(), agents)
     got = attribution.build("telemetry", requests, calls, "claude", record_tokens())
     assert got["source"] == "telemetry" and got["complete"] is True
