@@ -343,3 +343,32 @@ def test_summary_by_tool_shows_calls_and_time_not_dollars(ledger: Path) -> None:
 def test_summary_by_agent_bad_combinations_exit_2(ledger: Path, args: list[str]) -> None:
     proc = run(*args, "--ledger", str(ledger))
     assert proc.returncode == 2 and proc.stdout == b"" and proc.stderr.count(b"\n") == 1
+
+
+def test_session_records_from_transcripts_and_telemetry_carry_attribution(tmp_path: Path) -> None:
+    """The interactive mode / SessionEnd hook (`transcripts.session_fields`) and `telemetry serve`
+    (`telemetry.sessions.session_record`) attribute their records too."""
+    from claude_run.telemetry.sessions import session_record
+    from claude_run.transcripts import session_fields
+
+    session = tmp_path / "s1.jsonl"
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+    }
+    session.write_bytes(
+        orjson.dumps(
+            {"type": "assistant", "timestamp": "2026-12-05T11:27:45.492Z", "requestId": "r1",
+             "sessionId": "s1", "message": {"id": "m1", "model": SONNET, "usage": usage, "content": []}}
+        )
+        + b"\n"
+    )  # fmt: skip
+    fields = session_fields(session)
+    assert fields["attribution"]["source"] == "transcript" and fields["attribution"]["complete"] is True
+    assert fields["attribution"]["agents"]["main"]["requests"] == 1
+    assert session_fields(session, 10).get("attribution") is None  # a resumed part: not split by run
+    rec = session_record("8d2416cf-55f8-416f-8fea-e11aff45d009", collector(), "01JX", {})
+    assert rec["attribution"]["source"] == "telemetry" and rec["attribution"]["complete"] is True
+    assert set(rec["attribution"]["agents"]) == {"main", "general-purpose"}

@@ -388,3 +388,27 @@ def _priced_calls(
 ) -> tuple[list[Request], list[ToolCall], str]:
     requests, source = priced(requests, record)
     return requests, calls, source
+
+
+def for_transcript(path: Path, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An interactive run's or a SessionEnd hook's `attribution`: the session's transcripts from
+    their start (subagents included). None when they hold no request."""
+    tokens = record.get("tokens")
+    try:
+        requests, calls = from_transcripts(path)
+    except OSError:
+        return None
+    if not requests:
+        return None
+    return build(
+        "transcript", *_priced_calls(requests, calls, record), tokens if isinstance(tokens, Mapping) else None
+    )
+
+
+def for_telemetry(collector: Any, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A `telemetry serve` session's `attribution`."""
+    if not collector.api_requests:
+        return None
+    tokens = record.get("tokens")
+    requests, calls = from_telemetry(collector)
+    return build("telemetry", requests, calls, "claude", tokens if isinstance(tokens, Mapping) else None)

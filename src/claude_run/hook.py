@@ -205,6 +205,12 @@ def record_session(
         )
         if cwd and os.path.isdir(cwd):
             record.update(collect(cwd, env))
+        if start == 0:  # from an offset the subagents' files cannot be split by run
+            from .attribution import for_transcript
+
+            attributed = for_transcript(path, record)
+            if attributed is not None:
+                record["attribution"] = attributed
         return _append(ledger, record) + f" (transcript bytes {start}-{end})"
 
 

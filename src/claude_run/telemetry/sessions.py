@@ -124,5 +124,10 @@ def session_record(sid: str, c: Collector, rid: str, base: Mapping[str, Any]) ->
     context = context_field(*c.peak_context(), c.compactions)
     if context is not None:
         rec["context"] = context
+    from ..attribution import for_telemetry
+
+    attributed = for_telemetry(c, rec)
+    if attributed is not None:
+        rec["attribution"] = attributed
     rec.update(base)
     return rec
