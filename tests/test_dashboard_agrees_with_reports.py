@@ -116,7 +116,7 @@ def _report_groups(report: query.Report) -> dict[str, dict[str, Any]]:
     out = {}
     for row in report.rows:
         t, u = row.priced, row.unpriced
-        out[row.key[0]] = {
+        out[" · ".join(row.key)] = {
             "runs": t.runs + u.runs,
             "tokens": t.total_tokens + u.total_tokens,
             "cost": t.cost,
@@ -130,14 +130,19 @@ def check(ledger: Path, records: list[dict[str, Any]]) -> None:
     view = build_view(ledger, Filters(period="all"), latest=1000)
     mine = _dash_totals(view["totals"])
     assert _same(mine, _oracle_totals(records)), (mine, _oracle_totals(records))
-    for dim, shown in (("project", view["by_project"]), ("branch", view["by_branch"])):
-        report = query.aggregate(ledger, (dim,), None, timezone.utc)
+    for dims, shown in (
+        (("project",), view["by_project"]),
+        (("project", "branch"), view["by_branch"]),  # a branch is labelled with its project
+        (("status",), view["by_status"]),
+        (("mode",), view["by_mode"]),
+    ):
+        report = query.aggregate(ledger, dims, None, timezone.utc)
         assert _same(mine, _report_totals(report))
         theirs = _report_groups(report)
         got = _groups(shown)
-        assert set(got) == set(theirs), dim  # at most 3 values: no "N others" bar here
+        assert set(got) == set(theirs), dims  # at most 12 values: no "N others" bar here
         for key, figures in got.items():
-            assert _same(figures, theirs[key]), (dim, key, figures, theirs[key])
+            assert _same(figures, theirs[key]), (dims, key, figures, theirs[key])
     # Cache savings: the same rule (priced usage, per model's rate; unknown when no rate applies).
     report = query.aggregate(ledger, ("project",), None, timezone.utc)
     savings, shown_savings = report.total.savings, view["totals"]["cache_savings_usd"]
@@ -169,6 +174,21 @@ def check(ledger: Path, records: list[dict[str, Any]]) -> None:
         assert set(got) == set(theirs)
         for k, figures in got.items():
             assert _same(figures, theirs[k]), (k, figures, theirs[k])
+    # Partly priced runs: priced records with a part of a model with no known price; their tokens
+    # are the by-model unpriced parts of priced records (`ledger summary --by model`'s pieces).
+    partial_runs, partial_tokens = 0, 0
+    for rec in rr.folded(records):
+        if rec.get("started_at") is None or rec.get("cost_source") == "unpriced":
+            continue
+        if not isinstance(rec.get("cost_usd"), (int, float)):
+            continue
+        unpriced = [sum(toks.values()) for _, priced, toks, _, _ in rr.pieces(rec, True) if not priced]
+        partial_runs += bool(unpriced)
+        partial_tokens += sum(unpriced)
+    assert (view["totals"]["partial_runs"], view["totals"]["partial_tokens"]) == (
+        partial_runs,
+        partial_tokens,
+    )
     # The latest-runs table lists exactly the counted, dated records.
     counted = {r["id"] for r in rr.folded(records) if r.get("started_at")}
     assert {r["id"] for r in view["latest_runs"]} == counted

@@ -1,12 +1,16 @@
 """The dashboard and the HTML report in a real headless chromium, driven over the DevTools protocol.
 
-Screenshots land in `.test-output/dashboard/` (gitignored) for a human to look at.
+Screenshots (and the printed report, `report.pdf`) land in `$DASHBOARD_ARTIFACTS` if set, else in
+`.test-output/dashboard/` (gitignored), for a human to look at; CI can keep that directory.
 """
 
 from __future__ import annotations
 
+import calendar
+import io
+import os
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,7 @@ from support.dashboard_ledger import known_records, make_record, with_quota, wri
 from support.dashboard_server import dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / ".test-output" / "dashboard"
+OUT = Path(os.environ.get("DASHBOARD_ARTIFACTS") or ROOT / ".test-output" / "dashboard")
 
 pytestmark = [
     pytest.mark.skipif(
@@ -84,8 +88,8 @@ _READ_DOM = """(() => {
     byModel[m] = (byModel[m] || 0) + Number(rect.getAttribute('data-value'));
   }
   const projects = {};
-  for (const rect of document.querySelectorAll('#chart-project rect.bar')) {
-    projects[rect.getAttribute('data-key')] = Number(rect.getAttribute('data-value'));
+  for (const row of document.querySelectorAll('#chart-project .bar-row')) {
+    projects[row.getAttribute('data-key')] = Number(row.getAttribute('data-value'));
   }
   return {
     runs: num('#total-runs'), cost: num('#total-cost'), tokens: num('#total-tokens'),
@@ -239,3 +243,275 @@ def test_html_report_opens_without_network(browser: Page, ledger: Path, tmp_path
     _check_totals(browser.eval(_READ_DOM), records)
     assert browser.eval("document.body.getAttribute('data-live')") == "0"
     browser.screenshot(OUT / "report.png")
+
+
+# -- issue 20: a team lead's questions ------------------------------------------------------------
+
+
+def _noon(day: date, hour: int = 12) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=timezone.utc)
+
+
+def month_records(today: date) -> list[dict[str, object]]:
+    """Runs this month and last month (some inside the stretch of last month that the change compares
+    with, one after it), an unpriced run, and a partly priced run: its main model has no price, its
+    side calls to a priced model cost $0.12."""
+    first = today.replace(day=1)
+    prev_first = (first - timedelta(days=1)).replace(day=1)
+    inside = min(prev_first + timedelta(days=today.day - 1), first - timedelta(days=1))
+    recs = [
+        make_record(when=_noon(today), model="claude-sonnet-4-5", project="web", cost=1.25),
+        make_record(when=_noon(first, 9), model="claude-haiku-4-5", project="api", cost=2.5),
+        make_record(when=_noon(prev_first, 10), model="claude-sonnet-4-5", project="web", cost=0.75),
+        make_record(when=_noon(inside, 11), model="claude-opus-4-1", project="api", cost=0.5, status="error"),
+        make_record(when=_noon(today, 8), model="mystery-model-9", project="web", cost=None),
+    ]
+    after = prev_first + timedelta(days=today.day)
+    if after < first:  # the rest of last month: not in the stretch compared with
+        recs.append(make_record(when=_noon(after), project="web", cost=10.0))
+    partial = make_record(
+        when=_noon(today, 7),
+        model="mystery-model-9",
+        project="web",
+        tokens=(200_000, 1_000, 1_000_000, 0),
+        cost=0.12,
+        models={
+            "mystery-model-9": {
+                "input": 199_000,
+                "output": 500,
+                "cache_read": 1_000_000,
+                "cache_creation": 0,
+                "cost_usd": None,
+                "cost_source": "unpriced",
+            },
+            "claude-haiku-4-5": {
+                "input": 1_000,
+                "output": 500,
+                "cache_read": 0,
+                "cache_creation": 0,
+                "cost_usd": 0.12,
+                "cost_source": "claude",
+            },
+        },
+    )
+    return [*recs, partial]
+
+
+def _day_of(rec: dict[str, object]) -> date:
+    return date.fromisoformat(str(rec["started_at"])[:10])
+
+
+def _cost_between(records: list[dict[str, object]], first: date, end: date) -> float:
+    return sum(
+        float(r["cost_usd"])  # type: ignore[arg-type]
+        for r in records
+        if r["cost_usd"] is not None and first <= _day_of(r) < end
+    )
+
+
+_READ_MONTH = """(() => {
+  const cost = document.getElementById('total-cost'), month = document.getElementById('month-to-date');
+  const avg = {};
+  for (const c of document.querySelectorAll('#chart-cost-usd circle.avg-point'))
+    avg[c.getAttribute('data-day')] = Number(c.getAttribute('data-value'));
+  return {
+    cost: Number(cost.getAttribute('data-value')), previous: Number(cost.getAttribute('data-previous')),
+    changePct: cost.getAttribute('data-change-pct'), costSub: cost.querySelector('.sub').textContent,
+    month: Number(month.getAttribute('data-value')),
+    projection: Number(month.getAttribute('data-projection')),
+    monthSub: month.querySelector('.sub').textContent, avg,
+    budgets: [...document.querySelectorAll('line.budget')].map(l => Number(l.getAttribute('data-value'))),
+    scope: document.getElementById('scope').textContent,
+  };
+})()"""
+
+
+def test_this_month_change_and_projection_equal_the_fixture(browser: Page, tmp_path: Path) -> None:
+    today = datetime.now(timezone.utc).date()
+    records = month_records(today)
+    ledger = write_ledger(tmp_path / "month.jsonl", records)
+    with dashboard(ledger, tmp_path / "server.log", "--budget-daily", "5", "--budget-monthly", "40") as url:
+        browser.navigate(url + "?period=this-month")
+        browser.wait_for("document.body.getAttribute('data-updates') >= '1'")
+        dom = browser.eval(_READ_MONTH)
+    first = today.replace(day=1)
+    prev_first = (first - timedelta(days=1)).replace(day=1)
+    tomorrow = today + timedelta(days=1)
+    # This month so far; the same number of days at the start of last month (not past its end).
+    now = _cost_between(records, first, tomorrow)
+    before = _cost_between(records, prev_first, min(prev_first + timedelta(days=today.day), first))
+    days_in_month = calendar.monthrange(today.year, today.month)[1]
+    assert dom["cost"] == pytest.approx(now) and dom["month"] == pytest.approx(now)
+    assert dom["previous"] == pytest.approx(before)
+    assert float(dom["changePct"]) == pytest.approx((now / before - 1) * 100)
+    assert f"{(now / before - 1) * 100:+.0f}%" in dom["costSub"]
+    assert dom["projection"] == pytest.approx(now / today.day * days_in_month)
+    assert f"day {today.day} of {days_in_month}" in dom["monthSub"] and "budget $40.00" in dom["monthSub"]
+    # The 7-day moving average of today: the mean cost of today and the six days before.
+    week = _cost_between(records, today - timedelta(days=6), tomorrow)
+    assert dom["avg"][today.isoformat()] == pytest.approx(week / 7)
+    assert sorted(dom["budgets"]) == [5.0, 40.0]  # the daily line on the day chart, the monthly one
+    assert f"{first.isoformat()} to {today.isoformat()} (this-month)" in dom["scope"] or first == today
+
+
+def test_partly_priced_run_is_never_priced_under_its_unpriced_model(browser: Page, tmp_path: Path) -> None:
+    from claude_run.query.summary import aggregate
+
+    today = datetime.now(timezone.utc).date()
+    records = month_records(today)
+    ledger = write_ledger(tmp_path / "month.jsonl", records)
+    partial = records[-1]
+    with dashboard(ledger, tmp_path / "server.log") as url:
+        browser.navigate(url + "?period=this-month")
+        browser.wait_for("document.body.getAttribute('data-updates') >= '1'")
+        dom = browser.eval(
+            f"""(() => {{
+              const row = document.querySelector('#latest-runs tr[data-id="{partial["id"]}"]');
+              const unpriced = document.getElementById('total-unpriced');
+              return {{
+                mystery: [...document.querySelectorAll('#chart-cost-usd rect[data-model="mystery-model-9"]')]
+                  .map(r => Number(r.getAttribute('data-value'))),
+                haiku: [...document.querySelectorAll('#chart-cost-usd rect[data-model="claude-haiku-4-5"]')]
+                  .map(r => [r.getAttribute('data-day'), Number(r.getAttribute('data-value'))]),
+                mysteryCell: row.querySelector('.part[data-model="mystery-model-9"]').textContent,
+                haikuCell: row.querySelector('.part[data-model="claude-haiku-4-5"]').textContent,
+                rowPartial: row.getAttribute('data-partial'),
+                costCell: row.querySelector('td.cost').textContent,
+                unpricedRuns: Number(unpriced.getAttribute('data-runs')),
+                unpricedTokens: Number(unpriced.getAttribute('data-tokens')),
+                partialRuns: Number(unpriced.getAttribute('data-partial-runs')),
+                partialTokens: Number(unpriced.getAttribute('data-partial-tokens')),
+                costCard: document.querySelector('#total-cost .big').textContent,
+              }};
+            }})()"""
+        )
+    # The unpriced model has no dollar figure anywhere on the page: not in the chart, not in the row.
+    assert dom["mystery"] == []  # no cost bar at all (its tokens are in the token chart)
+    assert "$" not in dom["mysteryCell"] and "unpriced" in dom["mysteryCell"]
+    assert "$0.12" in dom["haikuCell"] and (today.isoformat(), 0.12 + 2.5 * (today.day == 1)) in [
+        (d, pytest.approx(v)) for d, v in dom["haiku"]
+    ]
+    assert dom["rowPartial"] == "1" and "partial" in dom["costCell"] and "partial" in dom["costCard"]
+    # One count of unpriced usage, and it is `ledger summary`'s: by record, then by model.
+    since = datetime.combine(today.replace(day=1), time(0), tzinfo=timezone.utc).timestamp()
+    from claude_run.reports.filters import Filters as QF
+    from claude_run.reports.timeparse import Bound
+
+    f = QF(since=Bound(instant=since))
+    whole = aggregate(ledger, (), f, timezone.utc, persist=False)
+    by_model = aggregate(ledger, ("model",), f, timezone.utc, persist=False)
+    assert (dom["unpricedRuns"], dom["unpricedTokens"]) == (
+        whole.unpriced_total.runs,
+        whole.unpriced_total.total_tokens,
+    )
+    assert dom["unpricedTokens"] + dom["partialTokens"] == by_model.unpriced_total.total_tokens
+    assert (dom["partialRuns"], dom["partialTokens"]) == (1, 199_000 + 500 + 1_000_000)
+
+
+_LAYOUT = """(() => {
+  const cards = [...document.querySelectorAll('.cards > .card')];
+  const tick = document.querySelector('#chart-cost-usd text.tick');
+  const lines = (el) => {  // how many lines the element's text takes
+    const range = document.createRange(); range.selectNodeContents(el);
+    const rects = [...range.getClientRects()].filter(r => r.width > 0).sort((a, b) => a.top - b.top);
+    let count = 0, bottom = -Infinity;  // boxes that overlap vertically are one line
+    for (const r of rects) { if (r.top >= bottom - 1) count++; bottom = Math.max(bottom, r.bottom); }
+    return count;
+  };
+  const words = [...document.querySelectorAll('#latest-runs td')].filter(
+    td => !td.classList.contains('tags') && !td.classList.contains('models') && lines(td) > 1
+  ).map(td => td.textContent);
+  return {
+    cardTops: cards.map(c => Math.round(c.getBoundingClientRect().top)),
+    cards: cards.length,
+    pageWidth: document.documentElement.scrollWidth,
+    tickPx: tick.getBoundingClientRect().height,
+    wrapped: words,
+    tagsBroken: [...document.querySelectorAll('#latest-runs .tag, #latest-runs .part')].filter(
+      t => lines(t) > 1).length,
+    barWidth: Math.max(...[...document.querySelectorAll('#chart-project .bar-fill')].map(
+      b => b.getBoundingClientRect().width)),
+    sectionWidth: document.querySelector('#chart-project').getBoundingClientRect().width,
+    barsInside: [...document.querySelectorAll('.bar-value, .bar-label')].every(
+      el => el.getBoundingClientRect().right <= document.documentElement.clientWidth + 0.5),
+  };
+})()"""
+
+
+@pytest.mark.parametrize(("width", "mobile"), [(1280, False), (390, True)])
+def test_layout_on_a_screen_and_a_phone(browser: Page, tmp_path: Path, width: int, mobile: bool) -> None:
+    now = datetime.now(timezone.utc)
+    records = [*month_records(now.date()), *known_records(now)]
+    ledger = write_ledger(tmp_path / "month.jsonl", records)
+    with dashboard(ledger, tmp_path / "server.log", "--budget-daily", "5", "--budget-monthly", "40") as url:
+        browser.viewport(width, 900, mobile=mobile)
+        try:
+            browser.navigate(url + "?period=30d")
+            browser.wait_for("document.body.getAttribute('data-updates') >= '1'")
+            dom = browser.eval(_LAYOUT)
+            browser.screenshot(OUT / f"dashboard-{width}.png")
+        finally:
+            browser.call("Emulation.clearDeviceMetricsOverride")
+    assert dom["cards"] == 6
+    assert dom["wrapped"] == []  # dates, costs, statuses: never broken across lines
+    assert dom["tagsBroken"] == 0  # a tag may move to the next line, never split in it
+    if not mobile:
+        assert len(set(dom["cardTops"])) == 1  # one row of cards
+        assert dom["barWidth"] >= 0.4 * dom["sectionWidth"]  # the largest bar uses the panel's width
+    else:
+        assert dom["pageWidth"] <= width  # nothing wider than the phone: tables scroll in their box
+        assert dom["barsInside"]  # every bar's label and figures on the screen
+        assert dom["tickPx"] >= 9  # axis text readable (it is drawn in the chart's scaled units)
+
+
+def test_printed_report_keeps_every_section_on_one_page(browser: Page, tmp_path: Path) -> None:
+    pypdf = pytest.importorskip("pypdf")
+    now = datetime.now(timezone.utc)
+    records = [*month_records(now.date()), *known_records(now)]
+    ledger = write_ledger(tmp_path / "month.jsonl", records)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        _report_app(),
+        [
+            "report",
+            "--html",
+            str(out),
+            "--ledger",
+            str(ledger),
+            "--since",
+            "this-month",
+            "--title",
+            "Team spend",
+            "--hide-path",
+            "--budget-monthly",
+            "40",
+        ],
+        env={"TZ": "UTC"},
+    )
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert "<title>Team spend</title>" in html and str(ledger) not in html
+    browser.navigate(out.as_uri())
+    summary = browser.eval("document.getElementById('pr-summary').textContent")
+    assert summary.startswith(f"**Claude spend, {now.date().replace(day=1).isoformat()}")
+    # Mark where each section starts and ends, then print as Chromium prints.
+    sections = browser.eval(
+        """(() => [...document.querySelectorAll('section')].map((s, i) => {
+          const a = document.createElement('span'), b = document.createElement('span');
+          a.textContent = 'SECSTART' + i + 'X'; b.textContent = 'SECEND' + i + 'X';
+          s.prepend(a); s.append(b); return s.querySelector('h2').textContent;
+        }))()"""
+    )
+    data = browser.pdf()
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "report.pdf").write_bytes(data)
+    pages = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages]
+
+    def page_of(marker: str) -> int:
+        found = [i for i, text in enumerate(pages) if marker in text.replace(" ", "").replace("\n", "")]
+        assert len(found) == 1, (marker, found)
+        return found[0]
+
+    assert len(sections) >= 10 and len(pages) >= 2
+    split = [h for i, h in enumerate(sections) if page_of(f"SECSTART{i}X") != page_of(f"SECEND{i}X")]
+    assert split == []

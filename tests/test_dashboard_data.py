@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claude_run.dashboard.data import Filters, Live, build_view, parse_filters
-from claude_run.dashboard.render import fmt_usd, nice_max
+from claude_run.dashboard.render import fmt_usd
 from claude_run.errors import UsageError
 from claude_run.ledger.store import append, encode
 from claude_run.pricing import cache_savings
@@ -62,7 +62,13 @@ def test_known_ledger_totals(tmp_path: Path) -> None:
     assert by_project == pytest.approx({"alpha": 1.656415, "beta": 2.7509, "gamma": 0.0})
     by_tag = {g["key"]: g["totals"]["runs"] for g in v["by_tag"]}
     assert by_tag == {"team=web": 3, "team=data": 1, "pr=42": 1}
-    assert {g["key"] for g in v["by_branch"]} == {"main", "feat/x"}
+    # Branches are labelled with their project: "main" of two projects is two bars.
+    assert {g["key"] for g in v["by_branch"]} == {
+        "alpha · main",
+        "beta · main",
+        "beta · feat/x",
+        "gamma · main",
+    }
     assert [r["started_at"] for r in v["latest_runs"]] == sorted(
         (r["started_at"] for r in records), reverse=True
     )
@@ -90,7 +96,12 @@ def test_filters(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [({"period": "week"}, "bad period"), ({"period": "0d"}, "at least"), ({"tag": "team"}, "KEY=VALUE")],
+    [
+        ({"period": "week"}, "bad period"),
+        ({"period": "0d"}, "in the future"),
+        ({"period": "2026-02-01..2026-01-01"}, "empty"),
+        ({"tag": "team"}, "KEY=VALUE"),
+    ],
 )
 def test_bad_filters(args: dict[str, str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
@@ -211,12 +222,6 @@ def test_ci_links_only_http() -> None:
 )
 def test_fmt_usd(value: float | None, text: str) -> None:
     assert fmt_usd(value) == text
-
-
-@given(st.floats(min_value=1e-9, max_value=1e12))
-def test_nice_max_bounds(value: float) -> None:
-    top = nice_max(value)
-    assert value * 0.999999 <= top <= value * 5.0001
 
 
 _rec = st.builds(
@@ -369,6 +374,7 @@ def test_a_lean_first_read_is_completed_when_the_index_lands(
     assert live.refresh() is True and spawned == [ledger]
     lean = live.view(Filters(period="all"), today=TODAY)
     assert [r["ci_url"] for r in lean["latest_runs"]] == [None] * 6
+    assert lean["by_ci"] == [] and lean["read"]["ci_columns"] == 0
     assert live.refresh() is False  # no index yet: nothing to reopen on
     assert engine.build_index(ledger)  # what the detached builder does
     assert live.refresh() is True and live.refresh() is False  # reopened once, on the index
@@ -376,6 +382,7 @@ def test_a_lean_first_read_is_completed_when_the_index_lands(
     live.close()
     assert "https://github.com/acme/app/actions/runs/1" in [r["ci_url"] for r in full["latest_runs"]]
     assert full["totals"] == lean["totals"] and full["by_day_by_model"] == lean["by_day_by_model"]
+    assert [g["job"] for g in full["by_ci"]] == ["review"] and full["read"]["ci_columns"] == 1
 
 
 def _quota_ledger(tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
@@ -452,3 +459,62 @@ def test_unreadable_quota_figures_are_missing_not_fatal(tmp_path: Path) -> None:
     v = _view(write_ledger(tmp_path / "l.jsonl", [rec, bad_shape]), period="7d")
     assert v["totals"]["runs"] == 2
     assert [(d["five_hour"], d["seven_day"], d["runs"]) for d in v["quota"]["by_day"]] == [(None, 0.25, 1)]
+
+
+@pytest.mark.parametrize(
+    ("period", "first", "end", "prev_first", "prev_end"),
+    [
+        # today is 2026-06-15, a Monday
+        ("30d", "2026-05-17", None, "2026-04-17", "2026-05-17"),
+        ("this-month", "2026-06-01", "2026-07-01", "2026-05-01", "2026-05-16"),  # the same 15 days
+        ("last-month", "2026-05-01", "2026-06-01", "2026-04-01", "2026-05-01"),  # the whole month before
+        ("this-quarter", "2026-04-01", "2026-07-01", "2026-01-01", "2026-03-18"),
+        ("last-quarter", "2026-01-01", "2026-04-01", "2025-10-01", "2026-01-01"),
+        ("this-year", "2026-01-01", "2027-01-01", "2025-01-01", "2025-06-16"),
+        ("last-year", "2025-01-01", "2026-01-01", "2024-01-01", "2025-01-01"),  # 2024 had 366 days
+        ("this-week", "2026-06-15", "2026-06-22", "2026-06-08", "2026-06-09"),
+        ("last-week", "2026-06-08", "2026-06-15", "2026-06-01", "2026-06-08"),
+        ("today", "2026-06-15", "2026-06-16", "2026-06-14", "2026-06-15"),
+        ("2026-06-01..2026-06-10", "2026-06-01", "2026-06-11", "2026-05-22", "2026-06-01"),
+        ("24h", "2026-06-14", None, "2026-06-12", "2026-06-14"),  # an instant: its whole day
+    ],
+)
+def test_periods_are_the_cli_words(
+    period: str, first: str, end: str | None, prev_first: str, prev_end: str
+) -> None:
+    from claude_run.dashboard.periods import resolve
+    from claude_run.reports.timeparse import parse_bound
+
+    span = resolve(period, timezone.utc, TODAY)
+    day = date.fromordinal
+    assert (day(span.start).isoformat(), span.end and day(span.end).isoformat()) == (first, end)
+    assert (day(span.prev_start).isoformat(), day(span.prev_end).isoformat()) == (prev_first, prev_end)
+    if ".." not in period and period != "24h":  # the same words as `--since W` (and `--until W`)
+        now = datetime(2026, 6, 15, 12, tzinfo=timezone.utc)
+        assert parse_bound(period, timezone.utc, end=False, now=now).day == span.start
+        if end is not None:
+            assert parse_bound(period, timezone.utc, end=True, now=now).day == span.end
+
+
+def test_a_calendar_period_counts_as_ledger_summary_since_until(tmp_path: Path) -> None:
+    """`?period=last-month` is `ledger summary --since last-month --until last-month`."""
+    from claude_run.query.summary import aggregate
+    from claude_run.reports.filters import Filters as QF
+    from claude_run.reports.timeparse import parse_bound
+
+    recs = [
+        make_record(when=datetime(2026, m, d, 12, tzinfo=timezone.utc), cost=float(m * 100 + d))
+        for m, d in ((4, 30), (5, 1), (5, 31), (6, 1), (6, 15))
+    ]
+    ledger = write_ledger(tmp_path / "l.jsonl", recs)
+    now = datetime(2026, 6, 15, 12, tzinfo=timezone.utc)
+    f = QF(
+        since=parse_bound("last-month", timezone.utc, end=False, now=now),
+        until=parse_bound("last-month", timezone.utc, end=True, now=now),
+    )
+    report = aggregate(ledger, (), f, timezone.utc)
+    view = _view(ledger, period="last-month")
+    assert view["totals"]["runs"] == report.total.runs == 2
+    assert view["totals"]["cost_usd"] == pytest.approx(float(report.total.cost)) == 501 + 531
+    assert view["days"][0] == "2026-05-01" and view["days"][-1] == "2026-05-31"
+    assert view["change"] is not None and view["change"]["cost_usd"] == 430  # April, whole

@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,8 @@ def test_report_to_stdout_is_self_contained(ledger: Path) -> None:
     # Nothing to fetch: no src attributes, no stylesheets or preloads; the only links are CI run links.
     assert not re.search(r"\ssrc\s*=", html)
     assert "<link" not in html and "@import" not in html and "url(" not in html
-    assert re.findall(r'href="([^"]+)"', html) == ["https://github.com/acme/app/actions/runs/1"]
+    # (the run's link in the latest runs, and its job's latest run in the CI table)
+    assert set(re.findall(r'href="([^"]+)"', html)) == {"https://github.com/acme/app/actions/runs/1"}
     assert "<script" not in html  # the report needs no script at all
     assert 'id="total-runs" data-value="6"' in html
 
@@ -57,7 +58,9 @@ def test_report_filters_and_atomic_write(ledger: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     html = out.read_text()
     assert 'id="total-runs" data-value="1"' in html
-    assert "Filters: period 30d, project beta, tag team=data" in html
+    today = datetime.now().date()
+    first = (today - timedelta(days=29)).isoformat()
+    assert f"{first} to {today.isoformat()} (30d), project beta, tag team=data" in html
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".report-")] == []
 
 

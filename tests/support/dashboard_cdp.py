@@ -117,6 +117,21 @@ class Page:
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
+    def viewport(self, width: int, height: int = 900, *, mobile: bool = False) -> None:
+        """Lay the page out as a screen of this size (a phone with `mobile`)."""
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=mobile,
+        )
+
+    def pdf(self) -> bytes:
+        """The page printed as Chromium prints it (its print stylesheet, A4 unless the CSS says)."""
+        out = self.call("Page.printToPDF", timeout=60, printBackground=True, preferCSSPageSize=True)
+        return base64.b64decode(out["data"])
+
     def events_named(self, name: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("method") == name]
 

@@ -32,6 +32,19 @@ def dashboard(
     poll: Annotated[
         float, typer.Option(help="Seconds between looks at the ledger files.", min=0.05, max=60)
     ] = 0.5,
+    budget_daily: Annotated[
+        float | None,
+        typer.Option(
+            "--budget-daily",
+            metavar="USD",
+            min=0.0,
+            help="Draw this daily budget (as a run's --budget-daily).",
+        ),
+    ] = None,
+    budget_monthly: Annotated[
+        float | None,
+        typer.Option("--budget-monthly", metavar="USD", min=0.0, help="Draw this monthly budget."),
+    ] = None,
     read_step: Annotated[
         int, typer.Option(hidden=True, min=1, help="Bytes read per step of the first read.")
     ] = (64 * 1024 * 1024),
@@ -39,6 +52,7 @@ def dashboard(
     """Serve the dashboard until interrupted (Ctrl-C)."""
     import anyio
 
+    from ..dashboard.data import Budgets
     from ..dashboard.server import serve
     from ..gates import check_ledger
     from ..paths import ledger_path
@@ -60,7 +74,14 @@ def dashboard(
     try:
         anyio.run(
             lambda: serve(
-                path, host=host, port=port, poll=poll, latest=latest, ready=ready, read_step=read_step
+                path,
+                host=host,
+                port=port,
+                poll=poll,
+                latest=latest,
+                ready=ready,
+                read_step=read_step,
+                budgets=Budgets(budget_daily, budget_monthly),
             )
         )
     except KeyboardInterrupt:

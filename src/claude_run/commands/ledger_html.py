@@ -16,28 +16,50 @@ def report(
         str, typer.Option("--html", help="Write the report to FILE ('-' for stdout).", metavar="FILE")
     ],
     period: Annotated[
-        str, typer.Option(help="From when: 30d, 4w, 3m, this-month, YYYY-MM-DD, … (the date grammar) or all.")
+        str,
+        typer.Option(
+            help="The period: 30d, this-month, last-quarter, FROM..TO, … (the date grammar) or all."
+        ),
     ] = "30d",
+    since: Annotated[
+        str | None, typer.Option(help="From this day (the date grammar); instead of --period.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this day, included; needs --since.")] = None,
+    title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
+    hide_path: Annotated[
+        bool, typer.Option("--hide-path", help="Leave the ledger's path out of the report.")
+    ] = False,
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag (KEY=VALUE).")] = None,
     latest: Annotated[int, typer.Option(help="How many latest runs the table shows.", min=1, max=10000)] = 50,
+    budget_daily: Annotated[
+        float | None, typer.Option("--budget-daily", metavar="USD", min=0.0, help="Draw this daily budget.")
+    ] = None,
+    budget_monthly: Annotated[
+        float | None,
+        typer.Option("--budget-monthly", metavar="USD", min=0.0, help="Draw this monthly budget."),
+    ] = None,
     ledger: Annotated[
         str | None, typer.Option(help="Ledger file (default: $CLAUDE_RUN_LEDGER or the data dir).")
     ] = None,
 ) -> None:
     """Write the spend report (charts, totals, latest runs) as one HTML file that needs no network."""
-    from ..dashboard.data import build_view, parse_filters
+    from ..dashboard.data import Budgets, build_view, parse_filters
     from ..dashboard.page import document
     from ..errors import UsageError
     from ..gates import check_ledger
     from ..paths import ledger_path
 
-    filters = parse_filters(_days(period), project, model, tag)
+    if until is not None and since is None:
+        raise UsageError("--until needs --since (or give --period FROM..TO)")
+    if since is not None:
+        period = since if until is None else f"{since}..{until}"
+    filters = parse_filters(period, project, model, tag)
     path = ledger_path(ledger)
     check_ledger(path, reading=True)
-    view = build_view(path, filters, latest=latest)
-    text = document(view, live=False)
+    view = build_view(path, filters, latest=latest, budgets=Budgets(budget_daily, budget_monthly))
+    text = document(view, live=False, title=title, hide_path=hide_path)
     if html == "-":
         sys.stdout.write(text)
         return
@@ -61,32 +83,9 @@ def report(
     from ..display import fmt_usd, plural
 
     runs = plural(f"{t['runs']:,}", "run") if t["runs"] != 1 else "1 run"
-    sys.stderr.write(f"claude-run: wrote {target} ({runs}, {fmt_usd(t['cost_usd'])})\n")
-
-
-def _days(period: str) -> str:
-    """`--period` in the one date grammar, as the dashboard's `Nd` (whole days up to today)."""
-    from datetime import date
-
-    from ..errors import UsageError
-    from ..reports.timeparse import parse_bound, resolve_tz
-
-    if period.strip().lower() == "all":
-        return "all"
-    if ".." in period:
-        raise UsageError(f"--period {period!r}: the report covers a period up to now; give its start")
-    zone = resolve_tz(None)
-    start = parse_bound(period, zone, end=False)
-    if start.day is None:  # an instant: the whole day it falls in
-        from ..reports.timeparse import day_of
-
-        day = day_of(start.ts(zone), zone)
-    else:
-        day = start.day
-    days = date.today().toordinal() - day + 1
-    if days < 1:
-        raise UsageError(f"--period {period!r} starts in the future")
-    return f"{days}d"
+    sys.stderr.write(
+        f"claude-run: wrote {target} ({view['period']['label']}: {runs}, {fmt_usd(t['cost_usd'])})\n"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 Routes (GET/HEAD only):
 - `/`            the page, server-rendered for the filters in the query string
-- `/api/view`    the view model as JSON (`?period=&project=&model=&tag=`)
+- `/api/view`    the view model as JSON (`?period=&project=&model=&tag=`; `period` in the CLI's
+                 date words: 30d, this-month, last-quarter, 2026-01-01..2026-01-31, all)
 - `/events`      text/event-stream: an `event: view` with the rendered fragments now, then again
                  every time the ledger changes (the server polls file sizes; the browser never polls)
 
@@ -30,7 +31,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import ClaudeRunError, UsageError
 from ..telemetry.http import allowed_hosts, guarded, host_allowed
-from .data import LATEST_SHOWN, Filters, Live, parse_filters
+from .data import LATEST_SHOWN, Budgets, Filters, Live, parse_filters
 from .page import document
 from .render import content, filter_form, options_signature
 
@@ -185,9 +186,10 @@ async def serve(
     latest: int = LATEST_SHOWN,
     ready: Callable[[str, bool], Any] | None = None,
     read_step: int = READ_STEP,
+    budgets: Budgets | None = None,
 ) -> None:
     """Read the ledger, listen, and serve until cancelled. `ready(url, behind)` is called once listening."""
-    live = Live(ledger)
+    live = Live(ledger, budgets)
     # A small ledger is read before we listen; a huge one after, while the page says it is reading.
     if live.pending_bytes() <= read_step:
         await anyio.to_thread.run_sync(live.refresh)

@@ -17,7 +17,20 @@ from ..errors import UsageError
 _REL = re.compile(r"^(\d+)\s*([hdwm])$")
 GRAMMAR = (
     "YYYY-MM-DD, an ISO date-time, today, yesterday, this-week, last-week, this-month, last-month,"
-    " this-year, or N + h|d|w|m (24h, 7d, 4w, 3m)"
+    " this-quarter, last-quarter, this-year, last-year, or N + h|d|w|m (24h, 7d, 4w, 3m)"
+)
+#: The named calendar periods, in the order a period picker lists them (the dashboard's filter).
+CALENDAR_WORDS = (
+    "today",
+    "yesterday",
+    "this-week",
+    "last-week",
+    "this-month",
+    "last-month",
+    "this-quarter",
+    "last-quarter",
+    "this-year",
+    "last-year",
 )
 # Instants every reader can turn back into a date in any zone (a day of margin at both ends).
 MIN_TS = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
@@ -132,7 +145,8 @@ def parse_bound(text: str, tz: tzinfo, *, end: bool, now: datetime | None = None
     inclusive (until the end of that day).
 
     Accepted: `YYYY-MM-DD` (or `YYYYMMDD`), ISO date-times (`2025-01-31T12:00Z`), `today`,
-    `yesterday`, `this-week`, `last-week`, `this-month`, `last-month`, `this-year`, and `N` +
+    `yesterday`, `this-week`, `last-week`, `this-month`, `last-month`, `this-quarter`, `last-quarter`,
+    `this-year`, `last-year`, and `N` +
     `h|d|w|m` (hours ago as an instant; days/weeks/months as calendar periods ending today, so `7d` is
     today and the six days before). A value no reader could turn back into a date is a UsageError.
     """
@@ -185,7 +199,10 @@ def _parse_bound(text: str, tz: tzinfo, *, end: bool, now: datetime | None) -> B
         "last-week": today - timedelta(days=today.weekday() + 7),
         "this-month": today.replace(day=1),
         "last-month": _month_start(today, -1),
+        "this-quarter": _month_start(today.replace(day=1), -((today.month - 1) % 3)),
+        "last-quarter": _month_start(today.replace(day=1), -((today.month - 1) % 3) - 3),
         "this-year": today.replace(month=1, day=1),
+        "last-year": date(today.year - 1, 1, 1),
     }
     if raw in named:
         start = named[raw]
@@ -199,7 +216,10 @@ def _parse_bound(text: str, tz: tzinfo, *, end: bool, now: datetime | None) -> B
             "last-week": start + timedelta(days=7),
             "this-month": _month_start(start, 1),
             "last-month": _month_start(start, 1),
+            "this-quarter": _month_start(start, 3),
+            "last-quarter": _month_start(start, 3),
             "this-year": start.replace(year=start.year + 1),
+            "last-year": start.replace(year=start.year + 1),
         }[raw]
         return Bound(day=after.toordinal())
     match = _REL.match(raw)
