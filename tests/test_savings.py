@@ -270,3 +270,38 @@ def test_filters_and_an_empty_selection(mixed: Path) -> None:
     assert [r.key for r in narrowed.rows] == [(HAIKU,)] and narrowed.total.runs == 2
     none = savings(mixed, OPUS, (), build_filters(tz, since="2030-01-01"), tz, persist=False)
     assert none.rows == [] and none.total.runs == 0 and none.total.baseline == 0
+
+
+from fractions import Fraction  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from support import reports_records as rr  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=rr.ledgers(max_size=12))
+def test_savings_by_model_agrees_with_a_brute_force_over_the_fold(
+    tmp_path: Path, records: list[dict[str, Any]]
+) -> None:
+    """Random ledgers (duplicates, supersedes, imports, multi-model records whose parts do not add up,
+    unpriced models): each model row's baseline is its counted parts' tokens at Opus 4.1's prices."""
+    path = tmp_path / f"l{abs(hash(str(records)))}.jsonl"
+    rr.write(path, records)
+    report = savings(path, OPUS, ("model",), persist=False)
+    want: dict[tuple[str, bool], list[Any]] = {}
+    for rec in rr.folded(records):
+        for model, priced, toks, cost, _ in rr.pieces(rec, True):
+            w = want.setdefault((model, priced), [Fraction(0), Fraction(0)])
+            w[0] += cost
+            w[1] += Fraction(cost_of(OPUS_41, toks))
+    got = {(r.key[0], True): r for r in report.rows} | {(r.key[0], False): r for r in report.unpriced_rows}
+    assert set(got) == set(want)
+    for key, (actual, baseline) in want.items():
+        assert Fraction(got[key].baseline) == baseline, key
+        if key[1]:
+            assert Fraction(got[key].actual or 0) == actual, key
+
+
+def cost_of(prices: dict[str, str], toks: dict[str, int]) -> Decimal:
+    return cost(prices, toks["input"], toks["output"], toks["cache_read"], toks["cache_creation"])

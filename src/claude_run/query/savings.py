@@ -151,9 +151,10 @@ def _savings(
         f"""CREATE OR REPLACE TEMP TABLE _sv AS
             WITH p AS (
                 SELECT u.*, l.long_context IS NOT NULL AS known,
-                       least(coalesce(CASE WHEN l.cache_1h_by_model IS NOT NULL
-                                           THEN l.cache_1h_by_model[u.model]
-                                           ELSE l.cache_creation_1h END, 0), u.cache_creation) AS c1h,
+                       greatest(least(coalesce(CASE WHEN l.cache_1h_by_model IS NOT NULL
+                                                    THEN l.cache_1h_by_model[u.model]
+                                                    ELSE l.cache_creation_1h END, 0), u.cache_creation), 0)
+                           AS c1h,
                        l.long_context[u.model] AS lc
                 FROM _units u JOIN _lines l USING (rid) WHERE {where}
             )
@@ -161,8 +162,9 @@ def _savings(
                    u.cache_creation, u.cost,
                    coalesce(u.lc.requests, 0) AS long_requests,
                    ({_price_sql(base, False)}) + ({_price_sql(tier or base, True)}) AS base_mtok
-            FROM (SELECT p.*, least(coalesce(p.lc.cache_creation_1h, 0), coalesce(p.lc.cache_creation, 0))
-                         AS lc1h FROM p) u""",
+            FROM (SELECT p.*, greatest(least(coalesce(p.lc.cache_creation_1h, 0),
+                                             coalesce(p.lc.cache_creation, 0)), 0) AS lc1h
+                  FROM p) u""",
         params,
     )
     group = f"GROUPING SETS (({k_names}, pr), (pr))" if keys else "GROUPING SETS ((pr))"
