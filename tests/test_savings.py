@@ -12,13 +12,16 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from claude_run.query.savings import savings
+from support import reports_records as rr
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SONNET, HAIKU, OPUS = "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"
@@ -270,13 +273,6 @@ def test_filters_and_an_empty_selection(mixed: Path) -> None:
     assert [r.key for r in narrowed.rows] == [(HAIKU,)] and narrowed.total.runs == 2
     none = savings(mixed, OPUS, (), build_filters(tz, since="2030-01-01"), tz, persist=False)
     assert none.rows == [] and none.total.runs == 0 and none.total.baseline == 0
-
-
-from fractions import Fraction  # noqa: E402
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-
-from support import reports_records as rr  # noqa: E402
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
