@@ -34,7 +34,11 @@ TzOpt = Annotated[str | None, typer.Option("--tz", help="Time zone for days and 
 def summary(
     by: Annotated[
         list[str] | None,
-        typer.Option("--by", help="day|week|month|model|project|branch|session|status|mode|ci-job|tag:KEY"),
+        typer.Option(
+            "--by",
+            help="day|week|month|model|project|branch|session|status|mode|ci-job|tag:KEY,"
+            " or agent|tool|mcp-server (the records' attribution)",
+        ),
     ] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,

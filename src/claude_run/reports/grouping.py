@@ -32,6 +32,8 @@ def parse_group_by(values: list[str] | None, extra: tuple[str, ...] = ()) -> tup
                 name = low
             elif low == "ci_job":
                 name = "ci-job"
+            elif low == "mcp_server" and "mcp-server" in extra:
+                name = "mcp-server"
             else:
                 raise UsageError(
                     f"bad --by {name!r}: use day, week, month, model, project, branch, session, status,"
