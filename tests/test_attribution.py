@@ -1,5 +1,6 @@
-"""Attribution per agent, tool and MCP server (`claude_run.attribution`), and `ledger summary --by
-agent|tool|mcp-server`, on real Claude Code 2.1.330 output (tests/support/attribution_data)."""
+"""Attribution per agent, tool and MCP server (`stream/attribution.py`,
+`transcripts/attribution.py`), and `ledger summary --by agent|tool|mcp-server`, on real Claude
+Code 2.1.330 output (tests/support/attribution_data)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_run import attribution
-from claude_run.events import parse_line
-from claude_run.telemetry.collector import Collector
-from claude_run.usage import UsageFolder
+from claude_run.stream import attribution
+from claude_run.stream.events import parse_line
+from claude_run.stream.usage import UsageFolder
+from claude_run.telemetry.inbound.collector import Collector
+from claude_run.transcripts.attribution import from_transcripts
 
 DATA = Path(__file__).parent / "support" / "attribution_data"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -147,7 +149,7 @@ def test_transcripts_with_subagents_folder(tmp_path: Path) -> None:
         + b"\n"
     )
     (sub / "agent-a1.meta.json").write_text('{"agentType": "Explore"}')
-    requests, calls = attribution.from_transcripts(session)
+    requests, calls = from_transcripts(session)
     assert sorted((r.agent, r.model) for r in requests) == [("Explore", HAIKU), ("main", SONNET)]  # m1 once
     tokens = {"input": 1010, "output": 55, "cache_read": 210000, "cache_creation": 100}
     got = attribution.build("transcript", requests, calls, "estimate", tokens)
@@ -348,7 +350,7 @@ def test_summary_by_agent_bad_combinations_exit_2(ledger: Path, args: list[str])
 def test_session_records_from_transcripts_and_telemetry_carry_attribution(tmp_path: Path) -> None:
     """The interactive mode / SessionEnd hook (`transcripts.session_fields`) and `telemetry serve`
     (`telemetry.sessions.session_record`) attribute their records too."""
-    from claude_run.telemetry.sessions import session_record
+    from claude_run.telemetry.inbound.sessions import session_record
     from claude_run.transcripts import session_fields
 
     session = tmp_path / "s1.jsonl"

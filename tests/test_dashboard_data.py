@@ -16,7 +16,7 @@ from claude_run.dashboard.render import fmt_usd
 from claude_run.errors import UsageError
 from claude_run.ledger.store import append, encode
 from claude_run.pricing import cache_savings
-from claude_run.record import new_id
+from claude_run.record.schema import new_id
 from support.dashboard_ledger import known_records, make_record, with_quota, write_ledger
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc)
@@ -483,7 +483,7 @@ def test_periods_are_the_cli_words(
     period: str, first: str, end: str | None, prev_first: str, prev_end: str
 ) -> None:
     from claude_run.dashboard.periods import resolve
-    from claude_run.reports.timeparse import parse_bound
+    from claude_run.query.timeparse import parse_bound
 
     span = resolve(period, timezone.utc, TODAY)
     day = date.fromordinal
@@ -498,9 +498,9 @@ def test_periods_are_the_cli_words(
 
 def test_a_calendar_period_counts_as_ledger_summary_since_until(tmp_path: Path) -> None:
     """`?period=last-month` is `ledger summary --since last-month --until last-month`."""
+    from claude_run.query.filters import Filters as QF
     from claude_run.query.summary import aggregate
-    from claude_run.reports.filters import Filters as QF
-    from claude_run.reports.timeparse import parse_bound
+    from claude_run.query.timeparse import parse_bound
 
     recs = [
         make_record(when=datetime(2026, m, d, 12, tzinfo=timezone.utc), cost=float(m * 100 + d))
@@ -518,3 +518,16 @@ def test_a_calendar_period_counts_as_ledger_summary_since_until(tmp_path: Path) 
     assert view["totals"]["cost_usd"] == pytest.approx(float(report.total.cost)) == 501 + 531
     assert view["days"][0] == "2026-05-01" and view["days"][-1] == "2026-05-31"
     assert view["change"] is not None and view["change"]["cost_usd"] == 430  # April, whole
+
+
+@pytest.mark.parametrize("period", ["0001-01-01", "0001-01-01..9999-12-31", "999999d"])
+def test_a_period_at_the_calendars_edge(tmp_path: Path, period: str) -> None:
+    """No previous period before year 1; the day axis starts at the first run, not in year 1."""
+    ledger = write_ledger(tmp_path / "l.jsonl", known_records(NOW))
+    try:
+        v = _view(ledger, period=period)
+    except UsageError as exc:
+        assert "out of range" in exc.message
+        return
+    assert v["change"] is None and v["totals"]["runs"] == 6
+    assert v["days"][0] == "2026-06-13" and v["days"][-1] >= "2026-06-15"

@@ -265,8 +265,8 @@ def test_long_context_tier_applies_per_request_where_the_record_knows_requests(t
 def test_filters_and_an_empty_selection(mixed: Path) -> None:
     only = savings(mixed, OPUS, ("model",), persist=False, filters=None)
     assert only.total.runs == 3
-    from claude_run.reports.filters import build_filters
-    from claude_run.reports.timeparse import resolve_tz
+    from claude_run.query.filters import build_filters
+    from claude_run.query.timeparse import resolve_tz
 
     tz = resolve_tz("UTC")
     narrowed = savings(mixed, OPUS, ("model",), build_filters(tz, model="haiku"), tz, persist=False)

@@ -93,17 +93,6 @@ def cache_savings(model: str, cache_read_tokens: int) -> float | None:
     return cache_read_tokens * (r.input - r.cache_read)
 
 
-def is_priced(model: str) -> bool:
-    return rates(model) is not None
-
-
-def describe(model: str) -> dict[str, Any] | None:
-    r = rates(model)
-    if r is None:
-        return None
-    return {k: v * 1_000_000 for k, v in r.__dict__.items()}
-
-
 #: Token kinds of a price table, in the record's names (`cache_write_5m` / `cache_write_1h` are the
 #: two TTLs of `cache_creation`).
 PRICE_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")

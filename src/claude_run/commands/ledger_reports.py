@@ -110,8 +110,8 @@ def savings(
     """Actual cost against one model's list prices: saved $ and % (--baseline), or its cost (--what-if)."""
     from ..errors import UsageError
     from ..gates import choice
+    from ..query.grouping import parse_group_by
     from ..query.savings import savings as run
-    from ..reports.grouping import parse_group_by
     from ..reports.savings import FORMATS, render
 
     if (baseline is None) == (what_if is None):

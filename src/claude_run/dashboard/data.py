@@ -34,8 +34,8 @@ import orjson
 
 from ..errors import LedgerError, UsageError
 from ..ledger.store import segments
-from ..reports.filters import Filters as QueryFilters
-from ..reports.timeparse import Bound, resolve_tz
+from ..query.filters import Filters as QueryFilters
+from ..query.timeparse import Bound, resolve_tz
 from . import periods
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ MAX_TAG_VALUES = 64  # a tag key with more distinct values is left out of the ta
 NONE_LABEL = "(none)"
 PERIODS: tuple[str, ...] = periods.CHOICES
 MOVING_DAYS = 7  # the moving average of the daily cost chart
+MAX_AXIS_DAYS = 3660  # a longer period's day axis starts at its first run, not at its first day
 
 #: The plan quota a run reported (`rate_limits`): the quota chart's figures.
 QUOTA_COLUMNS = ("quota_5h", "quota_7d", "quota_5h_resets_at", "quota_7d_resets_at", "quota_seen_at")
@@ -453,7 +454,7 @@ def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = No
     """Build `_dash` on a freshly opened engine and count what every view shows alike."""
     from ..query.index import index_dir
     from ..query.summary import dim_sql
-    from ..reports.totals import SavingsRates
+    from ..query.totals import SavingsRates
 
     tz = tz or resolve_tz(None)
     con = eng.con
@@ -612,7 +613,7 @@ _NO_QUOTA: Quota = {"by_day": [], "latest": None}
 
 def _stamp(value: Any) -> str | None:
     """A TIMESTAMPTZ as the record writes times."""
-    from ..record import iso_utc
+    from ..record.schema import iso_utc
 
     return iso_utc(value.timestamp()) if value is not None else None
 
@@ -812,7 +813,7 @@ def compute(
     totals = total.totals()
     day_totals = {d: s.totals() for d, s in sums["day"].items()}
     models = sorted(model_rank, key=lambda m: (-model_rank[m][0], -model_rank[m][1], m))
-    if span.start is not None:
+    if span.start is not None and today.toordinal() - span.start <= MAX_AXIS_DAYS:
         first = span.start
     elif day_totals:
         first = date.fromisoformat(min(day_totals)).toordinal()
@@ -826,7 +827,7 @@ def compute(
     # The change, the moving average and the month to date: the period's day totals, and one
     # query of those around it (the previous period, the week before, the month).
     month_start, month_end = periods.month_of(today)
-    lo = min(first - (MOVING_DAYS - 1), month_start, span.prev_start or first)
+    lo = max(1, min(first - (MOVING_DAYS - 1), month_start, span.prev_start or first))
     hi = max(last + 1, today.toordinal() + 1)
     daily = dict(sums["day"])
     if lo < first:
@@ -837,7 +838,7 @@ def compute(
 
     def mean(day: str) -> float:
         end = date.fromisoformat(day).toordinal() + 1
-        return sum(cost.get(d, 0.0) for d in periods.day_range(end - MOVING_DAYS, end)) / MOVING_DAYS
+        return sum(cost.get(d, 0.0) for d in periods.day_range(max(1, end - MOVING_DAYS), end)) / MOVING_DAYS
 
     change: Change | None = None
     if span.prev_start is not None and span.prev_end is not None and span.start is not None:

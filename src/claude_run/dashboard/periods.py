@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from ..errors import UsageError
-from ..reports.timeparse import CALENDAR_WORDS, Bound, day_of, parse_bound, parse_range
+from ..query.timeparse import CALENDAR_WORDS, Bound, day_of, parse_bound, parse_range
 
 #: What the period picker lists: rolling lengths, then the calendar words, then everything.
 ROLLING = ("7d", "30d", "90d", "365d")
@@ -91,6 +91,8 @@ def resolve(text: str | None, tz: tzinfo, today: date) -> Span:
         raise UsageError(f"bad period {text!r}: it starts in the future")
     span = Span(raw, start, end)
     length = span.elapsed_end(today) - start
+    if start - length - 31 * 12 < 1:  # no period before it fits in the calendar: no change to show
+        return span
     unit = raw.rsplit("-", 1)[-1]
     if raw in CALENDAR_WORDS and unit in _MONTHS_BACK:
         prev = _shift_months(date.fromordinal(start), _MONTHS_BACK[unit]).toordinal()

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..reports.filters import Filters
-from ..reports.timeparse import resolve_tz, tz_key
 from .engine import Engine, opened
+from .filters import Filters
 from .schema import _cost, _str
 from .summary import _order, dim_sql, where_sql
+from .timeparse import resolve_tz, tz_key
 
 ATTRIBUTION_DIMS = ("agent", "tool", "mcp-server")
 UNATTRIBUTED = "(not attributed)"

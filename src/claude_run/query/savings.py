@@ -22,11 +22,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..errors import UsageError
-from ..reports.filters import Filters
-from ..reports.timeparse import resolve_tz, tz_key
-from ..reports.totals import ZERO
 from .engine import Engine, opened
+from .filters import Filters
 from .summary import _order, dim_sql, where_sql
+from .timeparse import resolve_tz, tz_key
+from .totals import ZERO
 
 MILLION = Decimal(1_000_000)
 #: The price kinds, with the SQL of a part's tokens of that kind over the part `u` (c1h: its
@@ -83,8 +83,8 @@ class SavingsReport:
 def baseline_prices(model: str) -> tuple[dict[str, Decimal], dict[str, Decimal] | None, list[str]]:
     """MODEL's base prices, its long-context tier prices, and warnings; a UsageError (exit 2) when
     genai-prices has no price for it."""
-    from ..attribution import LONG_CONTEXT_OVER
     from ..pricing import price_table
+    from ..stream.attribution import LONG_CONTEXT_OVER
 
     table = price_table(model)
     if table is None:

@@ -16,8 +16,8 @@ every sum and counted, so readers can warn instead of printing a 300-digit total
 
 from __future__ import annotations
 
-from ..record import MAX_RUN_COST_USD as MAX_COST_USD
-from ..record import MAX_RUN_TOKENS as MAX_TOKENS
+from ..record.schema import MAX_RUN_COST_USD as MAX_COST_USD
+from ..record.schema import MAX_RUN_TOKENS as MAX_TOKENS
 
 UNKNOWN_MODEL = "(unknown)"
 
@@ -32,7 +32,7 @@ _CI = (
 
 _USE = f"requests BIGINT, {_TOKENS}, cost_usd JSON, cost_source VARCHAR"
 _CALLS = "calls BIGINT, failures BIGINT, duration_ms BIGINT"
-#: The record's `attribution` (issue 17, `claude_run.attribution`).
+#: The record's `attribution` (`stream/attribution.py`, `transcripts/attribution.py`).
 _ATTRIBUTION = (
     f"STRUCT(source VARCHAR, complete BOOLEAN, agents MAP(VARCHAR, STRUCT({_USE})),"
     f" tools MAP(VARCHAR, STRUCT({_CALLS})), mcp_servers MAP(VARCHAR, STRUCT({_CALLS}, {_USE})),"

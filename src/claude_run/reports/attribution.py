@@ -108,7 +108,7 @@ def to_json(report: AttributionReport) -> bytes:
 def to_text(report: AttributionReport, fmt: str, title: str | None = None) -> str:
     from tabulate import tabulate
 
-    from ..escape import markdown_cell, terminal
+    from ..text import markdown_cell, terminal
 
     escape = markdown_cell if fmt == "markdown" else terminal
     cols = _columns(report.kind)

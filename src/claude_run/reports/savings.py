@@ -59,7 +59,7 @@ def _cells(row: SavingsRow, what_if: bool) -> list[str]:
 
 def notes(report: SavingsReport) -> list[str]:
     """How the figures were made, in words (also in JSON)."""
-    from ..attribution import LONG_CONTEXT_OVER
+    from ..stream.attribution import LONG_CONTEXT_OVER
 
     out: list[str] = []
     if report.tier is None:
@@ -125,7 +125,7 @@ def to_json(report: SavingsReport, what_if: bool) -> bytes:
 def to_text(report: SavingsReport, fmt: str, what_if: bool, title: str | None = None) -> str:
     from tabulate import tabulate
 
-    from ..escape import markdown_cell, terminal
+    from ..text import markdown_cell, terminal
 
     tablefmt = "github" if fmt == "markdown" else "simple"
     escape = markdown_cell if fmt == "markdown" else terminal

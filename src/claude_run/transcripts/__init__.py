@@ -65,7 +65,7 @@ def session_fields(path: Path, offset: int = 0) -> dict[str, Any]:
         },
     }
     if offset == 0:  # from an offset the subagents' files cannot be split by run
-        from ..attribution import for_transcript
+        from .attribution import for_transcript
 
         attributed = for_transcript(path, fields)
         if attributed is not None:
