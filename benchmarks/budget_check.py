@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 CHILD = """
 import sys, time
 t0 = time.perf_counter()
-from claude_run.budget import BudgetSpec, check
+from claude_run.budgets.check import BudgetSpec, check
 spec = BudgetSpec(daily=1e12, monthly=1e12, tags={"team": "platform"})
 check(spec, __import__("pathlib").Path(sys.argv[1]))
 print(time.perf_counter() - t0)

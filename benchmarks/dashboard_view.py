@@ -37,7 +37,7 @@ from claude_run.dashboard.page import document
 from claude_run.ledger.store import segments
 from claude_run.query import index
 from claude_run.query.engine import build_index, open_engine
-from claude_run.record import iso_utc, new_id
+from claude_run.record.schema import iso_utc, new_id
 
 
 def floor(ledger: Path) -> float:

@@ -41,7 +41,7 @@ sys.path.insert(0, str(SRC))
 
 from benchsetup import compile_sources  # noqa: E402
 
-from claude_run.record import iso_utc, new_id  # noqa: E402
+from claude_run.record.schema import iso_utc, new_id  # noqa: E402
 
 MODELS = {
     "claude-sonnet-4-5-20250929": (3e-6, 15e-6, 0.3e-6, 3.75e-6),

@@ -113,7 +113,7 @@ def telemetry_env(env: dict[str, str]) -> dict[str, str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Null)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    from claude_run.modes import build_invocation
+    from claude_run.run.modes import build_invocation
 
     inv = build_invocation(
         "non-interactive",
@@ -138,6 +138,13 @@ def main() -> None:
         action="store_true",
         help="also time `claude-run --no-telemetry` and bare claude with its own telemetry on (exporting to"
         " a do-nothing OTLP endpoint), in the same rounds: what the built-in receiver costs claude itself",
+    )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout's src/ (e.g. the commit before a change): also timed in the same rounds,"
+        " so a before/after comparison shares the machine's load",
     )
     ap.add_argument(
         "--latency",
@@ -207,8 +214,11 @@ def main() -> None:
                 ("claude-run --no-telemetry", no_tel, env),
                 ("bare + telemetry", bare, telemetry_env(env)),
             ]
-            for _name, argv, e in variants[2:]:
-                run_once(argv, e, str(work), False)
+        if args.baseline is not None:
+            compile_sources(args.baseline)
+            variants.append(("baseline claude-run", wrapped, {**env, "PYTHONPATH": str(args.baseline)}))
+        for _name, argv, e in variants[2:]:
+            run_once(argv, e, str(work), False)
         walls: dict[str, list[float]] = {name: [] for name, _, _ in variants}
         for i in range(args.rounds):
             k = i % len(variants)  # each variant goes first in turn: drift hits all alike

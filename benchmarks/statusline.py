@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchsetup import compile_sources  # noqa: E402
 
-from claude_run.daytotals import SUFFIX, iso_ms  # noqa: E402
+from claude_run.budgets.daytotals import SUFFIX, iso_ms  # noqa: E402
 
 SAMPLE = ROOT.parent.parent / "shared" / "samples" / "claude-code-2.1.330" / "statusline-input.json"
 FALLBACK_INPUT = (

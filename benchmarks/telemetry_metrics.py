@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "tests"))
 
 from claude_run.commands.metrics import render  # noqa: E402
-from claude_run.telemetry.prometheus import exposition  # noqa: E402
+from claude_run.telemetry.outbound.prometheus import exposition  # noqa: E402
 from support.telemetry_ledgers import MODELS, record  # noqa: E402
 
 

@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_run import inflight
+from claude_run.budgets import inflight
 from claude_run.ledger.store import append
-from claude_run.record import iso_utc, new_id
+from claude_run.record.schema import iso_utc, new_id
 from support.claude_cli import claude_env, write_claude_json
 from support.mock_anthropic import MockAnthropic, MockApiFactory, Usage, list_cost, text, tool_use
 

@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_run import budget, inflight
+from claude_run.budgets import check as budget
+from claude_run.budgets import inflight
 from claude_run.ledger.store import append
-from claude_run.record import iso_utc, new_id
+from claude_run.record.schema import iso_utc, new_id
 from support.fake_claude import REQUEST_USAGE, make_fake_claude
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -365,8 +366,8 @@ def test_the_cap_is_what_is_left_and_never_zero(ledger: Path) -> None:
 
 
 def test_live_spend_prices_messages_until_the_result_gives_claudes_figure() -> None:
-    from claude_run.events import parse_line
-    from claude_run.usage import UsageFolder
+    from claude_run.stream.events import parse_line
+    from claude_run.stream.usage import UsageFolder
     from support.fake_claude import assistant_event, result_event, text_block
 
     folder = UsageFolder()
@@ -394,7 +395,7 @@ def test_live_spend_prices_messages_until_the_result_gives_claudes_figure() -> N
 def test_users_own_cap_is_read_from_claudes_args(
     args: list[str], value: float | None, rest: list[str]
 ) -> None:
-    from claude_run.modes import user_max_budget
+    from claude_run.run.modes import user_max_budget
 
     assert user_max_budget(args) == (value, rest)
 

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claude_run import budget
-from claude_run.ci_outputs import parse_outputs
+from claude_run.budgets import check as budget
+from claude_run.ci.outputs import parse_outputs
 from claude_run.errors import BudgetExceeded, UsageError
 from claude_run.ledger.store import append
-from claude_run.record import iso_utc, new_id
+from claude_run.record.schema import iso_utc, new_id
 from support.ci_helpers import base_env, make_bin, sample_result
 
 UTC = timezone.utc

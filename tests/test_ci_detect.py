@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_run import ci
-from claude_run.context import collect
+from claude_run.context import ci
+from claude_run.context.collect import collect
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from claude_run.ci_outputs import parse_outputs
+from claude_run.ci.outputs import parse_outputs
 from support.claude_cli import claude_env
 from support.mock_anthropic import MockAnthropic, MockApiFactory, Usage, list_cost, text
 

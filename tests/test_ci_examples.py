@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from claude_run.ci_outputs import parse_outputs
+from claude_run.ci.outputs import parse_outputs
 from support.ci_helpers import base_env, make_bin, make_recorder, sample_result
 from support.ci_simulate import (
     GitHubRun,

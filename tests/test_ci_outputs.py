@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_run import ci_outputs
-from claude_run.budget import BudgetSpec, BudgetState, PeriodState, Spend
+from claude_run.budgets.check import BudgetSpec, BudgetState, PeriodState, Spend
+from claude_run.ci import outputs as ci_outputs
 
 RECORD: dict[str, Any] = {
     "id": "01JABCDEFGHJKMNPQRSTVWXYZ0",

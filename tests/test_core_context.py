@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_run import gitrepo
-from claude_run.context import _git_info_by_subprocess, git_info, sanitize_remote
-from claude_run.tags import parse_tags
+from claude_run.context import git as gitrepo
+from claude_run.context.collect import _git_info_by_subprocess, git_info, sanitize_remote
+from claude_run.context.tags import parse_tags
 
 ENV = {
     "GIT_AUTHOR_NAME": "t",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claude_run.modes import build_invocation
+from claude_run.run.modes import build_invocation
 
 BASE = {
     "PATH": "/usr/bin",

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claude_run.errors import ClaudeNotFound
-from claude_run.process import LineFramer, exit_status, feed_stdin_now, spawn
+from claude_run.run.process import LineFramer, exit_status, feed_stdin_now, spawn
 
 
 @settings(deadline=None)

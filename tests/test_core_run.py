@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_run.process import with_death_signal
+from claude_run.run.process import with_death_signal
 from support import fake_claude
 from support.fake_claude import make_fake_claude
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import claude_run
 from claude_run.errors import UsageError
-from claude_run.run_cli import BUDGET_OPTIONS, OPTIONS, Options, _Option, build_parser, parse, parse_fast
+from claude_run.run.command import BUDGET_OPTIONS, OPTIONS, Options, _Option, build_parser, parse, parse_fast
 
 DESTS = ["task", *dict.fromkeys(o.dest for o in OPTIONS + BUDGET_OPTIONS)]
 FLAGS = [flag for o in OPTIONS + BUDGET_OPTIONS for flag in o.flags]
@@ -225,7 +225,7 @@ def test_the_fast_parser_reads_the_usual_lines_as_argparse_does(argv: list[str])
 def test_the_hot_path_imports_neither_argparse_nor_subprocess(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from claude_run import launch, run_cli\n"
+        "from claude_run.run import command as run_cli, launch\n"
         "run_cli.parse(['say hi', '--track', '--quiet', '--tag', 'a=b', '--timeout', '5', '--', '-x'])\n"
         "heavy = {'argparse', 'subprocess', 'signal', 'enum', 're', 'typing', 'dataclasses', 'shutil'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

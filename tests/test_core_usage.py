@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_run.events import AssistantEvent, ResultEvent, StreamEvent, TokenCounts, parse_line
-from claude_run.usage import UsageFolder
+from claude_run.stream.events import AssistantEvent, ResultEvent, StreamEvent, TokenCounts, parse_line
+from claude_run.stream.usage import UsageFolder
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "claude-code-2.1.330"
 if not SAMPLES.is_dir():  # a clean clone has shared/ beside it; a worktree may not

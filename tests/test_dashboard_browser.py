@@ -394,8 +394,8 @@ def test_partly_priced_run_is_never_priced_under_its_unpriced_model(browser: Pag
     assert dom["rowPartial"] == "1" and "partial" in dom["costCell"] and "partial" in dom["costCard"]
     # One count of unpriced usage, and it is `ledger summary`'s: by record, then by model.
     since = datetime.combine(today.replace(day=1), time(0), tzinfo=timezone.utc).timestamp()
-    from claude_run.reports.filters import Filters as QF
-    from claude_run.reports.timeparse import Bound
+    from claude_run.query.filters import Filters as QF
+    from claude_run.query.timeparse import Bound
 
     f = QF(since=Bound(instant=since))
     whole = aggregate(ledger, (), f, timezone.utc, persist=False)

@@ -16,7 +16,7 @@ from claude_run.dashboard.render import fmt_usd
 from claude_run.errors import UsageError
 from claude_run.ledger.store import append, encode
 from claude_run.pricing import cache_savings
-from claude_run.record import new_id
+from claude_run.record.schema import new_id
 from support.dashboard_ledger import known_records, make_record, with_quota, write_ledger
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc)
@@ -483,7 +483,7 @@ def test_periods_are_the_cli_words(
     period: str, first: str, end: str | None, prev_first: str, prev_end: str
 ) -> None:
     from claude_run.dashboard.periods import resolve
-    from claude_run.reports.timeparse import parse_bound
+    from claude_run.query.timeparse import parse_bound
 
     span = resolve(period, timezone.utc, TODAY)
     day = date.fromordinal
@@ -498,9 +498,9 @@ def test_periods_are_the_cli_words(
 
 def test_a_calendar_period_counts_as_ledger_summary_since_until(tmp_path: Path) -> None:
     """`?period=last-month` is `ledger summary --since last-month --until last-month`."""
+    from claude_run.query.filters import Filters as QF
     from claude_run.query.summary import aggregate
-    from claude_run.reports.filters import Filters as QF
-    from claude_run.reports.timeparse import parse_bound
+    from claude_run.query.timeparse import parse_bound
 
     recs = [
         make_record(when=datetime(2026, m, d, 12, tzinfo=timezone.utc), cost=float(m * 100 + d))

@@ -377,7 +377,7 @@ def test_claude_dies_with_a_sigkilled_claude_run_and_import_recovers_the_spend(
     claude_bin: Path, claude_home: Path, mock_api: MockApiFactory
 ) -> None:
     """Issue 21: no orphan billing on: the kernel kills claude; its transcript still has the spend."""
-    from claude_run.process import with_death_signal
+    from claude_run.run.process import with_death_signal
 
     if with_death_signal([str(claude_bin)]) == [str(claude_bin)]:
         pytest.skip("no util-linux setpriv with --pdeathsig here")

@@ -17,12 +17,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_run import budget
+from claude_run.budgets import check as budget
 from claude_run.query.engine import opened
+from claude_run.query.filters import Filters
 from claude_run.query.summary import aggregate
 from claude_run.reports.compare import compare_periods
-from claude_run.reports.filters import Filters
-from claude_run.telemetry import prometheus
+from claude_run.telemetry.outbound import prometheus
 from support import engine_ledgers as el
 from support import reports_records as rr
 

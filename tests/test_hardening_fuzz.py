@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claude_run.cli import run_app
-from claude_run.run_cli import main as run_main
+from claude_run.run.command import main as run_main
 
 HOSTILE = [
     "",

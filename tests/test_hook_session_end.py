@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_run import hook
-from claude_run.import_run import run_import
 from claude_run.ledger.store import append
 from claude_run.query.records import iter_selected
+from claude_run.sessions import hook
+from claude_run.transcripts.importer import run_import
 
 SAMPLES = Path("/work/shared/samples/claude-code-2.1.330/transcripts/-home-dev-project")
 SRC = str(Path(__file__).resolve().parents[1] / "src")

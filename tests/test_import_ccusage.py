@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from claude_run.import_run import run_import
 from claude_run.transcripts.daily import daily_totals
+from claude_run.transcripts.importer import run_import
 from support.import_history import HistorySpec, generate
 
 REPO = Path(__file__).resolve().parents[1]

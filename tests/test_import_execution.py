@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claude_run.errors import BadInputFile
-from claude_run.import_execution import import_execution_files
-from claude_run.import_run import run_import
 from claude_run.query.records import iter_selected
+from claude_run.transcripts.execution_import import import_execution_files
+from claude_run.transcripts.importer import run_import
 from support import import_lines
 from support.ci_helpers import SAMPLE, base_env, execution_file_from, make_bin, sample_result
 from support.claude_cli import run_claude
@@ -176,7 +176,7 @@ def test_in_ci_the_record_gets_the_jobs_context_tags_and_step_outputs(tmp_path: 
         "4711",
         3,
     )
-    from claude_run.ci_outputs import parse_outputs
+    from claude_run.ci.outputs import parse_outputs
 
     out = parse_outputs((tmp_path / "out").read_text())
     assert (out["record_id"], out["session_id"], out["status"]) == (rec["id"], SID, "success")

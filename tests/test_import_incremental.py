@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from claude_run.import_run import run_import
+from claude_run.transcripts.importer import run_import
 from support.import_lines import SID, assistant, cost_state, user, write
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -247,7 +247,7 @@ def test_cli_missing_dir_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_parallel_read_gives_the_serial_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import claude_run.import_run as import_run
+    import claude_run.transcripts.importer as import_run
     from support.import_history import HistorySpec, generate
 
     generate(tmp_path / "h", HistorySpec(sessions=9, messages=15, header_kb=1))
@@ -281,7 +281,7 @@ def test_damaged_session_state_means_a_full_reread_not_partial_totals(tmp_path: 
 
 
 def test_a_dead_worker_costs_time_not_sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import claude_run.import_run as import_run
+    import claude_run.transcripts.importer as import_run
     from support.import_history import HistorySpec, generate
 
     generate(tmp_path / "h", HistorySpec(sessions=6, messages=10, header_kb=1))

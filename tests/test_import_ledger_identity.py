@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from claude_run.import_run import run_import
 from claude_run.ledger import identity, store
 from claude_run.ledger.maintenance import merge
 from claude_run.ledger.rotation import rotate_locked
+from claude_run.transcripts.importer import run_import
 from support.import_lines import assistant, user, write
 
 
@@ -133,7 +133,7 @@ def test_ledger_replaced_by_another_gets_what_it_lacks(tmp_path: Path) -> None:
 def test_crash_between_append_and_state_save_imports_nothing_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from claude_run.import_state import ImportState
+    from claude_run.transcripts.import_state import ImportState
 
     history, ledger = tmp_path / "h", tmp_path / "l" / "ledger.jsonl"
     for i in range(3):

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_run.import_run import run_import
+from claude_run.transcripts.importer import run_import
 from support.import_lines import SID, assistant, cost_state
 
 MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "mystery-model")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from claude_run import install
 from claude_run.errors import UsageError
+from claude_run.sessions import install
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SL = "/opt/bin/claude-run statusline"

@@ -202,7 +202,7 @@ def test_any_sequence_of_operations_leaves_unique_expected_ids(sequence: list[ob
 @given(st.binary(max_size=2000))
 def test_parse_never_raises_on_arbitrary_bytes(data: bytes) -> None:
     for line in [data, *data.split(b"\n")]:
-        rec = store.parse_line(line)
+        rec = store.parse_record(line)
         assert rec is None or isinstance(rec["id"], str)
         classify(line, True)
         classify(line, False)
@@ -226,7 +226,7 @@ def test_parse_never_raises_on_odd_json_objects(obj: dict[str, Any]) -> None:
         line = orjson.dumps(obj)
     except (TypeError, orjson.JSONEncodeError):
         return
-    rec = store.parse_line(line)
+    rec = store.parse_record(line)
     if rec is not None:
         assert isinstance(rec["tokens"], dict) and isinstance(rec["tags"], dict)
 

@@ -10,11 +10,11 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_run.alerts import Alerts
-from claude_run.contextwin import context_field, table_window
-from claude_run.events import CompactEvent, RateLimitEvent, from_dict, parse_line
-from claude_run.ratelimits import RateLimitTracker
-from claude_run.usage import UsageFolder
+from claude_run.stream.alerts import Alerts
+from claude_run.stream.contextwin import context_field, table_window
+from claude_run.stream.events import CompactEvent, RateLimitEvent, from_dict, parse_line
+from claude_run.stream.ratelimits import RateLimitTracker
+from claude_run.stream.usage import UsageFolder
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "claude-code-2.1.330"
 if not SAMPLES.is_dir():
@@ -212,9 +212,9 @@ def _assistant(mid: str, ctx: int, parent: str | None = None) -> Any:
 
 
 def test_telemetry_compactions_and_main_thread_peak() -> None:
-    from claude_run.telemetry.collector import Collector
-    from claude_run.telemetry.otlp import LogEvent
-    from claude_run.telemetry.sessions import session_record
+    from claude_run.telemetry.inbound.collector import Collector
+    from claude_run.telemetry.inbound.otlp import LogEvent
+    from claude_run.telemetry.inbound.sessions import session_record
 
     def request(n: int, ctx: int, source: str | None) -> LogEvent:
         attrs: dict[str, Any] = {
@@ -248,7 +248,7 @@ def test_telemetry_compactions_and_main_thread_peak() -> None:
 def test_status_line_and_hybrid_view_show_context_and_quota() -> None:
     import io
 
-    from claude_run.display import HybridView, StatusLine, live_limits
+    from claude_run.run.display import HybridView, StatusLine, live_limits
 
     folder = UsageFolder()
     stream = io.StringIO()

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from claude_run.import_run import run_import
 from claude_run.transcripts import session_fields
+from claude_run.transcripts.importer import run_import
 from support.import_lines import SID, assistant, user, write
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "claude-code-2.1.330"

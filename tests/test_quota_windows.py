@@ -1,4 +1,4 @@
-"""The window maths of `ledger quota` (claude_run.quota): boundaries, time zones, no runs, stale data."""
+"""The window maths of `ledger quota` (`stream/quota.py`): boundaries, time zones, no runs, stale data."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from claude_run.commands.ledger_quota import NO_UTILIZATION, as_json, render
-from claude_run.quota import (
+from claude_run.record.schema import iso_utc
+from claude_run.stream.quota import (
     FIVE_HOURS,
     Run,
     blocks,
@@ -25,7 +26,6 @@ from claude_run.quota import (
     share,
     spend_between,
 )
-from claude_run.record import iso_utc
 
 UTC = timezone.utc
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from claude_run.errors import UsageError
-from claude_run.reports.timeparse import Bound, parse_bound, resolve_tz
+from claude_run.query.timeparse import Bound, parse_bound, resolve_tz
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from claude_run.query import summary as query
-from claude_run.reports.filters import Filters
-from claude_run.reports.timeparse import Bound
+from claude_run.query.filters import Filters
+from claude_run.query.timeparse import Bound
 from support import reports_records as rr
 
 GROUPINGS = [

@@ -14,11 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_run import budget, daytotals, record
+from claude_run.budgets import check as budget
+from claude_run.budgets import daytotals
 from claude_run.ledger.rotation import rotate_locked
 from claude_run.ledger.store import append, locked
 from claude_run.query import fold
-from claude_run.statusline import fmt_money, status_line
+from claude_run.record import schema as record
+from claude_run.sessions.statusline import fmt_money, status_line
 
 SAMPLES = Path("/work/shared/samples/claude-code-2.1.330")
 RECORDED = (
@@ -235,7 +237,8 @@ def test_the_status_path_imports_no_heavy_module(tmp_path: Path) -> None:
         f"sys.stdin = io.TextIOWrapper(io.BytesIO({RECORDED!r}));"
         "main(['statusline']); main(['statusline']);"  # the second: the derived file's usual path
         "print(sorted(m for m in sys.modules if m.split('.')[0] in"
-        " ('typer', 'click', 'anyio', 'asyncio', 'duckdb', 'orjson', 'dataclasses', 'claude_run.run_cli')))"
+        " ('typer', 'click', 'anyio', 'asyncio', 'duckdb', 'orjson', 'dataclasses')"
+        " or m.startswith('claude_run.run.')))"
     )
     env = {"PYTHONPATH": SRC, "CLAUDE_RUN_LEDGER": str(ledger)}
     # The first call builds the derived file with the ledger's reader (orjson); later ones do not.
@@ -291,7 +294,7 @@ def test_incremental_totals_equal_the_budget_full_read(
 
 
 def test_the_fold_constant_is_the_folds() -> None:
-    assert daytotals.REPLACEABLE_MODE == fold.IMPORTED
+    assert daytotals.REPLACEABLE_MODE == fold.IMPORTED == record.IMPORTED
     assert daytotals.MAX_COST_USD == record.MAX_RUN_COST_USD
 
 
@@ -384,7 +387,7 @@ def test_time_zone_moves_the_day_boundary(tmp_path: Path) -> None:
 def test_a_large_new_ledger_is_read_by_a_detached_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import claude_run.statusline as sl
+    import claude_run.sessions.statusline as sl
 
     ledger = tmp_path / "ledger.jsonl"
     append(ledger, rec("A", 1.0))

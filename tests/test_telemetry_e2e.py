@@ -13,9 +13,10 @@ from typing import Any
 import anyio
 import pytest
 
-from claude_run.modes import build_invocation
-from claude_run.telemetry.collector import Collector
-from claude_run.telemetry.receiver import Receiver, bind, endpoint_of
+from claude_run.httpd import bind, endpoint_of
+from claude_run.run.modes import build_invocation
+from claude_run.telemetry.inbound.collector import Collector
+from claude_run.telemetry.inbound.receiver import Receiver
 
 mock = pytest.importorskip(
     "support.mock_anthropic", reason="the mock Messages API (branch mockapi) is not merged"
@@ -81,7 +82,7 @@ def run_with_receiver(
 
 @pytest.mark.parametrize("protocol", ["http/json", "http/protobuf"])
 def test_per_request_figures_equal_what_the_mock_returned(tmp_path: Path, protocol: str) -> None:
-    """In both encodings Claude can send (protobuf is read by our own decoder, telemetry/otlp_proto.py)."""
+    """In both encodings Claude can send (protobuf is read by our own decoder, `inbound/otlp_proto.py`)."""
     collector, api, out = run_with_receiver(tmp_path, tool_script(), ["--allowedTools", "Bash"], protocol)
     assert out["proc"].returncode == 0, out["proc"].stderr[-2000:]
     served = api.served
@@ -212,7 +213,7 @@ def test_the_users_otlp_endpoint_still_gets_everything(tmp_path: Path, protocol:
 
 
 def test_interactive_and_untracked_get_no_receiver() -> None:
-    from claude_run.launch import start
+    from claude_run.run.launch import start
 
     env = {"PATH": os.environ.get("PATH", "")}
     for mode, track in (("interactive", True), ("non-interactive", False)):

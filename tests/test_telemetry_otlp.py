@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_run.telemetry.collector import Collector, agrees, percentile
-from claude_run.telemetry.otlp import (
+from claude_run.telemetry.inbound.collector import Collector, agrees, percentile
+from claude_run.telemetry.inbound.otlp import (
     CUMULATIVE,
     DELTA,
     OtlpDecodeError,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_run.telemetry import otlp, otlp_proto
+from claude_run.telemetry.inbound import otlp, otlp_proto
 from support import otlp_pb
 from support import telemetry_samples as samples
 

@@ -9,11 +9,12 @@ import time
 import anyio
 import pytest
 
-from claude_run.modes import build_invocation
-from claude_run.telemetry.collector import Collector
-from claude_run.telemetry.forward import Forwarder, parse_headers, signal_url
+from claude_run.httpd import bind, endpoint_of
+from claude_run.run.modes import build_invocation
+from claude_run.telemetry.inbound.collector import Collector
+from claude_run.telemetry.inbound.receiver import Receiver
+from claude_run.telemetry.outbound.forward import Forwarder, parse_headers, signal_url
 from claude_run.telemetry.plan import decide, prepare
-from claude_run.telemetry.receiver import Receiver, bind, endpoint_of
 from support import otlp_pb
 from support import telemetry_samples as samples
 

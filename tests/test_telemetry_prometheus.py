@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from claude_run.commands.metrics import parse_addr, write_textfile
 from claude_run.errors import UsageError
-from claude_run.telemetry import prometheus
+from claude_run.telemetry.outbound import prometheus
 from support.telemetry_ledgers import MODELS, record
 
 SRC = Path(__file__).resolve().parents[1] / "src"

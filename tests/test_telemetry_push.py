@@ -15,9 +15,10 @@ from typing import Any
 import anyio
 import pytest
 
-from claude_run.telemetry.otlp import decode_logs, decode_metrics
-from claude_run.telemetry.push import TOKEN_BUCKETS, metrics_body
-from claude_run.telemetry.receiver import Receiver, bind, endpoint_of
+from claude_run.httpd import bind, endpoint_of
+from claude_run.telemetry.inbound.otlp import decode_logs, decode_metrics
+from claude_run.telemetry.inbound.receiver import Receiver
+from claude_run.telemetry.outbound.push import TOKEN_BUCKETS, metrics_body
 from support import telemetry_samples as samples
 from support.telemetry_ledgers import MODELS, record
 
@@ -178,7 +179,7 @@ def test_bodies_parse_strictly_as_the_official_otlp_protos() -> None:
     )
     metrics_pb = pytest.importorskip("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2")
     logs_pb = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
-    from claude_run.telemetry.push import logs_body
+    from claude_run.telemetry.outbound.push import logs_body
 
     recs = [
         record("A", tokens=(10, 20, 300, 40), cost=0.5, tags={"team": "red"}),

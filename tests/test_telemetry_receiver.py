@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_run.telemetry.collector import Collector
-from claude_run.telemetry.receiver import Receiver, bind
+from claude_run.httpd import bind
+from claude_run.telemetry.inbound.collector import Collector
+from claude_run.telemetry.inbound.receiver import Receiver
 from support import otlp_pb
 from support import telemetry_samples as samples
 

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from claude_run.telemetry.sessions import SessionBook
+from claude_run.telemetry.inbound.sessions import SessionBook
 from support import otlp_pb
 from support import telemetry_samples as samples
 

@@ -6,8 +6,8 @@ import os
 import sys
 
 # Commands Claude Code itself runs (status bar refreshes, session end): plain modules with a
-# `main(args) -> int`, so no typer (~25 ms) or run_cli stands between Claude and the answer.
-HOOK_COMMANDS = {"statusline": "claude_run.statusline", "hook": "claude_run.hook"}
+# `main(args) -> int`, so no typer (~25 ms) or run command parser stands between Claude and the answer.
+HOOK_COMMANDS = {"statusline": "claude_run.sessions.statusline", "hook": "claude_run.sessions.hook"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(HOOK_COMMANDS[args[0]])
         code: int = module.main(args[1:])
         return code
-    from .run_cli import SUBCOMMANDS
+    from .run.command import SUBCOMMANDS
 
     if args[:2] == ["ledger", "summary"]:
         from .reports.summary_cmd import main as summary_main
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         from .cli import run_app
 
         return run_app(args)
-    from .run_cli import main as run_main
+    from .run.command import main as run_main
 
     return run_main(args)
 
@@ -43,7 +43,7 @@ def entry() -> None:
     """
     args = sys.argv[1:]
     if not (args and args[0] in HOOK_COMMANDS):
-        from .run_cli import SUBCOMMANDS
+        from .run.command import SUBCOMMANDS
 
         if args and args[0] in SUBCOMMANDS:
             sys.exit(main(args))  # report/service commands: a normal shutdown (atexit, pools, temp files)

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from .errors import ClaudeRunError
+from .run.help import plain_metavars
 
 # name -> module holding a `app: typer.Typer` (a group) or `command` (a single command function)
 COMMAND_MODULES = {
@@ -23,11 +24,7 @@ COMMAND_MODULES = {
 def run_app(args: list[str]) -> int:
     """Run one command group; ClaudeRunError becomes a one-line message and its exit code."""
     name = args[0]
-    try:
-        module = importlib.import_module(COMMAND_MODULES[name])
-    except ModuleNotFoundError:
-        sys.stderr.write(f"claude-run: the `{name}` command is not available in this build\n")
-        return 2
+    module = importlib.import_module(COMMAND_MODULES[name])
     app: typer.Typer = module.app
     try:
         command = typer.main.get_command(app)
@@ -49,38 +46,3 @@ def run_app(args: list[str]) -> int:
             return int(getattr(exc, "exit_code", 2))
         raise
     return 0
-
-
-_PATHS = ("ledger", "output", "textfile", "html", "execution_file", "execution_files")
-
-
-def plain_metavars(command: object) -> None:
-    """Help shows `--since TEXT` and `--json`, not typer's `<str>`, `<list[str]>` and `<bool>`."""
-    for param in getattr(command, "params", ()):
-        if getattr(param, "param_type_name", "") != "option" or param.metavar is not None:
-            continue
-        if param.is_flag or param.count:
-            param.metavar = ""
-            continue
-        bare = getattr(param, "bare_type", None)
-        kind = str(bare()) if callable(bare) else ""
-        if param.name in _PATHS or "Path" in kind:
-            param.metavar = "PATH"
-        elif kind.startswith("int"):
-            param.metavar = "N"
-        elif kind.startswith("float"):
-            param.metavar = "NUMBER"
-        else:
-            param.metavar = "TEXT"
-    original = getattr(command, "get_help_option", None)
-    if callable(original):  # --help is made on demand, after this walk
-
-        def get_help_option(ctx: object) -> object:
-            option = original(ctx)
-            if option is not None and getattr(option, "metavar", "") is None:
-                option.metavar = ""
-            return option
-
-        setattr(command, "get_help_option", get_help_option)  # noqa: B010 - an instance, not the class
-    for sub in getattr(command, "commands", {}).values():
-        plain_metavars(sub)

@@ -4,7 +4,7 @@ Every command (the run's fast path included: only `os` and `stat` here, no pathl
 inputs through these functions before it does anything, so the same bad value gets the same
 one-line message and exit code everywhere (README "Exit codes"): a bad value is a `UsageError`
 (exit 2), an unusable ledger path a `LedgerError` (exit 74). Dates and durations have their own
-gate, `claude_run.reports.timeparse`.
+gate, `claude_run.query.timeparse`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 # Per-token probes stay far below any long-context tier threshold, so they give the base rates.
 _PROBE = 1000
@@ -90,14 +89,3 @@ def cache_savings(model: str, cache_read_tokens: int) -> float | None:
     if r is None:
         return None
     return cache_read_tokens * (r.input - r.cache_read)
-
-
-def is_priced(model: str) -> bool:
-    return rates(model) is not None
-
-
-def describe(model: str) -> dict[str, Any] | None:
-    r = rates(model)
-    if r is None:
-        return None
-    return {k: v * 1_000_000 for k, v in r.__dict__.items()}

@@ -288,7 +288,7 @@ def _run_steps(
     extra_env: dict[str, str] | None = None,
 ) -> None:
     """Run job (or composite action) steps in order; ctx["_failed"] records a failure."""
-    from claude_run.ci_outputs import parse_outputs
+    from claude_run.ci.outputs import parse_outputs
 
     for n, step in enumerate(steps):
         name = prefix + substitute(step.get("name") or step.get("uses") or f"step {n}", ctx)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_run.ledger.store import append_lines, encode
-from claude_run.record import SCHEMA_VERSION, iso_utc, new_id
+from claude_run.record.schema import SCHEMA_VERSION, iso_utc, new_id
 
 
 def make_record(
@@ -149,8 +149,8 @@ def with_quota(
     rec: dict[str, Any], five_hour: float | None, seven_day: float | None, seen: datetime
 ) -> dict[str, Any]:
     """`rec` with the `rate_limits` a subscription run records (built by the run's own tracker)."""
-    from claude_run.events import RateLimitEvent, WindowState
-    from claude_run.ratelimits import RateLimitTracker
+    from claude_run.stream.events import RateLimitEvent, WindowState
+    from claude_run.stream.ratelimits import RateLimitTracker
 
     reset = int(seen.timestamp()) + 3600
     windows = tuple(

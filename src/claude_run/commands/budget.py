@@ -54,7 +54,7 @@ def status(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Recorded, in-flight and remaining spend of each budget (both periods, unlimited, without a limit)."""
-    from .. import budget
+    from ..budgets import check as budget
     from ..gates import choice
     from ..paths import ledger_path
 

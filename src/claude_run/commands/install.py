@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .. import install
+from ..sessions import install
 
 app = typer.Typer(
     help="Track every plain `claude` session: add claude-run's status line and SessionEnd hook to "

@@ -22,8 +22,8 @@ LedgerOption = Annotated[
 
 
 def parse_before(text: str, *, now: datetime | None = None) -> datetime:
-    """`--before`: the one date grammar (claude_run.reports.timeparse), wall-clock dates local."""
-    from ..reports.timeparse import parse_instant
+    """`--before`: the one date grammar (claude_run.query.timeparse), wall-clock dates local."""
+    from ..query.timeparse import parse_instant
 
     return parse_instant(text, now=now)
 

@@ -80,7 +80,7 @@ def report(
         Path(tmp).unlink(missing_ok=True)
         raise
     t = view["totals"]
-    from ..display import fmt_usd, plural
+    from ..text import fmt_usd, plural
 
     runs = plural(f"{t['runs']:,}", "run") if t["runs"] != 1 else "1 run"
     sys.stderr.write(

@@ -13,10 +13,10 @@ from ..errors import UsageError
 
 
 def _parse_since(value: str | None) -> datetime | None:
-    """`--since`: the one date grammar (claude_run.reports.timeparse); wall-clock dates are local."""
+    """`--since`: the one date grammar (claude_run.query.timeparse); wall-clock dates are local."""
     if value is None:
         return None
-    from ..reports.timeparse import parse_instant
+    from ..query.timeparse import parse_instant
 
     return parse_instant(value)
 
@@ -28,7 +28,7 @@ def _describe(rec: dict[str, Any]) -> str:
     cost_text = f"${cost:.4f}" if isinstance(cost, (int, float)) else "unpriced"
     kind = "update" if rec.get("supersedes") else "new"
     models = ",".join(sorted(rec.get("models") or {})) or "-"
-    from ..escape import terminal  # names from transcripts on disk: nothing raw on the terminal
+    from ..text import terminal  # names from transcripts on disk: nothing raw on the terminal
 
     return terminal(
         f"{kind:6} {rec.get('session_id')}  {rec.get('started_at') or '-'}  {rec.get('project') or '-'}"
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
             return
         if tag:
             raise UsageError("--tag applies to --execution-file imports")
-        from ..import_run import run_import
+        from ..transcripts.importer import run_import
         from ..transcripts.locate import config_dirs
 
         since_dt = _parse_since(since)
@@ -149,15 +149,15 @@ def _import_execution(
 ) -> None:
     import os
 
-    from ..import_execution import expand_paths, import_execution_files
-    from ..tags import parse_tags
+    from ..context.tags import parse_tags
+    from ..transcripts.execution_import import expand_paths, import_execution_files
 
     parsed_tags = parse_tags(tags)
     paths = expand_paths(patterns)
     result = import_execution_files(ledger, paths, tags=parsed_tags, dry_run=dry_run)
     env = os.environ
     if env.get("GITHUB_OUTPUT") or env.get("GITHUB_STEP_SUMMARY") or env.get("CLAUDE_RUN_DOTENV"):
-        from ..ci_outputs import write_for_run
+        from ..ci.outputs import write_for_run
 
         # One table per session; the step outputs end up describing the last one.
         for rec in result.records:

@@ -173,9 +173,9 @@ def register(app: typer.Typer) -> None:
         from ..gates import check_ledger
         from ..ledger.store import iter_records
         from ..paths import ledger_path
-        from ..record import user_hash
-        from ..reports.timeparse import parse_instant
-        from ..telemetry.push import logs_body, metrics_body
+        from ..query.timeparse import parse_instant
+        from ..record.schema import user_hash
+        from ..telemetry.outbound.push import logs_body, metrics_body
 
         if not otlp.startswith(("http://", "https://")):
             raise UsageError(f"--otlp wants an http(s) URL, got {otlp!r}")

@@ -1,5 +1,5 @@
 """`claude-run ledger quota`: plan utilization as Claude reported it, the ledger's 5-hour windows, burn
-rate and when the 5-hour window runs out. The maths is `claude_run.quota` (pure); this is I/O."""
+rate and when the 5-hour window runs out. The maths is `claude_run.stream.quota` (pure); this is I/O."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..display import fmt_duration, fmt_tokens, fmt_usd
-from ..quota import QuotaReport, report
+from ..stream.quota import QuotaReport, report
+from ..text import fmt_duration, fmt_tokens, fmt_usd
 
 NO_UTILIZATION = (
     "no plan utilization: Claude Code reports it (rate_limit_event) only on a subscription (Pro/Max) "
@@ -35,7 +35,7 @@ def quota(
     from ..errors import UsageError
     from ..paths import ledger_path
     from ..query.records import iter_selected
-    from ..reports.timeparse import resolve_tz
+    from ..query.timeparse import resolve_tz
 
     if fmt not in ("table", "json"):
         raise UsageError(f"--format must be table or json, got {fmt!r}")
@@ -64,7 +64,7 @@ def quota(
 def _iso(t: datetime | None) -> str | None:
     if t is None:
         return None
-    from ..record import iso_utc
+    from ..record.schema import iso_utc
 
     return iso_utc(t.timestamp())
 
@@ -128,7 +128,7 @@ def _at(t: datetime, now: datetime, zone: tzinfo) -> str:
 
 
 def render(rep: QuotaReport, zone: tzinfo) -> str:
-    from ..alerts import window_label
+    from ..stream.alerts import window_label
 
     now = rep.now
     lines: list[str] = []

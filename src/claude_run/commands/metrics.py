@@ -31,7 +31,7 @@ LedgerOpt = Annotated[
 
 def render(ledger: Path, tag_labels: list[str], top: int) -> str:
     from ..query.engine import opened
-    from ..telemetry.prometheus import exposition
+    from ..telemetry.outbound.prometheus import exposition
 
     with opened(ledger) as eng:
         for warning in eng.warnings:
@@ -125,7 +125,7 @@ def metrics(
     check_ledger(path, reading=not serve)
     tags = list(tag_label or [])
     if serve:
-        from ..telemetry.metrics_server import serve_metrics
+        from ..telemetry.outbound.metrics_server import serve_metrics
 
         host, port = parse_addr(serve)
         serve_metrics(host, port, cached(lambda: render(path, tags, top), path))

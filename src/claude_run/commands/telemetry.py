@@ -47,11 +47,11 @@ def serve(
     """Receive OTLP/HTTP JSON from Claude Code sessions and record each session in the ledger."""
     import anyio
 
-    from ..context import parse_tags
+    from ..context.tags import parse_tags
     from ..errors import TelemetryError
     from ..gates import check_ledger
+    from ..httpd import bind, endpoint_of
     from ..paths import ledger_path
-    from ..telemetry.receiver import bind, endpoint_of
 
     tags = parse_tags(tag or [])
     path = ledger_path(ledger)
@@ -72,32 +72,29 @@ def serve(
             "claude-run telemetry: warning: listening beyond loopback; there is no authentication\n"
         )
     sys.stderr.flush()
-    from .. import __version__
-    from ..record import new_id, user_hash
-    from ..telemetry.sessions import SessionBook
+    from ..record.schema import new_id
+    from ..telemetry.inbound.sessions import SessionBook
 
     book = SessionBook(idle_s=idle)
-    base: dict[str, Any] = {"user": user_hash(), "tags": tags, "claude_run_version": __version__}
     try:
-        anyio.run(_serve, sock, path, book, base, quiet)
+        anyio.run(_serve, sock, path, book, tags, quiet)
     except KeyboardInterrupt:  # where there are no signal receivers (Windows): Ctrl-C lands here
-        records = book.take_records(book.due(0.0, all_dirty=True), new_id, base)
+        records = book.take_records(book.due(0.0, all_dirty=True), new_id, tags)
         if records:
             _append(path, records)
     if not quiet:
         sys.stderr.write("claude-run telemetry: stopped\n")
 
 
-async def _serve(sock: Any, path: Path, book: Any, base: dict[str, Any], quiet: bool) -> None:
+async def _serve(sock: Any, path: Path, book: Any, tags: dict[str, str], quiet: bool) -> None:
     import os
     import signal
 
     import anyio
 
-    from ..display import fmt_usd, plural
-    from ..escape import terminal
-    from ..record import new_id
-    from ..telemetry.receiver import Receiver
+    from ..record.schema import new_id
+    from ..telemetry.inbound.receiver import Receiver
+    from ..text import fmt_usd, plural, terminal
 
     idle = book.idle_s
 
@@ -108,7 +105,7 @@ async def _serve(sock: Any, path: Path, book: Any, base: dict[str, Any], quiet: 
         sids = book.due(anyio.current_time(), all_dirty=all_dirty)
         if not sids:
             return
-        records = book.take_records(sids, new_id, base)
+        records = book.take_records(sids, new_id, tags)
         await anyio.to_thread.run_sync(_append, path, records)
         if not quiet:
             for rec in records:

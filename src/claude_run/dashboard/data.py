@@ -34,8 +34,8 @@ import orjson
 
 from ..errors import LedgerError, UsageError
 from ..ledger.store import segments
-from ..reports.filters import Filters as QueryFilters
-from ..reports.timeparse import Bound, resolve_tz
+from ..query.filters import Filters as QueryFilters
+from ..query.timeparse import Bound, resolve_tz
 from . import periods
 
 if TYPE_CHECKING:
@@ -454,7 +454,7 @@ def _prepare(eng: Engine, ledger: Path, total_bytes: int, tz: tzinfo | None = No
     """Build `_dash` on a freshly opened engine and count what every view shows alike."""
     from ..query.index import index_dir
     from ..query.summary import dim_sql
-    from ..reports.totals import SavingsRates
+    from ..query.totals import SavingsRates
 
     tz = tz or resolve_tz(None)
     con = eng.con
@@ -613,7 +613,7 @@ _NO_QUOTA: Quota = {"by_day": [], "latest": None}
 
 def _stamp(value: Any) -> str | None:
     """A TIMESTAMPTZ as the record writes times."""
-    from ..record import iso_utc
+    from ..record.schema import iso_utc
 
     return iso_utc(value.timestamp()) if value is not None else None
 

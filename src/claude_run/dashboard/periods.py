@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from ..errors import UsageError
-from ..reports.timeparse import CALENDAR_WORDS, Bound, day_of, parse_bound, parse_range
+from ..query.timeparse import CALENDAR_WORDS, Bound, day_of, parse_bound, parse_range
 
 #: What the period picker lists: rolling lengths, then the calendar words, then everything.
 ROLLING = ("7d", "30d", "90d", "365d")

@@ -16,7 +16,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from ..record import parse_iso
+from ..record.schema import parse_iso
 from .data import MAX_TAG_VALUES, CiGroup, Group, Run, View
 
 # Okabe-Ito, strongest contrast first (yellow last: it is faint on white).

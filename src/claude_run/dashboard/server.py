@@ -27,10 +27,9 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import anyio.abc
 import orjson
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import ClaudeRunError, UsageError
-from ..telemetry.http import allowed_hosts, guarded, host_allowed
+from ..httpd import Conn, HttpError, allowed_hosts, guarded, host_allowed, parse_head, response_head
 from .data import LATEST_SHOWN, Budgets, Filters, Live, parse_filters
 from .page import document
 from .render import content, filter_form, options_signature
@@ -87,13 +86,12 @@ def _filters(query: dict[str, list[str]]) -> Filters:
     return parse_filters(one("period"), one("project"), one("model"), one("tag"))
 
 
-def _response(status: str, ctype: str, body: bytes, *, head: bool = False, extra: str = "") -> bytes:
-    headers = (
-        f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+def _response(status: int, ctype: str, body: bytes, *, head: bool = False, extra: str = "") -> bytes:
+    extra = (
         "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
-        f"Connection: close\r\n{extra}\r\n"
+        + extra
     )
-    return headers.encode() + (b"" if head else body)
+    return response_head(status, ctype, len(body), close=True, extra=extra) + (b"" if head else body)
 
 
 async def _view_event(hub: Hub, filters: Filters) -> bytes:
@@ -128,53 +126,45 @@ async def _events(stream: anyio.abc.ByteStream, hub: Hub, filters: Filters) -> N
 
 async def handle(stream: anyio.abc.ByteStream, hub: Hub, allowed: set[str] | None) -> None:
     async with stream:
-        reader = BufferedByteReceiveStream(stream)
         try:
             with anyio.fail_after(HEAD_TIMEOUT_S):  # an idle or trickling client must not hold a task forever
-                head = await reader.receive_until(b"\r\n\r\n", MAX_HEAD)
-        except (anyio.IncompleteRead, anyio.DelimiterNotFound, anyio.EndOfStream, OSError, TimeoutError):
+                raw = await Conn(stream, MAX_HEAD).read_head()
+            if raw is None:
+                return
+            method, target, _, headers = parse_head(raw)
+        except HttpError as exc:
+            if exc.status == 400:
+                await stream.send(_response(400, "text/plain", b"bad request\n"))
             return
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3:
-            await stream.send(_response("400 Bad Request", "text/plain", b"bad request\n"))
+        except (OSError, TimeoutError):
             return
-        method, target, _ = parts
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
         is_head = method == "HEAD"
         if method not in ("GET", "HEAD"):
-            await stream.send(
-                _response("405 Method Not Allowed", "text/plain", b"GET only\n", extra="Allow: GET, HEAD\r\n")
-            )
+            await stream.send(_response(405, "text/plain", b"GET only\n", extra="Allow: GET, HEAD\r\n"))
             return
         if not host_allowed(headers, allowed):
-            await stream.send(_response("421 Misdirected Request", "text/plain", b"unexpected Host header\n"))
+            await stream.send(_response(421, "text/plain", b"unexpected Host header\n"))
             return
         url = urlsplit(target)
         try:
             filters = _filters(parse_qs(url.query))
         except UsageError as exc:
-            await stream.send(
-                _response("400 Bad Request", "text/plain; charset=utf-8", exc.message.encode() + b"\n")
-            )
+            await stream.send(_response(400, "text/plain; charset=utf-8", exc.message.encode() + b"\n"))
             return
         if url.path == "/":
             view = await anyio.to_thread.run_sync(lambda: hub.live.view(filters, latest=hub.latest))
             body = document(view, live=True).encode()
-            await stream.send(_response("200 OK", "text/html; charset=utf-8", body, head=is_head))
+            await stream.send(_response(200, "text/html; charset=utf-8", body, head=is_head))
         elif url.path == "/api/view":
             view = await anyio.to_thread.run_sync(lambda: hub.live.view(filters, latest=hub.latest))
-            await stream.send(_response("200 OK", "application/json", orjson.dumps(view), head=is_head))
+            await stream.send(_response(200, "application/json", orjson.dumps(view), head=is_head))
         elif url.path == "/events" and not is_head:
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 await _events(stream, hub, filters)
         elif url.path == "/favicon.ico":
-            await stream.send(_response("204 No Content", "text/plain", b"", head=True))
+            await stream.send(_response(204, "text/plain", b"", head=True))
         else:
-            await stream.send(_response("404 Not Found", "text/plain", b"not found\n", head=is_head))
+            await stream.send(_response(404, "text/plain", b"not found\n", head=is_head))
 
 
 async def serve(
@@ -199,7 +189,7 @@ async def serve(
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)
-    allowed = allowed_hosts(host, bound)  # the one rule of every server (telemetry.http)
+    allowed = allowed_hosts(host, bound)  # the one rule of every server (httpd)
     shown_host = f"[{host}]" if ":" in host else host
     try:
         async with listener, anyio.create_task_group() as tg:

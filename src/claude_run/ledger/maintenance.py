@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ..errors import LedgerError
-from ..record import Record, is_record, named_target, parse_iso, upgrade
+from ..record.schema import Record, is_record, named_target, parse_iso, upgrade
 from .atomic import atomic_write, fsync_dir, stale_temps
 from .store import (
     ReadStats,
@@ -35,7 +35,7 @@ from .store import (
     iter_records,
     ledger_stem,
     locked,
-    parse_line,
+    parse_record,
     rotated_segments,
     segment_stamp,
     segments,
@@ -206,7 +206,7 @@ def _kept_lines(
         for _, line, _ in iter_raw(fh):
             if not line.strip():
                 continue
-            rec = parse_line(line)
+            rec = parse_record(line)
             if rec is None:
                 counts["bad"] += 1
                 yield line + b"\n"

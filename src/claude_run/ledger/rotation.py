@@ -141,7 +141,7 @@ def apply_retention_locked(ledger: Path, keep_days: float, *, now: float | None 
     expired = expired_segments(ledger, keep_days, now=now)
     if not expired:
         return []
-    from ..record import named_target
+    from ..record.schema import named_target
     from .maintenance import drop_records_locked, note_pruned_locked
     from .store import ReadStats, iter_file_records
 

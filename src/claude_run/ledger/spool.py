@@ -25,7 +25,7 @@ import orjson
 
 from ..errors import LedgerError
 from ..paths import spool_file
-from ..record import is_record
+from ..record.schema import is_record
 from . import store
 
 
@@ -55,7 +55,7 @@ def spool(ledger: Path, records: list[dict[str, Any]], reason: str) -> Path:
     """
     import time
 
-    from ..record import iso_utc
+    from ..record.schema import iso_utc
 
     path = spool_file(ledger)
     _private_dir(path.parent)
@@ -177,7 +177,7 @@ def ids_present(ledger: Path, ids: set[str]) -> set[str]:
         return found
     for seg in store.segments(ledger):
         for line in _lines_naming(seg, ids - found):
-            rec = store.parse_line(line)
+            rec = store.parse_record(line)
             if rec is not None and rec["id"] in ids:
                 found.add(rec["id"])
     return found

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from ..errors import LedgerError
-from ..record import SCHEMA_VERSION, Record, is_record, upgrade
+from ..record.schema import SCHEMA_VERSION, Record, is_record, upgrade
 
 if TYPE_CHECKING:
     from .rotation import RotationPolicy
@@ -146,7 +146,7 @@ def _unlock_fd(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-# --- generation: how derived files (indexes, rollups) know the ledger was rewritten -------------------
+# --- generation: how derived files (the index, day totals) know the ledger was rewritten -------------------
 
 
 def generation(ledger: Path) -> str:
@@ -438,7 +438,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             yield lineno, line.rstrip(b"\r")
 
 
-def parse_line(line: bytes) -> Record | None:
+def parse_record(line: bytes) -> Record | None:
     """A record, or None for a blank, torn or foreign line. Never raises, whatever the bytes."""
     if not line.strip():
         return None

@@ -21,7 +21,7 @@ from typing import IO, Any
 import orjson
 
 from ..errors import LedgerError
-from ..record import SCHEMA_VERSION, implausible, is_record, iso_utc
+from ..record.schema import SCHEMA_VERSION, implausible, is_record, iso_utc
 from .atomic import atomic_write
 from .store import (
     FILE_MODE,

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from ..ledger import identity, store
-from ..record import SCHEMA_VERSION
+from ..record.schema import SCHEMA_VERSION
 from . import fold, index, schema
 
 TAIL_REBUILD_FRACTION = 0.25
@@ -132,7 +132,7 @@ def _bad_lines(paths: list[tuple[Path, int, int]], limit: int) -> list[tuple[Pat
             lineno = fh.read(start).count(b"\n") if start else 0
             for _, line, _ in store.iter_raw(fh, end, start):
                 lineno += 1
-                if line.strip() and store.parse_line(line) is None:
+                if line.strip() and store.parse_record(line) is None:
                     out.append((path, lineno))
                     if len(out) >= limit:
                         return out

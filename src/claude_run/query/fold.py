@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import duckdb
 
-IMPORTED = "imported"
+from ..record.schema import IMPORTED
 
 
 def _excluded_sql(keys: str) -> str:

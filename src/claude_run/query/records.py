@@ -16,9 +16,9 @@ import orjson
 
 from ..errors import ClaudeRunError, UsageError
 from ..ledger import store
-from ..record import Record
-from ..reports.filters import Filters
+from ..record.schema import Record
 from .engine import Engine, opened
+from .filters import Filters
 from .summary import where_sql
 
 
@@ -72,7 +72,7 @@ def fetch(ledger: Path, wanted: dict[str, int]) -> dict[str, Record]:
             break
         store.refuse_symlink(seg)
         for line in _reverse_lines(seg):
-            rec = store.parse_line(line)
+            rec = store.parse_record(line)
             if rec is None or rec["id"] not in left:
                 continue
             rid = rec["id"]
@@ -89,7 +89,7 @@ def latest(
     ledger: Path, n: int = 20, filters: Filters | None = None, tz: tzinfo | None = None
 ) -> list[Record]:
     """The last `n` counted records (ledger order, newest last) matching the filters."""
-    from ..reports.timeparse import resolve_tz
+    from .timeparse import resolve_tz
 
     if n <= 0:
         return []
@@ -152,7 +152,7 @@ def iter_selected(
 ) -> Iterator[Record]:
     """Records matching the filters, in ledger order; with `fold`, only those that count (each id
     once); without, every line of a matching id. The engine's warnings go to `warnings`."""
-    from ..reports.timeparse import resolve_tz
+    from .timeparse import resolve_tz
 
     filters = filters or Filters()
     tz = tz or resolve_tz(None)
@@ -245,7 +245,7 @@ def render_sql(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> bytes:
         return buf.getvalue().encode()
     from tabulate import tabulate
 
-    from ..escape import terminal
+    from ..text import terminal
 
     body = [[terminal("" if v is None else str(_plain(v))) for v in r] for r in rows]
     return (tabulate(body, headers=cols, tablefmt="simple", disable_numparse=True) + "\n").encode()

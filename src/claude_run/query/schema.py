@@ -16,8 +16,8 @@ every sum and counted, so readers can warn instead of printing a 300-digit total
 
 from __future__ import annotations
 
-from ..record import MAX_RUN_COST_USD as MAX_COST_USD
-from ..record import MAX_RUN_TOKENS as MAX_TOKENS
+from ..record.schema import MAX_RUN_COST_USD as MAX_COST_USD
+from ..record.schema import MAX_RUN_TOKENS as MAX_TOKENS
 
 UNKNOWN_MODEL = "(unknown)"
 

@@ -19,12 +19,12 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from ..reports.filters import Filters
-from ..reports.grouping import NONE, TIME_DIMS
-from ..reports.timeparse import resolve_tz, tz_key
-from ..reports.totals import ZERO, SavingsRates, Totals
 from .engine import Engine, opened
+from .filters import Filters
+from .grouping import NONE, TIME_DIMS
 from .index import index_dir
+from .timeparse import resolve_tz, tz_key
+from .totals import ZERO, SavingsRates, Totals
 
 
 @dataclass

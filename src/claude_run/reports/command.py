@@ -13,7 +13,7 @@ from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .filters import Filters
+    from ..query.filters import Filters
 
 
 def reading_ledger(ledger: str | None) -> Path:
@@ -27,7 +27,7 @@ def reading_ledger(ledger: str | None) -> Path:
 
 
 def context(ledger: str | None, tz_name: str | None) -> tuple[Path, tzinfo]:
-    from .timeparse import resolve_tz
+    from ..query.timeparse import resolve_tz
 
     zone = resolve_tz(tz_name)
     return reading_ledger(ledger), zone
@@ -42,7 +42,7 @@ def filters(
     status: list[str] | None,
     tag: list[str] | None,
 ) -> Filters:
-    from .filters import build_filters
+    from ..query.filters import build_filters
 
     return build_filters(
         tz, since=since, until=until, projects=project, model=model, statuses=status, tags=tag

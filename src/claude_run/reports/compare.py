@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 
 from ..errors import UsageError
-from .filters import Filters
-from .timeparse import MAX_TS, MIN_TS, Bound, parse_bound, parse_range
-from .totals import Totals
+from ..query.filters import Filters
+from ..query.timeparse import MAX_TS, MIN_TS, Bound, parse_bound, parse_range
+from ..query.totals import Totals
 
 
 @dataclass

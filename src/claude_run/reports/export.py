@@ -16,7 +16,7 @@ from typing import IO, Any
 import orjson
 
 from ..errors import LedgerError, UsageError
-from .filters import Filters
+from ..query.filters import Filters
 
 EXPORT_FORMATS = ("jsonl", "json", "csv", "parquet")
 CSV_COLUMNS = (
@@ -31,7 +31,7 @@ def _flat(rec: dict[str, Any]) -> dict[str, Any]:
     tokens = rec.get("tokens") or {}
     git = rec.get("git") or {}
     ci = rec.get("ci") if isinstance(rec.get("ci"), dict) else {}
-    from ..record import total_tokens
+    from ..record.schema import total_tokens
 
     cost = rec.get("cost_usd")
     return {

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 
 from ..query.summary import Report, ReportRow
-from .totals import Totals
+from ..query.totals import Totals
+from ..text import fmt_usd
 
 FORMATS = ("table", "markdown", "json", "csv")
 COLUMNS = (
@@ -109,14 +110,8 @@ def to_json(report: Report) -> bytes:
 
 
 def usd(value: Decimal | None, places: int = 2) -> str:
-    """The CLI's one money format (as `display.fmt_usd`): `$0.00`, `$0.0153`, `$12.34`."""
-    if value is None:
-        return "—"
-    if value == 0:
-        return "$0.00"
-    if abs(value) < 1:
-        return f"${value:.4f}"
-    return f"${value:,.{places}f}"
+    """`text.fmt_usd`, with a dash for a missing figure as report tables show it."""
+    return fmt_usd(value, places, none="—")
 
 
 def ratio(value: float | None) -> str:
@@ -161,7 +156,7 @@ def _label(dim: str) -> str:
 def to_text(report: Report, fmt: str, title: str | None = None) -> str:
     from tabulate import tabulate
 
-    from ..escape import markdown_cell, terminal
+    from ..text import markdown_cell, terminal
 
     tablefmt = "github" if fmt == "markdown" else "simple"
     # Labels come from the ledger (tags, projects, branches): escaped for the terminal or the table,

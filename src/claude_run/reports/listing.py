@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .timeparse import parse_ts
+from ..query.timeparse import parse_ts
 
 
 def _cost(rec: dict[str, Any]) -> str:
@@ -20,7 +20,7 @@ def _cost(rec: dict[str, Any]) -> str:
 
 
 def _text(value: object) -> str:
-    from ..escape import terminal  # a tag holding ESC sequences or newlines must not reach the terminal
+    from ..text import terminal  # a tag holding ESC sequences or newlines must not reach the terminal
 
     return terminal("" if value is None else value if isinstance(value, str) else str(value))
 
@@ -30,7 +30,7 @@ def _obj(value: object) -> dict[str, Any]:
 
 
 def _context(rec: dict[str, Any]) -> str:
-    """The run's peak context as a share of the model's window (issue 16's `context`), if known."""
+    """The run's peak context as a share of the model's window (the record's `context`), if known."""
     pct = _obj(rec.get("context")).get("peak_pct")
     return f"{pct:.0f}%" if type(pct) in (int, float) and pct == pct else ""
 
@@ -38,8 +38,8 @@ def _context(rec: dict[str, Any]) -> str:
 def render_list(records: list[Any], tz: tzinfo) -> str:
     from tabulate import tabulate
 
-    from ..display import fmt_duration, fmt_tokens
-    from ..record import total_tokens
+    from ..record.schema import total_tokens
+    from ..text import fmt_duration, fmt_tokens
 
     if not records:
         return "no runs match\n"

@@ -67,10 +67,10 @@ def summary(
     ledger: str | None = None,
 ) -> None:
     from ..gates import choice
+    from ..query.grouping import parse_group_by
     from ..query.summary import aggregate
     from .command import context, filters, out, warn
     from .formats import FORMATS, render
-    from .grouping import parse_group_by
 
     choice(fmt, FORMATS, "--format")
     path, zone = context(ledger, tz)

@@ -22,7 +22,7 @@ Expected = Callable[[], tuple[Mapping[str, Any], float | None] | None]
 
 class RunTelemetry:
     def __init__(self, plan: Plan, env: Mapping[str, str]) -> None:
-        from .collector import Collector
+        from .inbound.collector import Collector
 
         self.plan = plan
         self.env = dict(env)
@@ -37,13 +37,13 @@ class RunTelemetry:
 
     async def serve(self) -> None:
         """Serve until cancelled (the session's watcher task group cancels it)."""
-        from .receiver import Receiver
+        from .inbound.receiver import Receiver
 
         fd = self.plan.take_fd()
         if fd is None:
             return
         if self.plan.forward_signals:
-            from .forward import Forwarder
+            from .outbound.forward import Forwarder
 
             self.forwarder = Forwarder.from_env(self.env, self.plan.forward_signals)
         on_raw = self.forwarder.submit if self.forwarder is not None else None
@@ -54,7 +54,7 @@ class RunTelemetry:
         """After the child exited: wait (bounded) until the final flush has been folded in."""
         import anyio
 
-        from .collector import agrees
+        from .inbound.collector import agrees
 
         t0 = anyio.current_time()
         deadline = t0 + limit
@@ -83,7 +83,7 @@ class RunTelemetry:
 
     def record_fields(self, tokens: Mapping[str, Any] | None, cost_usd: float | None) -> dict[str, Any]:
         """`telemetry` and `telemetry_agrees` for the record, or a note when nothing arrived."""
-        from .collector import agrees
+        from .inbound.collector import agrees
 
         out: dict[str, Any] = {}
         notes: list[str] = []

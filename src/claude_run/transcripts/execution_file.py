@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 
 from ..errors import BadInputFile
-from ..events import InitEvent, from_dict
-from ..record import iso_utc, parse_iso
-from ..usage import UsageFolder
+from ..record.schema import iso_utc, parse_iso
+from ..stream.events import InitEvent, from_dict
+from ..stream.usage import UsageFolder
 
 # Far above any real run (a long agentic session is a few MB): a bound on memory, not a format rule.
 MAX_BYTES = 512 << 20

@@ -15,7 +15,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from ..contextwin import context_field
+from ..record.build import main_model
+from ..stream.contextwin import context_field
 from .scan import SYNTHETIC, Msg
 from .session import Session, TokenSums
 
@@ -118,7 +119,7 @@ def usage_fields(session: Session) -> dict[str, Any]:
     else:
         cost_usd = float(sum(m["cost_usd"] for m in models.values()))
         cost_source = "claude" if sources == {"claude"} else "estimate"
-    main = max(per_model.items(), key=lambda kv: (kv[1].output, kv[1].total))[0] if per_model else None
+    main = main_model({name: (sums.output, sums.total) for name, sums in per_model.items()})
     fields: dict[str, Any] = {
         "model": main,
         "tokens": total.as_dict(),
