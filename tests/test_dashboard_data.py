@@ -531,3 +531,31 @@ def test_a_period_at_the_calendars_edge(tmp_path: Path, period: str) -> None:
         return
     assert v["change"] is None and v["totals"]["runs"] == 6
     assert v["days"][0] == "2026-06-13" and v["days"][-1] >= "2026-06-15"
+
+
+def test_spend_by_user_ci_job_and_pr(tmp_path: Path) -> None:
+    """The panels a team lead reads: who spent, which CI job (with its latest run's link), which PR."""
+
+    def ci(rec: dict[str, Any], job: str, pr: str | None, url: str) -> dict[str, Any]:
+        rec["ci"] = {"provider": "github", "workflow": "review", "job": job, "pr": pr, "url": url}
+        return rec
+
+    recs = [
+        ci(make_record(when=NOW - timedelta(hours=3), cost=1.0), "lint", "7", "https://ci.example/1"),
+        ci(make_record(when=NOW - timedelta(hours=2), cost=2.0), "lint", "8", "https://ci.example/2"),
+        ci(make_record(when=NOW - timedelta(hours=1), cost=4.0), "fix", "8", "javascript:alert(1)"),
+        make_record(when=NOW, cost=8.0),
+    ]
+    recs[3]["user"] = "fedcba9876543210"
+    recs[2]["status"] = "budget_exceeded"
+    v = _view(write_ledger(tmp_path / "l.jsonl", recs))
+    users = {g["key"]: g["totals"]["cost_usd"] for g in v["by_user"]}
+    assert users == {"0123456789abcdef": 7.0, "fedcba9876543210": 8.0}
+    jobs = {
+        (g["workflow"], g["job"]): (g["totals"]["runs"], g["totals"]["cost_usd"], g["url"])
+        for g in v["by_ci"]
+    }
+    # The latest run's link per job; a link that is not http(s) is never one.
+    assert jobs == {("review", "lint"): (2, 3.0, "https://ci.example/2"), ("review", "fix"): (1, 4.0, None)}
+    assert {g["key"]: g["totals"]["cost_usd"] for g in v["by_pr"]} == {"8": 6.0, "7": 1.0}
+    assert {g["key"]: g["totals"]["runs"] for g in v["by_status"]} == {"success": 3, "budget_exceeded": 1}
