@@ -13,7 +13,8 @@ in the same run measures:
 - each command (`--by day`, `--by model`, `--by tag:team --since 90d`) as a whole subprocess:
   cold (no index: a lean read, while a detached process builds the index), warm (from the index),
   warm after appending one run (index + tail);
-- peak RSS of each command (ru_maxrss of the child).
+- peak RSS of each command (ru_maxrss of the child), and the cold command's CPU time against the
+  floor's (less sensitive than wall time to the other processes on shared cores).
 
 It prints the figures and the load average seen, since other processes share the cores.
 """
@@ -190,15 +191,14 @@ def write_ledger(path: Path, n: int, seed: int = 7) -> None:
     os.chmod(path, 0o600)
 
 
-def floor(path: Path) -> float:
+def floor(path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one orjson pass over every line."""
     loads = orjson.loads
-    t0 = time.perf_counter()
-    n = 0
+    t0, c0 = time.perf_counter(), time.process_time()
     with open(path, "rb") as fh:
         for line in fh:
             loads(line)
-            n += 1
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def wait_for_index(ledger: Path, timeout: float = 600) -> float:
@@ -220,8 +220,8 @@ def wait_for_index(ledger: Path, timeout: float = 600) -> float:
     raise SystemExit("the index was not built in time")
 
 
-def run_cmd(ledger: Path, args: list[str]) -> tuple[float, float, bytes]:
-    """Wall seconds and peak RSS (MB) of one `claude-run ledger summary ...` process."""
+def run_cmd(ledger: Path, args: list[str]) -> tuple[float, float, float, bytes]:
+    """Wall seconds, peak RSS (MB) and CPU seconds of one `claude-run ledger summary ...` process."""
     env = {**os.environ, "PYTHONPATH": str(SRC), "TZ": "UTC"}
     cmd = [sys.executable, "-c", _CHILD, "ledger", "summary", "--ledger", str(ledger), "--tz", "UTC", *args]
     t0 = time.perf_counter()
@@ -229,8 +229,8 @@ def run_cmd(ledger: Path, args: list[str]) -> tuple[float, float, bytes]:
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise SystemExit(f"command failed: {' '.join(args)}\n{out.stderr.decode()}")
-    rss = float(out.stderr.decode().strip().splitlines()[-1].split()[-1]) / 1024
-    return wall, rss, out.stdout
+    last = out.stderr.decode().strip().splitlines()[-1].split()
+    return wall, float(last[-1]) / 1024, float(last[1]), out.stdout
 
 
 # The child reports its own peak RSS and its workers' (ru_maxrss of RUSAGE_CHILDREN is the largest).
@@ -238,10 +238,10 @@ _CHILD = """
 import resource, sys
 from claude_run.__main__ import main
 code = main(sys.argv[1:])
-me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+me = resource.getrusage(resource.RUSAGE_SELF)
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 sys.stdout.flush()
-sys.stderr.write(f"\\nrss_kb {max(me, kids)}\\n")
+sys.stderr.write(f"\\ncpu_s {me.ru_utime + me.ru_stime:.3f} rss_kb {max(me.ru_maxrss, kids.ru_maxrss)}\\n")
 sys.exit(code)
 """
 
@@ -267,7 +267,7 @@ def main() -> None:
     size = ledger.stat().st_size
     print(f"ledger: {ledger} ({size / 1e9:.2f} GB), cores: {os.cpu_count()}, load: {os.getloadavg()}")
     floor(ledger)  # warm the page cache so floor and cold runs read from memory alike
-    fl = floor(ledger)
+    fl, _ = floor(ledger)
     print(f"floor (orjson.loads every line, one loop): {fl:.2f}s")
     queries = [["--by", "day"], ["--by", "model"], ["--by", "tag:team", "--since", "90d"]]
     projects = _projects(random.Random(7))
@@ -277,18 +277,19 @@ def main() -> None:
         shutil.rmtree(index, ignore_errors=True)
         # The floor again right before each cold command: on shared cores it drifts by ±20% within
         # minutes, so each ratio is taken against the floor measured next to it.
-        fl = floor(ledger)
-        cold, cold_rss, _ = run_cmd(ledger, q)
+        fl, fl_cpu = floor(ledger)
+        cold, cold_rss, cold_cpu, _ = run_cmd(ledger, q)
         built = wait_for_index(ledger)  # the cold command left a detached process building it
-        warm, warm_rss, _out1 = run_cmd(ledger, q)
+        warm, warm_rss, _cpu, _out1 = run_cmd(ledger, q)
         extra = orjson.dumps(make_record(random.Random(), time.time() - 60, projects, [1.0] * len(projects)))
         with open(ledger, "ab") as fh:  # one more run, as `claude-run --track` would append it
             fh.write(extra + b"\n")
-        appended, app_rss, _out2 = run_cmd(ledger, q)
+        appended, app_rss, _cpu, _out2 = run_cmd(ledger, q)
         results.append((" ".join(q), cold, cold_rss, warm, warm_rss, appended, app_rss, fl))
         print(
             f"summary {' '.join(q):28s} cold {cold:6.2f}s ({cold / fl:.2f}x floor {fl:.2f}s,"
-            f" {cold_rss:.0f} MB; index built in the background in {built:.1f}s)"
+            f" cpu {cold_cpu:.2f}s = {cold_cpu / fl_cpu:.2f}x the floor's, {cold_rss:.0f} MB;"
+            f" index built in the background in {built:.1f}s)"
             f"  warm {warm:5.2f}s ({warm_rss:.0f} MB)  appended {appended:5.2f}s ({app_rss:.0f} MB)"
         )
     print(f"load average after: {os.getloadavg()}")

@@ -216,18 +216,20 @@ def spend_since(
         return spend_in(eng.con, start, end, tags=tags, project=project)
 
 
-def recorded_spends(
-    ledger: Path,
-    windows: list[tuple[datetime, datetime | None]],
-    *,
-    tags: Mapping[str, str] | None = None,
-    project: str | None = None,
+def period_spends(
+    ledger: Path, spec: BudgetSpec, windows: list[tuple[datetime, datetime]], now: datetime
 ) -> list[Spend]:
-    """`spend_since` of several windows, from one open of the read engine."""
-    from ..query.engine import opened
+    """`spend_since` of each of the budget's period windows: from the spend file beside the ledger
+    when it can answer exactly (`spendfile`: no DuckDB on the run path), else from the read engine."""
+    from . import spendfile
 
-    with opened(ledger, columns=("priced", "cost_usd", "cost_source", "project", "tags")) as eng:
-        return [spend_in(eng.con, start, end, tags=tags, project=project) for start, end in windows]
+    if not os.path.exists(ledger):
+        from ..ledger.store import rotated_segments
+
+        if not rotated_segments(ledger):
+            return [Spend() for _ in windows]  # no ledger yet: nothing spent
+    tz_key = "UTC" if spec.tz.upper() in ("UTC", "Z") else spec.tz
+    return spendfile.spends(ledger, zone(spec.tz), tz_key, spec.project, spec.tags, windows, now)
 
 
 def spend_in(
@@ -312,8 +314,7 @@ def check(
     windows = [(period, limit, *period_bounds(period, now, tz)) for period, limit in spec.limits()]
 
     def recorded() -> list[Spend]:
-        pairs: list[tuple[datetime, datetime | None]] = [(start, end) for _, _, start, end in windows]
-        return recorded_spends(ledger, pairs, tags=spec.tags, project=spec.project)
+        return period_spends(ledger, spec, [(start, end) for _, _, start, end in windows], now)
 
     flight = InflightFile(ledger)
     seq0 = flight.read().seq
@@ -394,8 +395,7 @@ def status(spec: BudgetSpec, ledger: Path, now: datetime | None = None) -> tuple
     limits = spec.limits() or [(period, float("inf")) for period in PERIODS]
     windows = [(period, limit, *period_bounds(period, now, tz)) for period, limit in limits]
     flight = InflightFile(ledger)
-    pairs: list[tuple[datetime, datetime | None]] = [(start, end) for _, _, start, end in windows]
-    recorded = recorded_spends(ledger, pairs, tags=spec.tags, project=spec.project)
+    recorded = period_spends(ledger, spec, [(start, end) for _, _, start, end in windows], now)
     current = flight.read()
     current.runs = current.live()
     return _state(spec, windows, recorded, current, flight, refuse=False), current
@@ -444,8 +444,8 @@ class LiveRun:
         assert self.ledger is not None
         spec = self.state.spec
         with self.flight.locked() as current:
-            pairs: list[tuple[datetime, datetime | None]] = [(p.start, p.end) for p in self.state.periods]
-            again = recorded_spends(self.ledger, pairs, tags=spec.tags, project=spec.project)
+            windows = [(p.start, p.end) for p in self.state.periods]
+            again = period_spends(self.ledger, spec, windows, datetime.now(timezone.utc))
             for p, spent in zip(self.state.periods, again, strict=True):
                 p.before = spent
             self.entry.baseline_seq = current.seq

@@ -53,7 +53,7 @@ def state_path(ledger: str) -> str:
     return ledger + SUFFIX
 
 
-def _generation(ledger: str) -> str:
+def generation(ledger: str) -> str:
     """store.generation without its imports: the token in `<ledger>.gen`, "0" when absent."""
     try:
         with open(ledger + ".gen", "rb") as fh:
@@ -75,7 +75,7 @@ def _read_at(fd: int, size: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def _edges(fd: int, covered: int) -> list[int]:
+def edges(fd: int, covered: int) -> list[int]:
     head = _read_at(fd, min(EDGE, covered), 0)
     start = max(0, covered - EDGE)
     tail = _read_at(fd, covered - start, start)
@@ -228,13 +228,13 @@ def _load(path: str) -> Today | None:
         return None
 
 
-def _save(path: str, today: Today) -> None:
+def save_atomic(path: str, data: bytes) -> None:
     """Replace atomically; a failure (read-only dir) only means the next refresh reads again."""
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
-            os.write(fd, today.to_json())
+            os.write(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -245,7 +245,7 @@ def _save(path: str, today: Today) -> None:
             os.unlink(tmp)
 
 
-def _read_tail(fd: int, start: int, size: int) -> tuple[list[bytes], int]:
+def read_tail(fd: int, start: int, size: int) -> tuple[list[bytes], int]:
     """Complete lines in [start, size) and the offset after the last one (a torn tail is left)."""
     data = _read_at(fd, size - start, start) if size > start else b""
     cut = data.rfind(b"\n")
@@ -295,12 +295,12 @@ def _rebuild(ledger: str, day_start: str, day_end: str, window_start: str, tz_ke
         today.claimers[sid] = max(claimed_at or day_start, window_start)
     if live:
         _path, dev, ino, size = live[0]
-        today.covered = _last_line_end(ledger, size)
+        today.covered = last_line_end(ledger, size)
         today.identity = [dev, ino, generation]
     return today
 
 
-def _last_line_end(ledger: str, size: int) -> int:
+def last_line_end(ledger: str, size: int) -> int:
     """The offset just past the last complete line within the first `size` bytes."""
     try:
         fd = os.open(ledger, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -397,9 +397,9 @@ def load_today(
             and today.tz_key == tz_key
             and today.day_start <= day_start
             and len(today.identity) == 5
-            and today.identity[:3] == [st.st_dev, st.st_ino, _generation(ledger)]
+            and today.identity[:3] == [st.st_dev, st.st_ino, generation(ledger)]
             and today.covered <= st.st_size
-            and today.identity[3:] == _edges(fd, today.covered)
+            and today.identity[3:] == edges(fd, today.covered)
         )
         changed = False
         if not fresh or today is None:
@@ -409,7 +409,7 @@ def load_today(
             today = _rebuild(ledger, day_start, day_end, window_start, tz_key)
             changed = True
         elif today.covered < st.st_size:
-            lines, today.covered = _read_tail(fd, today.covered, st.st_size)
+            lines, today.covered = read_tail(fd, today.covered, st.st_size)
             for line in lines:
                 try:
                     rec = json.loads(line)
@@ -422,8 +422,8 @@ def load_today(
             today.roll(day_start, day_end, window_start)
             changed = True
         if changed:
-            today.identity = [*today.identity[:3], *_edges(fd, today.covered)]
-            _save(path, today)
+            today.identity = [*today.identity[:3], *edges(fd, today.covered)]
+            save_atomic(path, today.to_json())
         return today
     finally:
         os.close(fd)

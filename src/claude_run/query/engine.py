@@ -47,6 +47,9 @@ class Engine:
 
 #: DuckDB's memory for one process; past it, it spills to a private temp directory.
 MEMORY_LIMIT = "200MB"
+#: ... for a one-off read of a large ledger without an index: its rows and the JSON reader's buffers
+#: together stay within 250 MB of the process (a little spilling costs ~5% of the read).
+ONE_OFF_MEMORY_LIMIT = "150MB"
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -92,28 +95,33 @@ def with_rid(con: duckdb.DuckDBPyConnection, table: str, first_rid: int) -> None
 UNIT_DIMS = ("started_at", "project", "branch", "status", "mode", "ci_job", "session_id", "tags")
 
 
-def _parts(con: duckdb.DuckDBPyConnection, recs: str, out: str, excluded: str | None) -> None:
+def _parts(
+    con: duckdb.DuckDBPyConnection, recs: str, out: str, excluded: str | None, *, view: bool = False
+) -> None:
     """`out`: one row per model part of every record line of `recs`, with the record's dimensions,
     a 15-minute bucket of its start, and whether the fold of `excluded` counts it: the flat table
-    reports scan (`_units`). Disposable like the rest of the index."""
-    view = rid_view(recs)
-    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()}
+    reports scan (`_units`). Disposable like the rest of the index. `view`: computed as scanned."""
+    rview = rid_view(recs)
+    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rview}").fetchall()}
     dims = [f"r.{d}" if d in present else f"NULL AS {d}" for d in UNIT_DIMS]
     dims.append("r.priced")
     dims.append("(epoch_ms(r.started_at) // 900000) AS q")  # floor: 23:59:59.5 is still that day
     dims.append(f"(r.rid NOT IN (SELECT rid FROM {excluded})) AS counted" if excluded else "true AS counted")
     lists = present & set(schema.MODEL_LISTS)
-    con.execute(f"CREATE OR REPLACE TABLE {out} AS {schema.parts_sql(view, ', '.join(dims), lists)}")
-    for column in sorted(lists):  # the parts hold what they said
-        con.execute(f"ALTER TABLE {recs} DROP COLUMN {column}")
+    kind = "VIEW" if view else "TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} {out} AS {schema.parts_sql(rview, ', '.join(dims), lists)}")
+    if not view:
+        for column in sorted(lists):  # the parts hold what they said
+            con.execute(f"ALTER TABLE {recs} DROP COLUMN {column}")
 
 
-def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str) -> tuple[int, int, int]:
-    """Bad lines, records of a newer schema, and records holding figures that cannot be true."""
+def _stats(con: duckdb.DuckDBPyConnection, recs: str, parts: str | None) -> tuple[int, int, int]:
+    """Bad lines, records of a newer schema, and records holding figures that cannot be true (in
+    their model parts too, unless `parts` is None: a read without the parts' figures)."""
+    in_parts = f"OR rid IN (SELECT rid FROM {parts} WHERE impossible)" if parts is not None else ""
     row = con.execute(
         f"""SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok AND v > {SCHEMA_VERSION}),
-                   count(*) FILTER (WHERE ok AND (impossible OR rid IN (
-                       SELECT rid FROM {parts} WHERE impossible)))
+                   count(*) FILTER (WHERE ok AND (impossible {in_parts}))
             FROM {rid_view(recs)}"""
     ).fetchone()
     return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
@@ -254,11 +262,14 @@ def _build(
             store.close_snapshot(snap)
     fold.full_excluded(con, rid_view("b.recs"), "b.excluded")
     fold.side_table(con, rid_view("b.recs"), "b.side")
-    if columns is None or "models" in columns or "m_names" in columns:
-        _parts(con, "b.recs", "b.parts", "b.excluded")
+    part_figures = columns is None or "models" in columns
+    if part_figures or (columns is not None and "m_names" in columns):
+        # A one-off read without every part's figures (all but by-model reports) keeps the parts as a
+        # view: scanning it unnests little, cheaper than writing a million rows.
+        _parts(con, "b.recs", "b.parts", "b.excluded", view=not part_figures)
     else:
         con.execute(f"CREATE TABLE b.parts AS {_EMPTY_PARTS}")
-    bad_count, future, impossible = _stats(con, "b.recs", "b.parts")
+    bad_count, future, impossible = _stats(con, "b.recs", "b.parts" if part_figures else None)
     bad = _bad_lines(ranges, store.MAX_LISTED_BAD) if bad_count else []
     rows_row = con.execute("SELECT count(*) FROM b.recs").fetchone()
     manifest = index.Manifest(
@@ -387,6 +398,7 @@ def _open(
                 source = "built"
             else:
                 lean = None if columns is None else tuple(columns)
+                con.execute(f"SET memory_limit = '{ONE_OFF_MEMORY_LIMIT}'")
                 manifest = _build(con, ledger, None, lean, files)
                 if root is not None:
                     _spawn_builder(ledger)

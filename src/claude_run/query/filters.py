@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
 
 from ..errors import UsageError
-from .timeparse import Bound, day_of, parse_bound, parse_ts
+from .timeparse import Bound, parse_bound
 
 
 @dataclass(frozen=True)
@@ -78,36 +77,4 @@ def build_filters(
     return f
 
 
-def model_matches(wanted: str | None, model: object) -> bool:
-    return wanted is None or (isinstance(model, str) and wanted in model.lower())
-
-
-def record_matches(rec: dict[str, Any], f: Filters, tz: tzinfo) -> bool:
-    """Whole-record test (list, export, show): a record matches `--model` if any model it used does."""
-    if f.since or f.until:
-        ts = parse_ts(rec.get("started_at"))
-        if ts is None:
-            return False
-        if f.since and ts < f.since.ts(tz):
-            return False
-        if f.until and ts >= f.until.ts(tz):
-            return False
-    if f.projects and rec.get("project") not in f.projects:
-        return False
-    if f.statuses and rec.get("status") not in f.statuses:
-        return False
-    if f.model is not None:
-        models = rec.get("models")
-        names = list(models) if isinstance(models, dict) else []
-        if not any(model_matches(f.model, m) for m in [rec.get("model"), *names]):
-            return False
-    if f.tags:
-        tags = rec.get("tags")
-        tags = tags if isinstance(tags, dict) else {}
-        for k, values in f.tag_map().items():
-            if tags.get(k) not in values:
-                return False
-    return True
-
-
-__all__ = ["Bound", "Filters", "build_filters", "day_of", "model_matches", "record_matches"]
+__all__ = ["Bound", "Filters", "build_filters"]

@@ -25,12 +25,17 @@ from ..record.schema import IMPORTED
 
 def _excluded_sql(keys: str) -> str:
     """rids of `keys` (rid, id, supersedes, mode, session_id; only record lines) that do not count."""
+    # Ids on several lines are found by their hashes first (grouping a million numbers is cheaper than
+    # a million strings), then checked by the ids themselves; the few naming lines are joined alone.
     return f"""
         SELECT k.rid FROM {keys} k
-        JOIN (SELECT id, min(rid) AS first FROM {keys} GROUP BY id HAVING count(*) > 1) d
+        JOIN (SELECT id, min(rid) AS first FROM {keys}
+              WHERE hash(id) IN (SELECT hash(id) FROM {keys} GROUP BY 1 HAVING count(*) > 1)
+              GROUP BY id HAVING count(*) > 1) d
           ON k.id = d.id AND k.rid <> d.first
         UNION
-        SELECT t.rid FROM {keys} q JOIN {keys} t ON t.id = q.supersedes AND q.id > t.id
+        SELECT t.rid FROM (SELECT id, supersedes FROM {keys} WHERE supersedes IS NOT NULL) q
+        JOIN {keys} t ON t.id = q.supersedes AND q.id > t.id
         UNION
         SELECT i.rid FROM {keys} i
         WHERE i.mode = '{IMPORTED}' AND i.session_id IN (

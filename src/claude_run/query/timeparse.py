@@ -77,26 +77,6 @@ def day_of(ts: float, tz: tzinfo) -> int:
     return datetime.fromtimestamp(ts, tz).date().toordinal()
 
 
-class DayMapper:
-    """Epoch hour → local day, memoised: a year of records touches only ~9k distinct hours."""
-
-    def __init__(self, tz: tzinfo) -> None:
-        self.tz = tz
-        self._cache: dict[int, int] = {}
-
-    def day(self, ts: float) -> int:
-        hour = int(ts // 3600)
-        got = self._cache.get(hour)
-        if got is not None:
-            return got
-        start, end = day_of(hour * 3600.0, self.tz), day_of(hour * 3600.0 + 3599.999, self.tz)
-        if start == end:
-            self._cache[hour] = start
-            return start
-        # A day boundary falls inside this UTC hour (half-hour zones): no memo for it.
-        return day_of(ts, self.tz)
-
-
 @lru_cache(maxsize=16384)
 def _hour_epoch(prefix: str) -> float | None:
     try:
