@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 # Per-token probes stay far below any long-context tier threshold, so they give the base rates.
 _PROBE = 1000
@@ -89,3 +91,74 @@ def cache_savings(model: str, cache_read_tokens: int) -> float | None:
     if r is None:
         return None
     return cache_read_tokens * (r.input - r.cache_read)
+
+
+#: Token kinds of a price table, in the record's names (`cache_write_5m` / `cache_write_1h` are the
+#: two TTLs of `cache_creation`).
+PRICE_KINDS: tuple[str, ...] = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """A model's list prices in USD per million tokens, exact (Decimal), with its long-context tiers.
+
+    `base[kind]`; `tiers`: (threshold, prices) pairs — a request whose prompt (input + cache read +
+    cache write tokens) exceeds `threshold` pays `prices` for ALL of its tokens, as the API bills it.
+    """
+
+    model: str
+    base: dict[str, Decimal]
+    tiers: tuple[tuple[int, dict[str, Decimal]], ...] = ()
+
+
+def price_table(model: str) -> PriceTable | None:
+    """The list prices of `model` from genai-prices, or None when it has no known price."""
+    try:
+        from genai_prices import Usage, calc_price
+    except ImportError:
+        return None
+    key = _model_key(model)
+    try:
+        prices = calc_price(Usage(input_tokens=1), key, provider_id="anthropic").model.prices
+    except (LookupError, ValueError):
+        return None
+    if not hasattr(prices, "input_mtok"):  # a time-dependent price list: take today's
+        try:
+            prices = calc_price(
+                Usage(input_tokens=1), key, provider_id="anthropic", genai_request_timestamp=datetime.now()
+            ).model.prices
+        except (LookupError, ValueError):
+            return None
+    fields = {
+        "input": getattr(prices, "input_mtok", None),
+        "output": getattr(prices, "output_mtok", None),
+        "cache_read": getattr(prices, "cache_read_mtok", None),
+        "cache_write_5m": getattr(prices, "cache_write_mtok", None),
+        "cache_write_1h": getattr(prices, "cache_write_1h_mtok", None)
+        or getattr(prices, "cache_write_mtok", None),
+    }
+    base: dict[str, Decimal] = {}
+    starts: set[int] = set()
+    for kind, price in fields.items():
+        base[kind] = _base_price(price)
+        starts.update(int(t.start) for t in getattr(price, "tiers", None) or ())
+    tiers = tuple(
+        (start, {kind: _tier_price(price, start) for kind, price in fields.items()})
+        for start in sorted(starts)
+    )
+    return PriceTable(model, base, tiers)
+
+
+def _base_price(price: Any) -> Decimal:
+    if price is None:
+        return Decimal(0)
+    return Decimal(str(getattr(price, "base", price)))
+
+
+def _tier_price(price: Any, start: int) -> Decimal:
+    """The price per MTok of `price` for a request above `start` tokens (its highest tier reached)."""
+    best = _base_price(price)
+    for tier in sorted(getattr(price, "tiers", None) or (), key=lambda t: t.start):
+        if int(tier.start) <= start:
+            best = Decimal(str(tier.price))
+    return best

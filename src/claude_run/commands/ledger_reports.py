@@ -34,7 +34,11 @@ TzOpt = Annotated[str | None, typer.Option("--tz", help="Time zone for days and 
 def summary(
     by: Annotated[
         list[str] | None,
-        typer.Option("--by", help="day|week|month|model|project|branch|session|status|mode|ci-job|tag:KEY"),
+        typer.Option(
+            "--by",
+            help="day|week|month|model|project|branch|session|status|mode|ci-job|tag:KEY,"
+            " or agent|tool|mcp-server (the records' attribution)",
+        ),
     ] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -77,6 +81,53 @@ def compare(
     result = compare_periods(path, period, against, base, zone)
     _warn(result.warnings)
     _out(render_compare(result, fmt))
+
+
+def savings(
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Reprice every run at this model's list prices.")
+    ] = None,
+    what_if: Annotated[
+        str | None, typer.Option("--what-if", help="What the runs would have cost on this model.")
+    ] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--by", help="model (default), day|week|month|project|branch|session|status|mode|ci-job|tag:KEY"
+        ),
+    ] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    project: ProjectOpt = None,
+    model: ModelOpt = None,
+    status: StatusOpt = None,
+    tag: TagOpt = None,
+    tz: TzOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown, json or csv.")] = "table",
+    title: Annotated[str | None, typer.Option("--title", help="A heading (markdown: `### TITLE`).")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Actual cost against one model's list prices: saved $ and % (--baseline), or its cost (--what-if)."""
+    from ..errors import UsageError
+    from ..gates import choice
+    from ..query.grouping import parse_group_by
+    from ..query.savings import savings as run
+    from ..reports.savings import FORMATS, render
+
+    if (baseline is None) == (what_if is None):
+        raise UsageError("ledger savings needs one of --baseline MODEL or --what-if MODEL")
+    choice(fmt, FORMATS, "--format")
+    group_by = parse_group_by(by or ["model"])
+    path, zone = _ctx(ledger, tz)
+    report = run(
+        path,
+        str(baseline or what_if),
+        group_by,
+        _filters(zone, since, until, project, model, status, tag),
+        zone,
+    )
+    _warn(report.warnings)
+    _out(render(report, fmt, what_if is not None, title))
 
 
 def list_runs(
@@ -176,6 +227,7 @@ def build_index(ledger: LedgerOpt = None) -> None:
 def register(app: typer.Typer) -> None:
     app.command("summary")(summary)
     app.command("compare")(compare)
+    app.command("savings")(savings)
     app.command("list")(list_runs)
     app.command("show")(show)
     app.command("export")(export)

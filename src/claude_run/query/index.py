@@ -30,7 +30,7 @@ import orjson
 from ..ledger import store
 from ..ledger.identity import Identity, Mark, holds_in
 
-ENGINE_VERSION = 4  # 4: the quota columns (an index without them is rebuilt)
+ENGINE_VERSION = 5  # 4: the quota columns; 5: attribution (an index without them is rebuilt)
 MANIFEST = "engine.json"
 
 

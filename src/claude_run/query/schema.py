@@ -30,6 +30,15 @@ _CI = (
     " commit VARCHAR, pr VARCHAR, url VARCHAR"
 )
 
+_USE = f"requests BIGINT, {_TOKENS}, cost_usd JSON, cost_source VARCHAR"
+_CALLS = "calls BIGINT, failures BIGINT, duration_ms BIGINT"
+#: The record's `attribution` (`stream/attribution.py`, `transcripts/attribution.py`).
+_ATTRIBUTION = (
+    f"STRUCT(source VARCHAR, complete BOOLEAN, agents MAP(VARCHAR, STRUCT({_USE})),"
+    f" tools MAP(VARCHAR, STRUCT({_CALLS})), mcp_servers MAP(VARCHAR, STRUCT({_CALLS}, {_USE})),"
+    f" long_context STRUCT(over BIGINT, models MAP(VARCHAR, STRUCT({_USE}))))"
+)
+
 _WINDOWS = ", ".join(f"{w} STRUCT(utilization JSON, resets_at VARCHAR)" for w in ("five_hour", "seven_day"))
 
 #: The `columns` argument of read_json. Costs are read as JSON and typed here, so that only a number
@@ -65,6 +74,7 @@ READ_COLUMNS: dict[str, str] = {
     "claude_run_version": "VARCHAR",
     "telemetry": "STRUCT(requests STRUCT(by_model MAP(VARCHAR, BIGINT)))",
     "rate_limits": f"STRUCT(seen_at VARCHAR, windows STRUCT({_WINDOWS}))",
+    "attribution": _ATTRIBUTION,
 }
 
 
@@ -197,6 +207,19 @@ COLUMNS: dict[str, str] = {
     "quota_7d": _utilization("raw.rate_limits.windows.seven_day.utilization"),
     "quota_7d_resets_at": "try_cast(raw.rate_limits.windows.seven_day.resets_at AS TIMESTAMPTZ)",
     "quota_seen_at": "try_cast(raw.rate_limits.seen_at AS TIMESTAMPTZ)",
+    # Attribution (issue 17): per agent / tool / MCP server, as written (costs typed where read).
+    "attribution_source": _str("raw.attribution.source"),
+    "agents": "raw.attribution.agents",
+    "tools": "raw.attribution.tools",
+    "mcp_servers": "raw.attribution.mcp_servers",
+    # Per model, the tokens of requests over `over` prompt tokens; NULL when the record only has
+    # totals (`ledger savings` then cannot apply long-context tiers per request).
+    "long_context": "CASE WHEN raw.attribution.long_context.over IS NOT NULL"
+    " THEN coalesce(raw.attribution.long_context.models, MAP()) END",
+    "long_context_over": "raw.attribution.long_context.over",
+    # Per model, the one-hour cache writes (priced apart from five-minute ones).
+    "cache_1h_by_model": "CASE WHEN cardinality(models) > 0 THEN map_from_entries(list_transform("
+    "map_entries(models), lambda e: {'k': e.key, 'v': e.value.cache_creation_1h})) END",
 }
 
 #: What every engine needs whatever the query: the fold's keys, the version, the bad-line test.
@@ -223,6 +246,11 @@ _RAW_OF = {
         c: "rate_limits"
         for c in ("quota_5h", "quota_5h_resets_at", "quota_7d", "quota_7d_resets_at", "quota_seen_at")
     },
+    **{
+        c: "attribution"
+        for c in ("attribution_source", "agents", "tools", "mcp_servers", "long_context", "long_context_over")
+    },
+    "cache_1h_by_model": "models",
 }
 
 

@@ -82,6 +82,34 @@ class ContextUse(TypedDict, total=False):
     compactions: int
 
 
+class AgentUsage(TypedDict, total=False):
+    requests: int
+    input: int
+    output: int
+    cache_read: int
+    cache_creation: int
+    cache_creation_1h: int
+    cost_usd: float | None
+    cost_source: CostSource
+
+
+class ToolUse(TypedDict, total=False):
+    calls: int
+    failures: int
+    duration_ms: int  # telemetry only
+
+
+class Attribution(TypedDict, total=False):
+    """Where the run's money went (built by `stream/attribution.py`, `transcripts/attribution.py`)."""
+
+    source: str  # telemetry | transcript | stream
+    complete: bool  # the agents' tokens add up to the record's
+    agents: dict[str, AgentUsage]  # `main`, or a subagent's type
+    tools: dict[str, ToolUse]
+    mcp_servers: dict[str, dict[str, Any]]  # ToolUse, plus AgentUsage figures Claude attributed
+    long_context: dict[str, Any]  # `over` (prompt tokens) and per model the tokens of such requests
+
+
 class Record(TypedDict, total=False):
     v: int
     id: str
@@ -120,6 +148,7 @@ class Record(TypedDict, total=False):
     telemetry_agrees: bool | None  # telemetry totals equal the result event's
     rate_limits: RateLimits
     context: ContextUse
+    attribution: Attribution  # where the money went
     claude_run_version: str
 
 

@@ -74,9 +74,17 @@ def summary(
 
     choice(fmt, FORMATS, "--format")
     path, zone = context(ledger, tz)
-    report = aggregate(
-        path, parse_group_by(by), filters(zone, since, until, project, model, status, tag), zone
-    )
+    group_by = parse_group_by(by, ("agent", "tool", "mcp-server"))
+    narrow = filters(zone, since, until, project, model, status, tag)
+    if {"agent", "tool", "mcp-server"} & set(group_by):
+        from ..query.attribution import attribution_report
+        from .attribution import render as render_attribution
+
+        attributed = attribution_report(path, group_by, narrow, zone)
+        warn(attributed.warnings)
+        out(render_attribution(attributed, fmt, title))
+        return
+    report = aggregate(path, group_by, narrow, zone)
     warn(report.warnings)
     out(render(report, fmt, title))
 

@@ -26,6 +26,7 @@ from ..paths import ledger_path as resolve_ledger
 from ..record.build import build_record
 from ..record.schema import iso_utc, user_hash
 from ..stream.alerts import Alerts
+from ..stream.attribution import StreamAgents
 from ..stream.events import ResultEvent, parse_line
 from ..stream.usage import UsageFolder, result_status, usage_record_fields
 from .display import HybridView, StatusLine, live_limits, summary_line
@@ -86,6 +87,7 @@ class Session:
         self.opts = options
         self.child: Transport = transport if transport is not None else ProcessTransport(started)
         self.folder = UsageFolder()
+        self.agents = StreamAgents()  # issue 17: which agent sent each message, tool calls
         self.outcome = Outcome()
         interactive_stderr = sys.stderr.isatty() and not self.opts.quiet
         live_events = MODE_TABLE[self.opts.mode].live_events
@@ -129,6 +131,7 @@ class Session:
                 sys.stderr.write("claude-run: skipping non-JSON output from claude (counted in the record)\n")
             return
         self.folder.feed(event)
+        self.agents.feed(event)
         if self._usage_seen is not None:
             self._usage_seen.set()
 
@@ -380,6 +383,18 @@ def build_run_record(started: Started, session: Session, ended: float) -> dict[s
         record.update(fields)
     elif plan is not None and plan.note:
         notes.append(plan.note)
+    # --- attribution: per agent, tool and MCP server ---
+    collector = session.telemetry.collector if session.telemetry is not None else None
+    transcript = (
+        None
+        if collector is not None and collector.api_requests
+        else _own_transcript(started, folder.session_id)
+    )
+    from ..transcripts.attribution import for_run as attribution_for_run
+
+    attributed = attribution_for_run(record, folder, session.agents, collector, transcript)
+    if attributed is not None:
+        record["attribution"] = attributed
     rate_limits = folder.rate_limits.field()
     if rate_limits is not None:
         record["rate_limits"] = rate_limits
@@ -399,12 +414,9 @@ def _prefer_transcript(started: Started, session_id: str | None, record: dict[st
     (its transcript also holds earlier runs).
     """
     from ..record.schema import total_tokens
-    from ..transcripts import find_transcript, session_fields
-    from .modes import RESUME_FLAGS, has_flag
+    from ..transcripts import session_fields
 
-    if not session_id or has_flag(started.invocation.argv, RESUME_FLAGS):
-        return []
-    path = find_transcript(session_id, started.invocation.env)
+    path = _own_transcript(started, session_id)
     if path is None:
         return []
     try:
@@ -417,6 +429,17 @@ def _prefer_transcript(started: Started, session_id: str | None, record: dict[st
         record[key] = fields[key]
     record["model"] = fields.get("model") or record.get("model")
     return ["usage from the session transcript (final per-message counts, subagents included)"]
+
+
+def _own_transcript(started: Started, session_id: str | None) -> Path | None:
+    """The run's session transcript, unless the run resumed a session (its transcript then also
+    holds earlier runs)."""
+    from ..transcripts import find_transcript
+    from .modes import RESUME_FLAGS, has_flag
+
+    if not session_id or has_flag(started.invocation.argv, RESUME_FLAGS):
+        return None
+    return find_transcript(session_id, started.invocation.env)
 
 
 def decide_status(outcome: Outcome, result: Any, *, budget_capped: bool = False) -> tuple[str, int]:

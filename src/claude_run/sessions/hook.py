@@ -198,6 +198,12 @@ def record_session(
         if cwd and os.path.isdir(cwd):
             extra.update(collect(cwd, env))
         record = importer.build_record(session, None, now_ms, hook=True, extra=extra)
+        if start == 0:  # from an offset the subagents' files cannot be split by run
+            from ..transcripts.attribution import for_transcript
+
+            attributed = for_transcript(path, record)
+            if attributed is not None:
+                record["attribution"] = attributed
         return _append(ledger, record) + f" (transcript bytes {start}-{end})"
 
 

@@ -64,4 +64,10 @@ def session_fields(path: Path, offset: int = 0) -> dict[str, Any]:
             "end": end,
         },
     }
+    if offset == 0:  # from an offset the subagents' files cannot be split by run
+        from .attribution import for_transcript
+
+        attributed = for_transcript(path, fields)
+        if attributed is not None:
+            fields["attribution"] = attributed
     return fields

@@ -52,6 +52,11 @@ class ApiRequest:
     cache_creation_5m: int | None = None
     cache_creation_1h: int | None = None
     query_source: str | None = None  # `sdk` / `repl_main_thread` for the main thread
+    # Attribution (stream/attribution.py): the subagent's type and id, the MCP server Claude
+    # attributes the request to.
+    agent_name: str | None = None
+    agent_id: str | None = None
+    mcp_server: str | None = None
 
     @property
     def main_thread(self) -> bool:
@@ -74,6 +79,9 @@ class ToolResult:
     name: str
     success: bool
     duration_ms: int | None
+    tool_use_id: str | None = None
+    agent_id: str | None = None  # set when a subagent called it
+    mcp_server: str | None = None
 
 
 def _int(v: AttrValue) -> int | None:
@@ -88,6 +96,19 @@ def _bool(v: AttrValue) -> bool:
     if isinstance(v, bool):
         return v
     return str(v).strip().lower() in ("true", "1", "yes")
+
+
+def _mcp_server(params: AttrValue) -> str | None:
+    """`tool_parameters` is a JSON object in a string; an MCP tool's names its `mcp_server_name`."""
+    if not isinstance(params, str) or "mcp_server_name" not in params:
+        return None
+    import orjson
+
+    try:
+        obj = orjson.loads(params)
+    except ValueError:
+        return None
+    return _str(obj.get("mcp_server_name")) if isinstance(obj, dict) else None
 
 
 def percentile(values: list[int] | list[float], q: float) -> float | None:
@@ -162,7 +183,12 @@ class Collector:
                 a = ev.attributes
                 self.tool_results.append(
                     ToolResult(
-                        _str(a.get("tool_name")) or "?", _bool(a.get("success")), _int(a.get("duration_ms"))
+                        _str(a.get("tool_name")) or "?",
+                        _bool(a.get("success")),
+                        _int(a.get("duration_ms")),
+                        _str(a.get("tool_use_id")),
+                        _str(a.get("agent_id")),
+                        _mcp_server(a.get("tool_parameters")),
                     )
                 )
 
@@ -216,6 +242,9 @@ class Collector:
                 cache_creation_5m=_int(a.get("cache_creation_5m_tokens")),
                 cache_creation_1h=_int(a.get("cache_creation_1h_tokens")),
                 query_source=_str(a.get("query_source")),
+                agent_name=_str(a.get("agent.name")),
+                agent_id=_str(a.get("agent_id")),
+                mcp_server=_str(a.get("mcp_server.name")),
             )
         )
 

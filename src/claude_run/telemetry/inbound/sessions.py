@@ -113,6 +113,11 @@ def session_record(sid: str, c: Collector, rid: str, tags: Mapping[str, str]) ->
     context = context_field(*c.peak_context(), c.compactions)
     if context is not None:
         fields["context"] = context
+    from ...stream.attribution import for_telemetry
+
+    attributed = for_telemetry(c, fields)
+    if attributed is not None:
+        fields["attribution"] = attributed
     record = build_record(
         record_id=rid,
         started_at=iso_utc(first) if first else None,
