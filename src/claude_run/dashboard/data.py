@@ -7,15 +7,17 @@ Every figure comes from the engine's counted rows (`_lines`, one per record line
 from the fold; `_parts`, the counted records' model parts with the residual on the main part), with
 the filters of `ledger summary` (`query.summary.where_sql`) and its labels (`dim_sql`), so the page
 and `ledger summary` cannot disagree:
-- totals, projects, branches, tags and days count whole records, priced or unpriced by the record's
-  own cost (as `ledger summary --by project`); the charts by model count model parts, priced by the
-  part's own cost (as `--by day,model`); unpriced usage is kept apart, never $0;
+- totals and the panels by group (project, branch, user, status, mode, CI job, PR, tag, day) count
+  whole records, priced or unpriced by the record's own cost (as `ledger summary --by project`);
+  the charts by model count model parts, priced by the part's own cost (as `--by day,model`), so a
+  priced part of a partly priced run is never drawn under its unpriced model; unpriced usage is
+  kept apart, never $0;
 - under the model filter (an exact model name) everything counts that model's parts;
 - cache savings: cache reads of priced usage per model, times the model's list-price rate.
 
 `Live` keeps one engine open and reopens it when the ledger files changed (the server's watcher);
-`view(filters)` answers any filter set from it, cached until the ledger changes. `View` is the
-contract with `render`, `page` and `server`.
+`view(filters)` answers any filter set from it, cached until the ledger changes. `model.View` is
+the contract with `render`, `page` and `server`; `periods` turns the period asked for into days.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -37,6 +39,18 @@ from ..ledger.store import segments
 from ..query.filters import Filters as QueryFilters
 from ..query.timeparse import Bound, resolve_tz
 from . import periods
+from .model import (
+    Change,
+    Group,
+    Month,
+    Quota,
+    QuotaDay,
+    QuotaLatest,
+    Run,
+    RunPart,
+    Totals,
+    View,
+)
 
 if TYPE_CHECKING:
     from ..query.engine import Engine
@@ -107,169 +121,6 @@ def parse_filters(
     if tag_value is not None and "=" not in tag_value:
         raise UsageError(f"bad tag filter {tag!r}: expected KEY=VALUE")
     return Filters(per, (project or "").strip() or None, (model or "").strip() or None, tag_value)
-
-
-class Totals(TypedDict):
-    runs: int
-    input: int
-    output: int
-    cache_read: int
-    cache_creation: int
-    tokens: int
-    cost_usd: float
-    estimated_cost_usd: float
-    unpriced_runs: int
-    unpriced_tokens: int
-    partial_runs: int  # priced runs with a part of a model with no known price
-    partial_tokens: int  # ... the tokens of those parts (in `tokens`, not in the cost)
-    cache_hit_ratio: float | None
-    cache_savings_usd: float | None
-    unpriced_savings_tokens: int
-
-
-class Group(TypedDict):
-    key: str
-    totals: Totals
-
-
-class CiGroup(TypedDict):
-    workflow: str
-    job: str
-    totals: Totals
-    url: str | None  # the latest run's CI page
-
-
-class DayModel(TypedDict):
-    day: str
-    model: str
-    runs: int
-    tokens: int
-    cost_usd: float
-    unpriced_tokens: int
-
-
-class Day(TypedDict):
-    day: str
-    runs: int
-    cost_usd: float
-    tokens: int
-    unpriced_tokens: int
-    moving_avg_usd: float  # the mean daily cost of the 7 days ending this day
-
-
-class CacheDay(TypedDict):
-    day: str
-    hit_ratio: float | None
-    savings_usd: float | None
-
-
-class RunPart(TypedDict):
-    model: str
-    priced: bool
-    cost_usd: float | None  # None: no known price (never $0)
-    tokens: int
-
-
-class Run(TypedDict):
-    id: str
-    started_at: str
-    day: str
-    status: str
-    mode: str
-    user: str
-    model: str
-    project: str
-    branch: str
-    tags: dict[str, str]
-    tokens: int
-    input: int
-    output: int
-    cache_read: int
-    cache_creation: int
-    cost_usd: float | None
-    cost_source: str
-    partial: bool
-    parts: list[RunPart]
-    duration_ms: int | None
-    ci_url: str | None
-    ci_label: str | None
-
-
-class QuotaDay(TypedDict):
-    day: str
-    five_hour: float | None  # the day's highest 5-hour utilization (a fraction)
-    seven_day: float | None
-    runs: int  # runs of the day that reported a quota
-
-
-class QuotaLatest(TypedDict):
-    five_hour: float | None
-    five_hour_resets_at: str | None
-    seven_day: float | None
-    seven_day_resets_at: str | None
-    seen_at: str | None
-
-
-class Quota(TypedDict):
-    by_day: list[QuotaDay]  # empty when no run of the view reported a quota (API-key logins)
-    latest: QuotaLatest | None
-
-
-class PeriodInfo(TypedDict):
-    text: str  # as asked: 30d, this-month, 2026-01-01..2026-01-31, all
-    label: str  # the dates covered: 2026-11-01 to 2026-11-05 (this-month)
-    first: str | None  # first day, last day begun (None: all time)
-    last: str | None
-
-
-class Change(TypedDict):
-    first: str  # the previous period's days
-    last: str
-    runs: int
-    cost_usd: float
-    change_usd: float
-    change_pct: float | None  # None when the previous period cost nothing
-
-
-class Month(TypedDict):
-    first: str
-    days_elapsed: int
-    days_in_month: int
-    runs: int
-    cost_usd: float
-    unpriced_runs: int
-    partial_runs: int
-    projection_usd: float  # month to date / days begun x days of the month
-    cumulative: list[tuple[str, float]]  # (day, cost so far) for the days begun
-
-
-class View(TypedDict):
-    generated_at: str
-    ledger: str
-    timezone: str
-    filters: dict[str, str | None]
-    options: dict[str, list[str]]
-    period: PeriodInfo
-    days: list[str]
-    models: list[str]
-    totals: Totals
-    change: Change | None
-    month: Month
-    budgets: dict[str, float | None]
-    by_day: list[Day]
-    by_day_by_model: list[DayModel]
-    by_project: list[Group]
-    by_tag: list[Group]
-    by_branch: list[Group]  # keyed "project · branch": branch names repeat across projects
-    by_user: list[Group]
-    by_mode: list[Group]
-    by_status: list[Group]
-    by_pr: list[Group]
-    by_ci: list[CiGroup]
-    cache: dict[str, Any]
-    latest_runs: list[Run]
-    quota: Quota
-    read: dict[str, int]
 
 
 # ---------------------------------------------------------------- sums

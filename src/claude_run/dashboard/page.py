@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .data import View
+from .model import View
 from .render import content, filter_form, options_signature
 
 # Text #1b1b1b on #fff is 17:1; muted #4a4a4a is 8.9:1; both pass WCAG AAA for body text.

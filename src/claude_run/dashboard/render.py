@@ -17,7 +17,8 @@ from html import escape
 from typing import Any
 
 from ..record.schema import parse_iso
-from .data import MAX_TAG_VALUES, CiGroup, Group, Run, View
+from .data import MAX_TAG_VALUES
+from .model import CiGroup, Group, Run, View
 
 # Okabe-Ito, strongest contrast first (yellow last: it is faint on white).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
