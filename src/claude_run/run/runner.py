@@ -29,6 +29,7 @@ from ..stream.alerts import Alerts
 from ..stream.attribution import StreamAgents
 from ..stream.events import ResultEvent, parse_line
 from ..stream.usage import UsageFolder, result_status, usage_record_fields
+from ..transcripts.attribution import for_run as attribution_for_run
 from .display import HybridView, StatusLine, live_limits, summary_line
 from .launch import Started
 from .modes import MODE_TABLE
@@ -390,8 +391,6 @@ def build_run_record(started: Started, session: Session, ended: float) -> dict[s
         if collector is not None and collector.api_requests
         else _own_transcript(started, folder.session_id)
     )
-    from ..transcripts.attribution import for_run as attribution_for_run
-
     attributed = attribution_for_run(record, folder, session.agents, collector, transcript)
     if attributed is not None:
         record["attribution"] = attributed
