@@ -25,22 +25,18 @@ if TYPE_CHECKING:
 
     from ..budgets.check import BudgetSpec, BudgetState
 
-SUBCOMMANDS = ("ledger", "telemetry", "metrics", "dashboard", "install", "statusline", "hook", "budget")
-
-EPILOG = """\
-other commands:
-  claude-run ledger ...      report, export, verify, merge the ledger (claude-run ledger --help)
-  claude-run telemetry ...   the OTLP receiver as a local service
-  claude-run metrics         the ledger as Prometheus metrics
-  claude-run dashboard       a live local web dashboard
-  claude-run install         track every plain `claude` session: status line + SessionEnd hook
-  claude-run statusline      the status-line command Claude runs (JSON on stdin)
-  claude-run hook session-end  the SessionEnd hook command Claude runs (JSON on stdin)
-  claude-run budget status   recorded, in-flight and remaining spend per budget
-
-Arguments after -- go to claude verbatim, e.g.
-  claude-run "fix the failing test" --track -- --model sonnet --allowedTools "Bash Edit"
-"""
+# The other commands, and what the run command's --help (`run/help.py`) says of each.
+COMMANDS = {
+    "ledger": "report, export, verify, merge the ledger (claude-run ledger --help)",
+    "telemetry": "the OTLP receiver as a local service",
+    "metrics": "the ledger as Prometheus metrics",
+    "dashboard": "a live local web dashboard",
+    "install": "track every plain `claude` session: status line + SessionEnd hook",
+    "statusline": "the status-line command Claude runs (JSON on stdin)",
+    "hook": "the SessionEnd hook command Claude runs: hook session-end (JSON on stdin)",
+    "budget": "recorded, in-flight and remaining spend per budget: budget status",
+}
+SUBCOMMANDS = tuple(COMMANDS)
 
 
 class Options:
@@ -236,7 +232,8 @@ def _set_mode(ns: Options, mode: str, flag: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of the same table: --help, --version, and every error message."""
+    """The argparse parser of the same table: abbreviations, --version, and every error message.
+    Its -h/--help (abbreviated or combined too) shows the help page typer draws (`run/help.py`)."""
     import argparse
 
     from .. import __version__
@@ -245,12 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
         def error(self, message: str) -> NoReturn:
             raise UsageError(f"{message} (see claude-run --help)")
 
-    p = Parser(
-        prog="claude-run",
-        description="Run a Claude Code task and account for it: tokens by kind, cost, model, git/CI context.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    class Help(argparse.Action):
+        def __call__(
+            self, parser: object, namespace: object, values: object, option: str | None = None
+        ) -> None:
+            from .help import print_help
+
+            print_help()
+            raise SystemExit(0)
+
+    p = Parser(prog="claude-run", add_help=False)
+    p.add_argument("-h", "--help", action=Help, nargs=0, help="show this help and exit")
     p.add_argument(
         "task", nargs="?", help="the task; '-' reads it from stdin; none starts an interactive session"
     )
@@ -316,11 +318,6 @@ def parse(argv: list[str]) -> tuple[Options, list[str]]:
         own, claude_args = argv[:cut], argv[cut + 1 :]
     else:
         own, claude_args = argv, []
-    if "-h" in own or "--help" in own:
-        from .help import print_help
-
-        print_help()
-        raise SystemExit(0)
     ns = parse_fast(own)
     if ns is None:
         ns = build_parser().parse_args(own, namespace=Options())
