@@ -246,3 +246,17 @@ def test_help_shows_every_option() -> None:
     text = build_parser().format_help()
     for flag in FLAGS:
         assert flag in text
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["--he"], ["-qh"], ["a task", "--help"]])
+def test_every_form_of_help_shows_the_typer_page(argv: list[str]) -> None:
+    """Like every other command's help; abbreviated and combined forms too, never argparse's page."""
+    out = subprocess.run(
+        [sys.executable, "-m", "claude_run", *argv], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Usage: claude-run [OPTIONS] [TASK]" in out.stdout
+    assert "Budgets across runs" in out.stdout and "--budget-daily" in out.stdout
+    for name in ("ledger", "dashboard", "statusline"):
+        assert f"{name}:" in out.stdout  # the other commands, from command.COMMANDS
+    assert "usage: claude-run [-h]" not in out.stdout  # argparse's own page
