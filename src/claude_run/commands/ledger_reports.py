@@ -29,6 +29,8 @@ ModelOpt = Annotated[str | None, typer.Option("--model", help="Only usage of mod
 StatusOpt = Annotated[list[str] | None, typer.Option("--status", help="Only these statuses (repeatable).")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only runs with tag KEY=VALUE (repeatable).")]
 TzOpt = Annotated[str | None, typer.Option("--tz", help="Time zone for days and dates (default: local).")]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, markdown, json or csv.")]
+TitleOpt = Annotated[str | None, typer.Option("--title", help="A heading (markdown: `### TITLE`).")]
 
 
 def summary(
@@ -47,8 +49,8 @@ def summary(
     status: StatusOpt = None,
     tag: TagOpt = None,
     tz: TzOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown, json or csv.")] = "table",
-    title: Annotated[str | None, typer.Option("--title", help="A heading (markdown: `### TITLE`).")] = None,
+    fmt: FormatOpt = "table",
+    title: TitleOpt = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """Totals grouped by day (default) or other dimensions: tokens, cost, cache hit ratio and savings."""
@@ -68,7 +70,7 @@ def compare(
     status: StatusOpt = None,
     tag: TagOpt = None,
     tz: TzOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown, json or csv.")] = "table",
+    fmt: FormatOpt = "table",
     ledger: LedgerOpt = None,
 ) -> None:
     """Two periods side by side: runs, cost, cost per run, cache hit ratio, and the change."""
@@ -103,8 +105,8 @@ def savings(
     status: StatusOpt = None,
     tag: TagOpt = None,
     tz: TzOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown, json or csv.")] = "table",
-    title: Annotated[str | None, typer.Option("--title", help="A heading (markdown: `### TITLE`).")] = None,
+    fmt: FormatOpt = "table",
+    title: TitleOpt = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """Actual cost against one model's list prices: saved $ and % (--baseline), or its cost (--what-if)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .engine import Engine, opened
+from .engine import Engine, using
 from .filters import Filters
 from .schema import _cost, _str
 from .summary import _order, dim_sql, where_sql
@@ -77,9 +77,7 @@ def attribution_report(
         raise UsageError(
             f"--by {kinds[0]} cannot be split or narrowed by model (records attribute per agent)"
         )
-    if isinstance(ledger, Engine):
-        return _report(ledger, kinds[0], group_by, filters, tz)
-    with opened(ledger, persist=persist) as eng:
+    with using(ledger, persist=persist) as eng:
         return _report(eng, kinds[0], group_by, filters, tz)
 
 

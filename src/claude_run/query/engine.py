@@ -443,3 +443,15 @@ def opened(ledger: Path, *, persist: bool = True, columns: tuple[str, ...] | Non
         yield eng
     finally:
         eng.close()
+
+
+@contextlib.contextmanager
+def using(
+    source: Path | Engine, *, persist: bool = True, columns: tuple[str, ...] | None = None
+) -> Iterator[Engine]:
+    """The caller's open engine as it is (a dashboard keeps one), or one opened for this query."""
+    if isinstance(source, Engine):
+        yield source
+        return
+    with opened(source, persist=persist, columns=columns) as eng:
+        yield eng

@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..errors import UsageError
-from .engine import Engine, opened
+from .engine import Engine, using
 from .filters import Filters
 from .summary import _order, dim_sql, where_sql
 from .timeparse import resolve_tz, tz_key
@@ -113,9 +113,7 @@ def savings(
     filters = filters or Filters()
     tz = tz or resolve_tz(None)
     base, tier, warnings = baseline_prices(model)
-    if isinstance(ledger, Engine):
-        return _savings(ledger, model, group_by, filters, tz, base, tier, warnings)
-    with opened(ledger, persist=persist) as eng:
+    with using(ledger, persist=persist) as eng:
         return _savings(eng, model, group_by, filters, tz, base, tier, warnings)
 
 

@@ -19,7 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .engine import Engine, opened
+from .engine import Engine, using
 from .filters import Filters
 from .grouping import NONE, TIME_DIMS
 from .index import index_dir
@@ -180,12 +180,10 @@ def aggregate(
     """Totals per group (see the module docstring), from an open Engine or a ledger path."""
     filters = filters or Filters()
     tz = tz or resolve_tz(None)
-    if isinstance(ledger, Engine):
-        return _aggregate(ledger, group_by, filters, tz, None)
-    model_view = "model" in group_by or filters.model is not None
-    columns = _columns(group_by, filters, model_view)
-    with opened(ledger, persist=persist, columns=columns) as eng:
-        return _aggregate(eng, group_by, filters, tz, index_dir(ledger) if persist else None)
+    index = index_dir(ledger) if persist and not isinstance(ledger, Engine) else None
+    columns = _columns(group_by, filters, "model" in group_by or filters.model is not None)
+    with using(ledger, persist=persist, columns=columns) as eng:
+        return _aggregate(eng, group_by, filters, tz, index)
 
 
 def _columns(group_by: tuple[str, ...], f: Filters, model_view: bool) -> tuple[str, ...]:
